@@ -1,0 +1,92 @@
+"""Checks at the public boundary: each raises a ValueError/TypeError naming the argument.
+
+Everything inside npnet trusts its arrays; these functions are where that trust
+is earned, once per public call, before any state changes.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+
+def check_int(value: Any, name: str, minimum: int | None = None) -> int:
+    """``value`` as an int, refusing bools, floats and anything below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (NumPy bools too); 0/1 and other truthy things are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_float(value: Any, name: str, low: float, high: float,
+                low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a finite float inside [low, high] (ends open where asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not np.isfinite(value) or too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value}")
+    return value
+
+
+def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndarray:
+    """``value`` as a finite, non-empty ``dtype`` array of exactly ``ndim`` dimensions.
+
+    Booleans, integers and floats convert (as Keras converts them to floatx);
+    strings, objects and complex numbers are refused rather than guessed at.
+    """
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}); it needs at least one sample")
+    with np.errstate(over="ignore"):
+        converted = array.astype(dtype, copy=False)
+    if not np.isfinite(converted).all():
+        where = "" if np.isfinite(array).all() else " (NaN or inf)"
+        raise ValueError(f"{name} has non-finite values{where or f' after conversion to {dtype}'}")
+    return converted
+
+
+def check_unit_interval(array: np.ndarray, name: str) -> None:
+    """Binary crossentropy targets are probabilities: refuse anything outside [0, 1]."""
+    if array.min() < 0 or array.max() > 1:
+        raise ValueError(f"{name} must lie in [0, 1] for binary crossentropy, "
+                         f"got values in [{array.min()}, {array.max()}]")
+
+
+def check_weights_list(weights: Any, targets: list[np.ndarray], name: str) -> list[np.ndarray]:
+    """``weights`` as arrays matching ``targets`` one for one: same count, same shapes, finite.
+
+    Values are converted to each target's dtype, as Keras's ``set_weights``
+    assigns float64 arrays to float32 variables.
+    """
+    if not isinstance(weights, (list, tuple)):
+        raise TypeError(f"{name} must be a list of arrays, got {type(weights).__name__}")
+    if len(weights) != len(targets):
+        raise ValueError(f"{name} must hold {len(targets)} arrays, got {len(weights)}")
+    arrays = []
+    for index, (value, target) in enumerate(zip(weights, targets)):
+        array = np.asarray(value)
+        if array.shape != target.shape:
+            raise ValueError(f"{name}[{index}] must have shape {target.shape}, got {array.shape}")
+        arrays.append(as_float_array(array, f"{name}[{index}]", target.dtype, ndim=target.ndim)
+                      if array.size else array.astype(target.dtype))
+    return arrays

@@ -1,0 +1,130 @@
+"""Activation functions, each with its derivative taken from its own output.
+
+Shapes: every function is elementwise, so ``z``, ``y``, ``dy`` and ``dz`` all
+share one shape, (N, O) inside a Dense layer. ``y = f(z)``; ``dz = dL/dz``.
+Derivations: docs/backprop.md#activations.
+
+Calling an activation (``activations.relu(x)``) returns a new array, like the
+Keras functions. Dense uses ``forward``/``backward``, which write into arrays
+the layer owns so that a training step allocates nothing.
+"""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import numpy as np
+
+
+class Activation:
+    """``y = f(z)`` and its backward ``dz = dy * f'(z)``, with ``f'`` written in terms of ``y``."""
+
+    name = "activation"
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float32)
+        return self.forward(x, np.empty_like(x))
+
+    def forward(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Write ``f(z)`` into ``out`` (may be ``z`` itself) and return it."""
+        raise NotImplementedError
+
+    def backward(self, y: np.ndarray, dy: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Return ``dz = dy * f'(z)`` computed from the output ``y``, written into ``out``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<activation {self.name}>"
+
+
+class Linear(Activation):
+    """``y = z``; ``dz = dy``. Returns its input unchanged, no copy."""
+
+    name = "linear"
+
+    def forward(self, z, out):
+        return z
+
+    def backward(self, y, dy, out):
+        return dy
+
+
+class ReLU(Activation):
+    """``y = max(z, 0)``; ``dz = dy * [y > 0]`` (the derivative at 0 is taken as 0, as in TensorFlow)."""
+
+    name = "relu"
+
+    def forward(self, z, out):
+        return np.maximum(z, 0, out=out)
+
+    def backward(self, y, dy, out):
+        np.greater(y, 0, out=out)   # the mask [y > 0] as 0.0/1.0
+        out *= dy
+        return out
+
+
+class Sigmoid(Activation):
+    """``y = 1 / (1 + exp(-z))``; ``dz = dy * y * (1 - y)``.
+
+    For z below about -88 (float32) exp(-z) overflows to inf and y becomes 0,
+    the correctly rounded result; the overflow warning is silenced for that reason.
+    """
+
+    name = "sigmoid"
+
+    def forward(self, z, out):
+        np.negative(z, out=out)
+        with np.errstate(over="ignore"):
+            np.exp(out, out=out)
+        out += 1
+        return np.reciprocal(out, out=out)
+
+    def backward(self, y, dy, out):
+        np.subtract(1, y, out=out)
+        out *= y
+        out *= dy
+        return out
+
+
+class Tanh(Activation):
+    """``y = tanh(z)``; ``dz = dy * (1 - y**2)``."""
+
+    name = "tanh"
+
+    def forward(self, z, out):
+        return np.tanh(z, out=out)
+
+    def backward(self, y, dy, out):
+        np.square(y, out=out)
+        np.subtract(1, out, out=out)
+        out *= dy
+        return out
+
+
+linear = Linear()
+relu = ReLU()
+sigmoid = Sigmoid()
+tanh = Tanh()
+
+_REGISTRY: dict[str, Activation] = {a.name: a for a in (linear, relu, sigmoid, tanh)}
+
+ActivationLike = Union[None, str, Activation, Callable]
+
+
+def get(identifier: ActivationLike) -> Activation:
+    """The activation named ``identifier`` (``None`` means linear), or the given instance.
+
+    Only ``Activation`` objects are accepted besides names: npnet needs each
+    activation's backward, which an arbitrary callable does not provide.
+    """
+    if identifier is None:
+        return linear
+    if isinstance(identifier, str):
+        if identifier not in _REGISTRY:
+            raise ValueError(f"unknown activation {identifier!r}; expected one of {sorted(_REGISTRY)} or None")
+        return _REGISTRY[identifier]
+    if isinstance(identifier, Activation):
+        return identifier
+    raise TypeError("activation must be None, a name or an npnet.activations.Activation "
+                    f"(npnet needs its backward), got {identifier!r}")

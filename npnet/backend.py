@@ -1,0 +1,35 @@
+"""The float type every npnet model computes in, and the fuzz factor epsilon.
+
+Keras computes in float32 by default and so does npnet; gradient checks switch
+to float64 with ``set_floatx("float64")`` before building a model.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_FLOATX = {"float32": np.float32, "float64": np.float64}
+_floatx = "float32"
+_EPSILON = 1e-7  # Keras's backend.epsilon(): the BCE clip and Adam's default epsilon
+
+
+def floatx() -> str:
+    """The default float type of new models, as a string: ``"float32"`` or ``"float64"``."""
+    return _floatx
+
+
+def set_floatx(value: str) -> None:
+    """Set the float type of models built from now on (``"float32"`` or ``"float64"``)."""
+    global _floatx
+    if value not in _FLOATX:
+        raise ValueError(f"set_floatx: value must be one of {sorted(_FLOATX)}, got {value!r}")
+    _floatx = value
+
+
+def float_dtype() -> np.dtype:
+    """``floatx()`` as a NumPy dtype."""
+    return np.dtype(_FLOATX[_floatx])
+
+
+def epsilon() -> float:
+    """The fuzz factor 1e-7 that Keras uses to clip probabilities."""
+    return _EPSILON

@@ -1,0 +1,484 @@
+"""``Sequential``: a stack of Dense layers trained by hand-written backprop.
+
+One training step (``_train_step``) is the whole algorithm:
+forward through the layers, loss, backward through the layers in reverse
+(the chain rule made literal), one optimizer update on the flat parameter
+buffer. Shapes: x (N, I), y (N, K); see ``npnet.layers`` for the glossary.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import zipfile
+from typing import Any, Callable
+
+import numpy as np
+
+from npnet import activations, backend, losses, metrics as metrics_module, optimizers, utils
+from npnet._validation import (as_float_array, check_bool, check_float, check_int,
+                               check_unit_interval, check_weights_list)
+from npnet.callbacks import Callback, History, ProgbarLogger
+from npnet.layers import Dense, InputLayer, unique_name
+from npnet.params import ParameterBuffer
+from npnet.progbar import Progbar
+
+_WEIGHTS_FORMAT = 1  # version stored in every weights file by save_weights
+
+
+class NotCompiledError(ValueError, RuntimeError):
+    """Raised when training or evaluating a model that was never compiled.
+
+    A ValueError as npnet's other argument errors, and a RuntimeError as Keras raises.
+    """
+
+
+def _check_verbose(verbose: Any) -> int:
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _batch_size(batch_size: Any) -> int:
+    return 32 if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+
+
+class Sequential:
+    """A linear stack of ``Dense`` layers with Keras's compile/fit/evaluate/predict API.
+
+    All parameters live in one flat buffer (``npnet.params``); each layer's W,
+    b, dW, db are views into it. The input size comes from the first layer's
+    ``input_dim``/``input_shape``, a leading ``npnet.Input``, or the first data seen.
+    """
+
+    def __init__(self, layers: list | None = None, name: str | None = None):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {name!r}")
+        if layers is not None and not isinstance(layers, (list, tuple)):
+            raise TypeError(f"layers must be a list of layers, got {type(layers).__name__}")
+        self.name = name or unique_name("sequential")
+        self.dtype = backend.float_dtype()
+        self._layers: list[Dense] = []
+        self._input_dim: int | None = None
+        self._params: ParameterBuffer | None = None
+        self.optimizer: optimizers.Optimizer | None = None
+        self.loss: losses.Loss | None = None
+        self.stop_training = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # -- structure ---------------------------------------------------------------------
+
+    def add(self, layer: Dense | InputLayer) -> None:
+        """Append a layer (or, first, an ``npnet.Input``)."""
+        if self.built:
+            raise ValueError("cannot add layers to a model whose weights exist; build a new Sequential")
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_dim is not None:
+                raise ValueError("npnet.Input must come first and only once")
+            self._input_dim = layer.input_dim
+            return
+        if not isinstance(layer, Dense):
+            raise TypeError(f"layer must be an npnet Dense or Input, got {type(layer).__name__}")
+        if any(layer is existing for existing in self._layers):
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        if layer.built:
+            raise ValueError(f"layer {layer.name!r} already has weights of its own; add an unbuilt layer")
+        if not self._layers and self._input_dim is None:
+            self._input_dim = layer.input_dim
+        elif layer.input_dim is not None and self._layers:
+            raise ValueError(f"only the first layer may set input_dim (layer {layer.name!r})")
+        self._layers.append(layer)
+
+    @property
+    def layers(self) -> list[Dense]:
+        """The Dense layers, in order (an ``Input`` is not a layer here, as in Keras)."""
+        return list(self._layers)
+
+    @property
+    def built(self) -> bool:
+        return self._params is not None
+
+    @property
+    def input_shape(self) -> tuple[None, int | None]:
+        return (None, self._input_dim)
+
+    def build(self, input_shape: Any = None) -> None:
+        """Create the parameters: ``input_shape`` is ``(None, I)``, ``(I,)`` or omitted if known."""
+        if isinstance(input_shape, (tuple, list)) and len(input_shape) == 2 and input_shape[0] is None:
+            input_shape = input_shape[1:]
+        input_dim = None if input_shape is None else (
+            input_shape[0] if isinstance(input_shape, (tuple, list)) and len(input_shape) == 1 else input_shape)
+        input_dim = self._input_dim if input_dim is None else check_int(input_dim, "input_shape[-1]", 1)
+        if input_dim is None:
+            raise ValueError("the input size is unknown: pass input_shape, or give the first layer input_dim")
+        self._build(input_dim)
+
+    def _build(self, input_dim: int) -> None:
+        """Allocate the flat parameter buffer and bind each layer's views into it (state changes here)."""
+        if self.built:
+            return
+        if not self._layers:
+            raise ValueError("the model has no layers; add Dense layers first")
+        if self._input_dim is not None and input_dim != self._input_dim:
+            raise ValueError(f"the model expects {self._input_dim} input features, got {input_dim}")
+        sizes = [input_dim] + [layer.units for layer in self._layers]
+        shapes = [layer.parameter_shapes(n_in) for layer, n_in in zip(self._layers, sizes)]
+        self._params = ParameterBuffer([s for layer_shapes in shapes for s in layer_shapes], self.dtype)
+        views = iter(zip(self._params.value_views, self._params.grad_views))
+        for layer, n_in, layer_shapes in zip(self._layers, sizes, shapes):
+            values, grads = zip(*[next(views) for _ in layer_shapes])
+            layer.bind(n_in, list(values), list(grads))
+        self._input_dim = input_dim
+
+    def _build_if_input_known(self) -> None:
+        """Keras builds a model as soon as its input size is known; npnet waits until weights are wanted."""
+        if not self.built and self._input_dim is not None and self._layers:
+            self._build(self._input_dim)
+
+    def count_params(self) -> int:
+        """P, the number of scalar parameters (the model must be built)."""
+        self._require_built("count_params")
+        return self._params.size
+
+    # -- compile -----------------------------------------------------------------------
+
+    def compile(self, optimizer: optimizers.OptimizerLike = "adam", loss: losses.LossLike = None,
+                metrics: list | None = None) -> None:
+        """Choose the optimizer, the loss and the metrics reported by fit/evaluate.
+
+        ``metrics=["accuracy"]`` means binary accuracy with binary crossentropy
+        (npnet.metrics explains how Keras 3 differs).
+        """
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='binary_crossentropy'")
+        optimizer, loss = optimizers.get(optimizer), losses.get(loss)
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"metrics must be a list, got {type(metrics).__name__}")
+        metric_objects = [metrics_module.get(m, loss) for m in metrics or []]
+        names = [m.name for m in metric_objects]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
+        self.optimizer, self.loss, self._metrics = optimizer, loss, metric_objects
+
+    @property
+    def metrics_names(self) -> list[str]:
+        return ["loss"] + [m.name for m in getattr(self, "_metrics", [])]
+
+    def _training_loss(self) -> tuple[losses.Loss, bool]:
+        """The loss the training step uses, and whether the output layer then stops at its logits.
+
+        With a sigmoid output and binary crossentropy, Keras (and npnet) compute
+        the loss from the logits: finite for any logit, gradient (p - y) / (N*K)
+        (docs/backprop.md#sigmoid-and-binary-crossentropy).
+        """
+        fused = (isinstance(self.loss, losses.BinaryCrossentropy) and not self.loss.from_logits
+                 and self._layers[-1].activation is activations.sigmoid)
+        return (losses.BinaryCrossentropy(from_logits=True) if fused else self.loss), fused
+
+    # -- checks at the boundary -------------------------------------------------------------
+
+    def _require_compiled(self, method: str) -> None:
+        if self.loss is None:
+            raise NotCompiledError(f"call compile() before {method}()")
+
+    def _require_built(self, method: str) -> None:
+        self._build_if_input_known()
+        if not self.built:
+            raise ValueError(f"{method}(): the model has no weights yet; build it or fit it first")
+
+    def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
+        if not self._layers:
+            raise ValueError("the model has no layers; add Dense layers first")
+        x = as_float_array(x, name, self.dtype, ndim=2)
+        if self._input_dim is not None and x.shape[1] != self._input_dim:
+            raise ValueError(f"{name} must have {self._input_dim} columns (features), got shape {x.shape}")
+        return x
+
+    def _check_xy(self, x: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
+        x = self._check_x(x, prefix + "x")
+        units = self._layers[-1].units
+        y_array = np.asarray(y)
+        if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
+            y_array = y_array.reshape(-1, 1)
+        y = as_float_array(y_array, prefix + "y", self.dtype, ndim=2)
+        if y.shape[1] != units:
+            raise ValueError(f"{prefix}y must have {units} columns (one per output unit), got shape {y.shape}")
+        if len(y) != len(x):
+            raise ValueError(f"{prefix}x and {prefix}y must have the same number of samples, "
+                             f"got {len(x)} and {len(y)}")
+        if isinstance(self.loss, losses.BinaryCrossentropy):
+            check_unit_interval(y, prefix + "y")
+        return x, y
+
+    # -- forward, backward, one step ---------------------------------------------------------
+
+    def _forward(self, x: np.ndarray, logits: bool = False) -> np.ndarray:
+        """x (N, I) -> the output (N, K): probabilities, or the last layer's logits if ``logits``."""
+        last = self._layers[-1]
+        for layer in self._layers:
+            x = layer.forward(x, activate=not (logits and layer is last))
+        return x
+
+    def _backward(self, doutput: np.ndarray) -> None:
+        """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input)."""
+        d = doutput
+        for layer in reversed(self._layers[1:]):
+            d = layer.backward(d)
+        self._layers[0].backward(d, need_dx=False)   # nothing upstream needs dL/d(data)
+
+    def _forward_loss(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool,
+                      metric_objects: list) -> float:
+        """Forward and loss of one batch; updates ``metric_objects`` from the probabilities."""
+        output = self._forward(x, logits)
+        value = loss.forward(y, output)
+        if metric_objects:
+            probabilities = activations.sigmoid(output) if logits else output
+            for metric in metric_objects:
+                metric.update(y, probabilities)
+        return value
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool) -> float:
+        """One step on a batch: forward, loss, backward, update. Returns the loss before the update."""
+        value = self._forward_loss(x, y, loss, logits, self._metrics)
+        self._backward(loss.backward())
+        self.optimizer.apply([(self._params.grads, self._params.values)])
+        return value
+
+    def _reset_metrics(self) -> None:
+        for metric in self._metrics:
+            metric.reset_state()
+
+    def _metric_logs(self) -> dict[str, float]:
+        return {metric.name: metric.result() for metric in self._metrics}
+
+    # -- training --------------------------------------------------------------------------
+
+    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
+            validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
+            callbacks: list[Callback] | None = None) -> History:
+        """Train for ``epochs`` passes over x (N, I), y (N, K) in mini-batches; returns a ``History``.
+
+        ``validation_split`` holds out the LAST fraction of the samples before
+        shuffling (split_at = floor(N * (1 - validation_split))), as Keras.
+        Each epoch's "loss" is the batch-size-weighted mean of the batch losses,
+        each computed before its update.
+        """
+        self._require_compiled("fit")
+        batch_size = _batch_size(batch_size)
+        epochs = check_int(epochs, "epochs", minimum=0)
+        verbose = _check_verbose(verbose)
+        validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
+        shuffle = check_bool(shuffle, "shuffle")
+        callbacks = list(callbacks or [])
+        if not all(isinstance(c, Callback) for c in callbacks):
+            raise TypeError("callbacks must be a list of npnet.callbacks.Callback")
+        x, y = self._check_xy(x, y)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a tuple (x_val, y_val)")
+            x_val, y_val = self._check_xy(*validation_data, prefix="validation_data ")
+            if x_val.shape[1] != x.shape[1]:
+                raise ValueError(f"validation_data x has {x_val.shape[1]} columns, x has {x.shape[1]}")
+        elif validation_split:
+            split_at = math.floor(len(x) * (1.0 - validation_split))
+            if split_at == 0 or split_at == len(x):
+                raise ValueError(f"validation_split={validation_split} leaves {split_at} of {len(x)} "
+                                 "samples for training; both parts need at least one")
+            x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+        else:
+            x_val = y_val = None
+        # -- every argument is valid: from here on, state changes --
+        self._build(x.shape[1])
+        loss, logits = self._training_loss()
+        n, steps = len(x), math.ceil(len(x) / batch_size)
+        history = History()
+        all_callbacks = [history] + ([ProgbarLogger(verbose, epochs, steps)] if verbose else []) + callbacks
+        batch_hooks = [c for c in all_callbacks if type(c).on_train_batch_end is not Callback.on_train_batch_end]
+        self.stop_training = False
+        for c in all_callbacks:
+            c.set_model(self)
+            c.on_train_begin()
+        # One shuffled copy per epoch, so every batch is a contiguous slice.
+        x_epoch, y_epoch = (np.empty_like(x), np.empty_like(y)) if shuffle else (x, y)
+        for epoch in range(epochs):
+            for c in all_callbacks:
+                c.on_epoch_begin(epoch)
+            if shuffle:
+                order = utils.random_generator().permutation(n)
+                np.take(x, order, axis=0, out=x_epoch)
+                np.take(y, order, axis=0, out=y_epoch)
+            self._reset_metrics()
+            loss_sum = 0.0
+            for step in range(steps):
+                start, stop = step * batch_size, min((step + 1) * batch_size, n)
+                loss_sum += (stop - start) * self._train_step(x_epoch[start:stop], y_epoch[start:stop], loss, logits)
+                if batch_hooks:
+                    logs = {"loss": loss_sum / stop, **self._metric_logs()}
+                    for c in batch_hooks:
+                        c.on_train_batch_end(step, logs)
+            logs = {"loss": loss_sum / n, **self._metric_logs()}
+            if x_val is not None:
+                val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits)
+                logs.update({"val_" + key: value for key, value in val.items()})
+            for c in all_callbacks:
+                c.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for c in all_callbacks:
+            c.on_train_end()
+        return history
+
+    def train_on_batch(self, x: Any, y: Any) -> float | list[float]:
+        """One update on one batch; returns that batch's loss (and metrics), computed before the update.
+
+        Keras 3 instead returns running means since the last ``reset_metrics``
+        (README, "where npnet differs from Keras").
+        """
+        self._require_compiled("train_on_batch")
+        x, y = self._check_xy(x, y)
+        self._build(x.shape[1])
+        self._reset_metrics()
+        value = self._train_step(x, y, *self._training_loss())
+        return [value, *self._metric_logs().values()] if self._metrics else value
+
+    def loss_and_gradients(self, x: Any, y: Any) -> tuple[float, list[np.ndarray]]:
+        """(loss, [dW1, db1, dW2, ...]) on one batch, in ``get_weights()`` order, without updating."""
+        self._require_compiled("loss_and_gradients")
+        x, y = self._check_xy(x, y)
+        self._build(x.shape[1])
+        loss, logits = self._training_loss()
+        value = self._forward_loss(x, y, loss, logits, [])
+        self._backward(loss.backward())
+        return value, [g.copy() for g in self._params.grad_views]
+
+    # -- inference ---------------------------------------------------------------------------
+
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, loss: losses.Loss,
+                         logits: bool, progbar: Progbar | None = None) -> dict[str, float]:
+        """Batch-size-weighted mean loss and the metrics over checked arrays."""
+        self._reset_metrics()
+        loss_sum, n = 0.0, len(x)
+        for step, start in enumerate(range(0, n, batch_size)):
+            stop = min(start + batch_size, n)
+            loss_sum += (stop - start) * self._forward_loss(x[start:stop], y[start:stop], loss, logits,
+                                                            self._metrics)
+            if progbar:
+                progbar.update(step + 1, {"loss": loss_sum / stop, **self._metric_logs()})
+        return {"loss": loss_sum / n, **self._metric_logs()}
+
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32,
+                 verbose: int | str = "auto") -> float | list[float]:
+        """``[loss, *metrics]`` on (x, y), or the bare loss without metrics."""
+        self._require_compiled("evaluate")
+        batch_size, verbose = _batch_size(batch_size), _check_verbose(verbose)
+        x, y = self._check_xy(x, y)
+        self._build(x.shape[1])
+        progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
+        logs = self._evaluate_arrays(x, y, batch_size, *self._training_loss(), progbar=progbar)
+        return list(logs.values()) if self._metrics else logs["loss"]
+
+    def predict(self, x: Any, batch_size: int | None = 32, verbose: int | str = "auto") -> np.ndarray:
+        """Outputs for x (N, I): a new (N, K) array (probabilities for a sigmoid output)."""
+        batch_size, verbose = _batch_size(batch_size), _check_verbose(verbose)
+        x = self._check_x(x)
+        self._build(x.shape[1])
+        out = np.empty((len(x), self._layers[-1].units), self.dtype)
+        progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
+        for step, start in enumerate(range(0, len(x), batch_size)):
+            out[start:start + batch_size] = self._forward(x[start:start + batch_size])
+            if progbar:
+                progbar.update(step + 1, {})
+        return out
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """``predict(x)`` in one batch, silently."""
+        return self.predict(x, batch_size=max(len(np.asarray(x)), 1), verbose=0)
+
+    # -- weights ---------------------------------------------------------------------------
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Copies [W1, b1, W2, b2, ...], the order and shapes of Keras's ``get_weights``."""
+        self._build_if_input_known()
+        return [w.copy() for w in self._params.value_views] if self.built else []
+
+    def set_weights(self, weights: list[Any]) -> None:
+        """Write weights in ``get_weights()`` order through the views into the buffer.
+
+        An unbuilt model takes its input size from the first kernel and is built.
+        """
+        if not self.built:
+            if not isinstance(weights, (list, tuple)) or not weights or np.ndim(weights[0]) != 2:
+                raise ValueError("set_weights on an unbuilt model needs a list starting with a 2-D kernel")
+            self._check_buildable(np.shape(weights[0])[0], weights)
+            self._build(np.shape(weights[0])[0])
+        checked = check_weights_list(weights, self._params.value_views, "weights")
+        for view, value in zip(self._params.value_views, checked):
+            view[...] = value
+
+    def _check_buildable(self, input_dim: int, weights: list[Any]) -> None:
+        """Refuse, before building, weights that would not fit the model built for ``input_dim``."""
+        if not self._layers:
+            raise ValueError("the model has no layers; add Dense layers first")
+        if self._input_dim is not None and input_dim != self._input_dim:
+            raise ValueError(f"weights[0] has {input_dim} rows, the model expects {self._input_dim} inputs")
+        sizes = [input_dim] + [layer.units for layer in self._layers]
+        expected = [np.empty(s, self.dtype) for layer, n_in in zip(self._layers, sizes)
+                    for s in layer.parameter_shapes(n_in)]
+        check_weights_list(weights, expected, "weights")
+
+    def save_weights(self, path: str | os.PathLike) -> None:
+        """Write the weights to an ``.npz`` file (no pickle), atomically: a temp file, then a rename."""
+        path = os.fspath(path)
+        if not path.endswith(".npz"):
+            raise ValueError(f"path must end with '.npz', got {path!r}")
+        self._require_built("save_weights")
+        arrays = {f"weight_{i:03d}": w for i, w in enumerate(self._params.value_views)}
+        arrays["format_version"] = np.array(_WEIGHTS_FORMAT)
+        directory = os.path.dirname(os.path.abspath(path))
+        with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as handle:
+            try:
+                np.savez(handle, **arrays)
+            except BaseException:
+                os.unlink(handle.name)
+                raise
+        os.replace(handle.name, path)
+
+    def load_weights(self, path: str | os.PathLike) -> None:
+        """Read weights written by ``save_weights``; refuses pickles and files of another shape."""
+        path = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                files = dict(archive.items())
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+            if isinstance(error, FileNotFoundError):
+                raise
+            raise ValueError(f"{path!r} is not an npnet weights file: {error}") from None
+        version = files.pop("format_version", None)
+        if version is None or version.shape != () or int(version) != _WEIGHTS_FORMAT:
+            raise ValueError(f"{path!r} is not an npnet weights file of format {_WEIGHTS_FORMAT}")
+        names = sorted(files)
+        if names != [f"weight_{i:03d}" for i in range(len(names))]:
+            raise ValueError(f"{path!r} holds unexpected arrays {names}")
+        self.set_weights([files[name] for name in names])
+
+    # -- display -----------------------------------------------------------------------------
+
+    def summary(self, print_fn: Callable[[str], Any] = print) -> None:
+        """Print a table of layers, output shapes and parameter counts, as Keras does."""
+        self._build_if_input_known()
+        rule = "_" * 65
+        lines = [f'Model: "{self.name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
+        for layer in self._layers:
+            params = layer.count_params() if layer.built else "0 (unbuilt)"
+            lines.append(f" {layer.name + ' (Dense)':<28}{str((None, layer.units)):<26}{params}")
+        lines.append("=" * 65)
+        if self.built:
+            size = self._params.values.nbytes
+            lines.append(f"Total params: {self._params.size} ({size / 1024:.2f} KB)")
+        else:
+            lines.append("Total params: unknown until the model is built (input size not yet known)")
+        lines.append(rule)
+        print_fn("\n".join(lines))

@@ -1,0 +1,157 @@
+"""Adam and SGD with Keras 3's update rules, applied to whole arrays in place.
+
+A model hands its optimizer one pair: the flat gradient buffer (P,) and the
+flat parameter buffer (P,) (see ``npnet.params``), so one step is a handful of
+whole-array statements with no loop over layers. ``apply_gradients`` also
+takes any list of (gradient, parameter) array pairs, as in Keras.
+Derivations: docs/backprop.md#adam.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Union
+
+import numpy as np
+
+from npnet._validation import check_bool, check_float
+
+
+class Optimizer:
+    """Holds per-parameter state (slots) and counts applied steps in ``iterations``."""
+
+    name = "optimizer"
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, learning_rate: float):
+        self.learning_rate = check_float(learning_rate, "learning_rate", 0.0, np.inf, low_open=True,
+                                         high_open=True)
+        self.iterations = 0
+        self._slots: list[dict[str, np.ndarray]] | None = None
+        self._shapes: list[tuple[tuple[int, ...], np.dtype]] | None = None
+
+    def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, np.ndarray]]) -> None:
+        """Update each parameter array in place from its gradient; ``iterations += 1``.
+
+        The parameters must be writable float arrays, the same ones (shapes,
+        dtypes, order) at every call after the first.
+        """
+        pairs = list(grads_and_vars) if not isinstance(grads_and_vars, np.ndarray) else None
+        if not pairs or any(not isinstance(p, (tuple, list)) or len(p) != 2 for p in pairs):
+            raise TypeError("grads_and_vars must be a non-empty iterable of (gradient, parameter) pairs")
+        checked = []
+        for index, (grad, param) in enumerate(pairs):
+            if not isinstance(param, np.ndarray) or param.dtype.kind != "f" or not param.flags.writeable:
+                raise TypeError(f"parameter {index} must be a writable float ndarray, got {type(param).__name__}")
+            grad = np.asarray(grad)
+            if grad.shape != param.shape:
+                raise ValueError(f"gradient {index} has shape {grad.shape}, its parameter {param.shape}")
+            if grad.dtype.kind not in "biuf" or not np.isfinite(grad).all():
+                raise ValueError(f"gradient {index} must be finite real numbers")
+            checked.append((grad.astype(param.dtype, copy=False), param))
+        shapes = [(p.shape, p.dtype) for _, p in checked]
+        if self._shapes is not None and shapes != self._shapes:
+            raise ValueError(f"this optimizer was built for parameters {self._shapes}, got {shapes}; "
+                             "use a new optimizer for other parameters")
+        self.apply(checked)
+
+    def apply(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """``apply_gradients`` without the checks: the model's hot path."""
+        if self._slots is None:
+            self._shapes = [(p.shape, p.dtype) for _, p in pairs]
+            self._slots = [{name: np.zeros_like(p) for name in self.slot_names} for _, p in pairs]
+        for (grad, param), slots in zip(pairs, self._slots):
+            self.update_step(grad, param, slots)
+        self.iterations += 1
+
+    def update_step(self, grad: np.ndarray, param: np.ndarray, slots: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: w -= lr * g; with momentum, Keras's form (below)."""
+
+    name = "sgd"
+
+    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
+        super().__init__(learning_rate)
+        self.momentum = check_float(momentum, "momentum", 0.0, 1.0, high_open=True)
+        self.nesterov = check_bool(nesterov, "nesterov")
+        # "tmp" is scratch space for the step, so that a step allocates nothing.
+        self.slot_names = ("velocity", "tmp") if self.momentum else ("tmp",)
+
+    def update_step(self, grad, param, slots):
+        """Keras 3: ``v = momentum * v - lr * g``; ``w += v`` (Nesterov: ``w += momentum * v - lr * g``)."""
+        dtype = param.dtype.type
+        lr, tmp = dtype(self.learning_rate), slots["tmp"]
+        np.multiply(grad, lr, out=tmp)                 # lr * g
+        if not self.momentum:
+            param -= tmp
+            return
+        velocity, momentum = slots["velocity"], dtype(self.momentum)
+        velocity *= momentum
+        velocity -= tmp                                # v = momentum * v - lr * g
+        if self.nesterov:
+            np.subtract(velocity * momentum, tmp, out=tmp)
+            param += tmp
+        else:
+            param += velocity
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) in Keras 3's form, with "epsilon hat" placement.
+
+    Per step t (1-based), in the parameter dtype:
+        alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        m += (g - m) * (1 - beta_1)
+        v += (g*g - v) * (1 - beta_2)
+        w -= m * alpha / (sqrt(v) + epsilon)
+    This equals the paper's m_hat / (sqrt(v_hat) + eps_hat) with
+    eps_hat = epsilon * sqrt(1 - beta_2**t); see docs/backprop.md#adam for the
+    size of the difference from the paper's and PyTorch's placement.
+    """
+
+    name = "adam"
+    slot_names = ("m", "v", "tmp", "denominator")
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7):
+        super().__init__(learning_rate)
+        self.beta_1 = check_float(beta_1, "beta_1", 0.0, 1.0, high_open=True)
+        self.beta_2 = check_float(beta_2, "beta_2", 0.0, 1.0, high_open=True)
+        self.epsilon = check_float(epsilon, "epsilon", 0.0, np.inf, high_open=True)
+
+    def update_step(self, grad, param, slots):
+        # Each constant is rounded to the parameter dtype where Keras casts it,
+        # and the operations run in Keras's order, so float32 results agree
+        # with Keras to the last bit or two.
+        dtype = param.dtype.type
+        t = dtype(self.iterations + 1)
+        beta_1_power = np.power(dtype(self.beta_1), t)
+        beta_2_power = np.power(dtype(self.beta_2), t)
+        alpha = dtype(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        m, v, tmp, denominator = slots["m"], slots["v"], slots["tmp"], slots["denominator"]
+
+        np.subtract(grad, m, out=tmp)
+        tmp *= dtype(1 - self.beta_1)
+        m += tmp                                       # m += (g - m) * (1 - beta_1)
+        np.square(grad, out=tmp)
+        tmp -= v
+        tmp *= dtype(1 - self.beta_2)
+        v += tmp                                       # v += (g*g - v) * (1 - beta_2)
+        np.multiply(m, alpha, out=tmp)
+        np.sqrt(v, out=denominator)
+        denominator += dtype(self.epsilon)
+        tmp /= denominator
+        param -= tmp                                   # w -= m * alpha / (sqrt(v) + epsilon)
+
+
+OptimizerLike = Union[str, Optimizer]
+_REGISTRY = {"adam": Adam, "sgd": SGD}
+
+
+def get(identifier: OptimizerLike) -> Optimizer:
+    """An Optimizer from ``"adam"``/``"sgd"`` (default settings) or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
+        return _REGISTRY[identifier.lower()]()
+    raise ValueError(f"unknown optimizer {identifier!r}; expected one of {sorted(_REGISTRY)} or an Optimizer")

@@ -1,0 +1,57 @@
+"""Keras-style progress display: a live bar on a terminal, one line per epoch elsewhere."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+_BAR_WIDTH = 20
+
+
+def format_logs(logs: dict[str, float]) -> str:
+    """``" - loss: 0.3117 - accuracy: 0.8536"``, as Keras prints them."""
+    return "".join(f" - {key}: {value:.4f}" for key, value in logs.items())
+
+
+def _format_duration(seconds: float) -> str:
+    """Keras's units: ``2s``, ``31ms``, ``140us``."""
+    if seconds >= 1:
+        return f"{seconds:.0f}s"
+    return f"{seconds * 1e3:.0f}ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us"
+
+
+class Progbar:
+    """Draws ``current/target ━━━━━━━━━━━━━━━━━━━━ 1s 3ms/step - loss: ...``.
+
+    On a terminal the bar redraws in place (at most every 0.05 s, plus the
+    final step); when output is a file or pipe only the final line is written.
+    ``verbose=2`` writes one summary line per epoch instead of a bar.
+    """
+
+    def __init__(self, target: int, verbose: int = 1, stream: TextIO | None = None):
+        self.target, self.verbose = target, verbose
+        self.stream = stream or sys.stdout
+        self.live = verbose == 1 and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = self.last_draw = time.perf_counter()
+
+    def update(self, current: int, logs: dict[str, float]) -> None:
+        """Show progress after ``current`` of ``target`` steps with the running ``logs``."""
+        now = time.perf_counter()
+        final = current >= self.target
+        if not final and (not self.live or now - self.last_draw < 0.05):
+            return
+        self.last_draw = now
+        elapsed = now - self.start
+        per_step = _format_duration(elapsed / max(current, 1)) + "/step"
+        if self.verbose == 2:
+            line = f"{current}/{self.target} - {_format_duration(elapsed)} - {per_step}"
+        else:
+            filled = _BAR_WIDTH * current // self.target
+            bar = "━" * filled + " " * (_BAR_WIDTH - filled) if final else "━" * filled + "─" * (_BAR_WIDTH - filled)
+            line = f"{current}/{self.target} {bar} {_format_duration(elapsed)} {per_step}"
+        line += format_logs(logs)
+        if self.live:
+            self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()

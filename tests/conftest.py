@@ -1,0 +1,48 @@
+"""Shared fixtures. Tests that need TensorFlow use ``keras``: in CI they fail, never skip, without it."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import npnet
+
+
+def _require(module_name: str):
+    """Import ``module_name``; without it, skip locally but fail when NPNET_REQUIRE_REFERENCE (CI) is set."""
+    try:
+        return __import__(module_name)
+    except ImportError as error:
+        message = f"{module_name} is not installed ({error}); ./run-tests installs it"
+        if os.environ.get("NPNET_REQUIRE_REFERENCE"):
+            pytest.fail(message + " -- required in CI")
+        pytest.skip(message)  # local runs without the reference extra; CI sets NPNET_REQUIRE_REFERENCE
+
+
+@pytest.fixture(scope="session")
+def keras():
+    """The installed Keras 3 (TensorFlow backend), quiet and on the CPU."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    _require("tensorflow")
+    return _require("keras")
+
+
+@pytest.fixture(scope="session")
+def sklearn():
+    return _require("sklearn")
+
+
+@pytest.fixture
+def float64():
+    """Build models in float64 for the duration of a test (gradient checks)."""
+    previous = npnet.backend.floatx()
+    npnet.backend.set_floatx("float64")
+    yield np.float64
+    npnet.backend.set_floatx(previous)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,159 @@
+"""Gradient checking: npnet's hand-written backward against central finite differences.
+
+For a scalar function L of an array p, the central difference
+    (L(p + eps e_i) - L(p - eps e_i)) / (2 eps)
+approximates dL/dp_i with error O(eps**2). Each ``check_*`` function compares
+that with the analytic gradient and returns a ``GradcheckReport``: per
+parameter, the largest relative error and where it occurs. Run checks in
+float64 (``npnet.backend.set_floatx("float64")`` before building): float32
+rounding alone swamps the differences.
+Worked example: docs/backprop.md#checking-a-gradient.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from npnet import activations as activations_module, losses as losses_module
+from npnet._validation import as_float_array, check_float
+
+# Entries whose analytic and numerical gradients are both below this are
+# compared absolutely: their relative error would only measure rounding noise.
+_TINY = 1e-12
+
+
+@dataclass
+class ParameterCheck:
+    """One array's comparison: the worst entry's relative error, and both values there."""
+
+    name: str
+    shape: tuple[int, ...]
+    max_relative_error: float
+    max_absolute_error: float
+    worst_index: tuple[int, ...]
+    analytic: float
+    numerical: float
+
+
+@dataclass
+class GradcheckReport:
+    """All of a check's ``ParameterCheck`` rows; ``passed(tolerance)`` asks if every one is within it."""
+
+    checks: list[ParameterCheck]
+
+    @property
+    def max_relative_error(self) -> float:
+        return max(check.max_relative_error for check in self.checks)
+
+    def passed(self, tolerance: float = 1e-6) -> bool:
+        return self.max_relative_error <= tolerance
+
+    def assert_passed(self, tolerance: float = 1e-6) -> None:
+        """Raise AssertionError naming the worst parameter if any relative error exceeds ``tolerance``."""
+        if not self.passed(tolerance):
+            worst = max(self.checks, key=lambda check: check.max_relative_error)
+            raise AssertionError(f"gradient check failed (tolerance {tolerance:g}): {worst.name}"
+                                 f"{list(worst.worst_index)} analytic {worst.analytic:.6g} vs numerical "
+                                 f"{worst.numerical:.6g} (relative error {worst.max_relative_error:.3g})\n{self}")
+
+    def __str__(self) -> str:
+        rows = [f"{'parameter':<20}{'shape':<14}{'max rel err':>12}{'max abs err':>12}  worst index"]
+        rows += [f"{c.name:<20}{str(c.shape):<14}{c.max_relative_error:>12.2e}{c.max_absolute_error:>12.2e}  "
+                 f"{c.worst_index}" for c in self.checks]
+        return "\n".join(rows)
+
+
+def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """dF/d(array) by central differences; ``f()`` must read ``array``, which is perturbed in place and restored."""
+    grad = np.empty(array.shape, dtype=np.float64)
+    flat, out = array.reshape(-1), grad.reshape(-1)   # views: writing flat[i] perturbs array
+    for i in range(flat.size):
+        original = flat[i]
+        flat[i] = original + eps
+        up = f()
+        flat[i] = original - eps
+        down = f()
+        flat[i] = original
+        out[i] = (up - down) / (2 * eps)
+    return grad
+
+
+def compare(name: str, analytic: np.ndarray, numerical: np.ndarray) -> ParameterCheck:
+    """The ``ParameterCheck`` of one analytic gradient against its numerical estimate."""
+    analytic = np.asarray(analytic, dtype=np.float64)
+    absolute = np.abs(analytic - numerical)
+    scale = np.abs(analytic) + np.abs(numerical)
+    relative = np.where(scale > _TINY, absolute / np.maximum(scale, _TINY), 0.0)
+    worst = np.unravel_index(np.argmax(relative), relative.shape) if relative.size else ()
+    return ParameterCheck(name, analytic.shape, float(relative.max(initial=0.0)),
+                          float(absolute.max(initial=0.0)), tuple(int(i) for i in worst),
+                          float(analytic[worst]) if analytic.size else 0.0,
+                          float(numerical[worst]) if analytic.size else 0.0)
+
+
+def _require_float64(array: np.ndarray, what: str) -> None:
+    if array.dtype != np.float64:
+        raise ValueError(f"{what} must be float64 for a gradient check, got {array.dtype}: call "
+                         "npnet.backend.set_floatx('float64') before building")
+
+
+def check_model(model: Any, x: Any, y: Any, eps: float = 1e-6) -> GradcheckReport:
+    """Every parameter of a compiled float64 model: ``loss_and_gradients`` vs finite differences of the loss."""
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)
+    _, analytic = model.loss_and_gradients(x, y)       # checks x, y and builds the model
+    _require_float64(model.get_weights()[0], "the model's weights")
+    loss = lambda: model.loss_and_gradients(x, y)[0]   # noqa: E731 - reads the perturbed buffer
+    checks = []
+    for layer in model.layers:
+        for suffix, param in (("kernel", layer.kernel), ("bias", layer.bias)):
+            if param is not None:
+                checks.append(compare(f"{layer.name}/{suffix}", analytic[len(checks)],
+                                      numerical_gradient(loss, param, eps)))
+    return GradcheckReport(checks)
+
+
+def check_layer(layer: Any, x: Any, eps: float = 1e-6, seed: int = 0) -> GradcheckReport:
+    """A layer's ``backward`` for x (N, I): its kernel, bias and input gradients.
+
+    The scalar checked is L = sum(r * forward(x)) with a fixed random r (N, O),
+    so that dL/d(output) = r is a generic upstream gradient.
+    """
+    x = as_float_array(x, "x", np.float64, ndim=2).copy()
+    if not layer.built:
+        layer.build(x.shape[1], np.float64)
+    _require_float64(layer.kernel, f"layer {layer.name!r}'s kernel")
+    r = np.random.default_rng(seed).standard_normal((len(x), layer.units))
+    loss = lambda: float(np.sum(r * layer.forward(x)))  # noqa: E731
+    layer.forward(x)
+    dx = layer.backward(r).copy()
+    params = [("kernel", layer.kernel, layer.dW.copy())]
+    if layer.bias is not None:
+        params.append(("bias", layer.bias, layer.db.copy()))
+    checks = [compare(f"{layer.name}/{name}", grad, numerical_gradient(loss, value, eps))
+              for name, value, grad in params]
+    checks.append(compare(f"{layer.name}/input", dx, numerical_gradient(loss, x, eps)))
+    return GradcheckReport(checks)
+
+
+def check_activation(activation: Any, z: Any, eps: float = 1e-6, seed: int = 0) -> GradcheckReport:
+    """An activation's ``backward`` at z: dL/dz for L = sum(r * f(z)) with a fixed random r."""
+    activation = activations_module.get(activation)
+    z = np.array(as_float_array(z, "z", np.float64, ndim=np.ndim(z)), dtype=np.float64)
+    r = np.random.default_rng(seed).standard_normal(z.shape)
+    loss = lambda: float(np.sum(r * activation(z)))  # noqa: E731
+    y = activation(z)
+    analytic = activation.backward(y, r, out=np.empty_like(z))
+    return GradcheckReport([compare(f"{activation.name}/z", analytic, numerical_gradient(loss, z, eps))])
+
+
+def check_loss(loss: Any, y_true: Any, y_pred: Any, eps: float = 1e-6) -> GradcheckReport:
+    """A loss's ``backward``: dL/dy_pred of its ``forward`` (the batch mean) at (y_true, y_pred)."""
+    loss = losses_module.get(loss)
+    y_true = as_float_array(y_true, "y_true", np.float64, ndim=2)
+    y_pred = as_float_array(y_pred, "y_pred", np.float64, ndim=2).copy()
+    value = lambda: loss.forward(y_true, y_pred)  # noqa: E731
+    value()
+    analytic = loss.backward().copy()
+    return GradcheckReport([compare(f"{loss.name}/y_pred", analytic, numerical_gradient(value, y_pred, eps))])

@@ -20,14 +20,16 @@ def floatx() -> str:
 def set_floatx(value: str) -> None:
     """Set the float type of models built from now on (``"float32"`` or ``"float64"``)."""
     global _floatx
-    if value not in _FLOATX:
-        raise ValueError(f"set_floatx: value must be one of {sorted(_FLOATX)}, got {value!r}")
+    float_dtype(value)   # refuses anything else
     _floatx = value
 
 
-def float_dtype() -> np.dtype:
-    """``floatx()`` as a NumPy dtype."""
-    return np.dtype(_FLOATX[_floatx])
+def float_dtype(name: str | None = None) -> np.dtype:
+    """The NumPy dtype named ``name`` ("float32"/"float64"), by default ``floatx()``'s."""
+    name = _floatx if name is None else name
+    if name not in _FLOATX:
+        raise ValueError(f"dtype must be one of {sorted(_FLOATX)}, got {name!r}")
+    return np.dtype(_FLOATX[name])
 
 
 def epsilon() -> float:

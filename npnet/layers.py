@@ -177,5 +177,13 @@ class Dense:
             raise ValueError(f"layer {self.name!r} has no weights yet: build it or add it to a model and build that")
         return [self.W, self.b] if self.use_bias else [self.W]
 
+    def get_config(self) -> dict[str, Any]:
+        """``Dense(**config)`` rebuilds this layer (without its weights)."""
+        if activations.get(self.activation.name) is not self.activation:
+            raise ValueError(f"layer {self.name!r}: activation {self.activation.name!r} is not one of npnet's "
+                             "registered activations, so it cannot be saved by name")
+        return {"units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
+                "name": self.name}
+
     def __repr__(self) -> str:
         return f"<Dense {self.name!r} units={self.units} activation={self.activation.name}>"

@@ -70,6 +70,10 @@ class Loss:
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         raise NotImplementedError
 
+    def get_config(self) -> dict[str, Any]:
+        """``{"name": ..., **constructor arguments}``; ``losses.from_config`` inverts it."""
+        return {"name": self.name}
+
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
@@ -87,6 +91,9 @@ class BinaryCrossentropy(Loss):
     def __init__(self, from_logits: bool = False):
         self.from_logits = check_bool(from_logits, "from_logits")
         self._work_arrays: WorkArrays | None = None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "from_logits": self.from_logits}
 
     def __call__(self, y_true: Any, y_pred: Any) -> float:
         y_true, y_pred = _checked_pair(y_true, y_pred, self.from_logits)
@@ -154,3 +161,13 @@ def get(identifier: LossLike) -> Loss:
         raise ValueError(f"unknown loss {identifier!r}; expected 'binary_crossentropy', "
                          "npnet.losses.binary_crossentropy or an npnet.losses.Loss "
                          "(npnet needs the loss's backward)") from None
+
+
+def from_config(config: Any) -> Loss:
+    """The Loss described by ``Loss.get_config()`` data."""
+    if not isinstance(config, dict) or not isinstance(config.get("name"), str):
+        raise ValueError(f"a loss config must be a dict with a 'name', got {config!r}")
+    arguments = {key: value for key, value in config.items() if key != "name"}
+    if config["name"] not in _REGISTRY:
+        raise ValueError(f"unknown loss {config['name']!r}")
+    return _REGISTRY[config["name"]](**arguments)

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
-import zipfile
 from typing import Any, Callable
 
 import numpy as np
 
-from npnet import activations, backend, losses, metrics as metrics_module, optimizers, utils
+from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
 from npnet._validation import (as_float_array, check_bool, check_float, check_int,
                                check_unit_interval, check_weights_list)
 from npnet.callbacks import Callback, History, ProgbarLogger
 from npnet.layers import Dense, InputLayer, unique_name
 from npnet.params import ParameterBuffer
 from npnet.progbar import Progbar
-
-_WEIGHTS_FORMAT = 1  # version stored in every weights file by save_weights
-
 
 class NotCompiledError(ValueError, RuntimeError):
     """Raised when training or evaluating a model that was never compiled.
@@ -51,15 +46,16 @@ class Sequential:
     All parameters live in one flat buffer (``npnet.params``); each layer's W,
     b, dW, db are views into it. The input size comes from the first layer's
     ``input_dim``/``input_shape``, a leading ``npnet.Input``, or the first data seen.
+    ``dtype`` ("float32" or "float64") defaults to ``npnet.backend.floatx()``.
     """
 
-    def __init__(self, layers: list | None = None, name: str | None = None):
+    def __init__(self, layers: list | None = None, name: str | None = None, dtype: str | None = None):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {name!r}")
         if layers is not None and not isinstance(layers, (list, tuple)):
             raise TypeError(f"layers must be a list of layers, got {type(layers).__name__}")
         self.name = name or unique_name("sequential")
-        self.dtype = backend.float_dtype()
+        self.dtype = backend.float_dtype() if dtype is None else backend.float_dtype(dtype)
         self._layers: list[Dense] = []
         self._input_dim: int | None = None
         self._params: ParameterBuffer | None = None
@@ -430,39 +426,61 @@ class Sequential:
         check_weights_list(weights, expected, "weights")
 
     def save_weights(self, path: str | os.PathLike) -> None:
-        """Write the weights to an ``.npz`` file (no pickle), atomically: a temp file, then a rename."""
+        """Write the weights to an ``.npz`` file (no pickle), atomically (``npnet.saving``)."""
         path = os.fspath(path)
         if not path.endswith(".npz"):
             raise ValueError(f"path must end with '.npz', got {path!r}")
         self._require_built("save_weights")
-        arrays = {f"weight_{i:03d}": w for i, w in enumerate(self._params.value_views)}
-        arrays["format_version"] = np.array(_WEIGHTS_FORMAT)
-        directory = os.path.dirname(os.path.abspath(path))
-        with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as handle:
-            try:
-                np.savez(handle, **arrays)
-            except BaseException:
-                os.unlink(handle.name)
-                raise
-        os.replace(handle.name, path)
+        saving.write_archive(path, saving.weights_to_arrays(self._params.value_views))
 
     def load_weights(self, path: str | os.PathLike) -> None:
-        """Read weights written by ``save_weights``; refuses pickles and files of another shape."""
+        """Read weights written by ``save_weights``; refuses pickles and weights of other shapes."""
         path = os.fspath(path)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                files = dict(archive.items())
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
-            if isinstance(error, FileNotFoundError):
-                raise
-            raise ValueError(f"{path!r} is not an npnet weights file: {error}") from None
-        version = files.pop("format_version", None)
-        if version is None or version.shape != () or int(version) != _WEIGHTS_FORMAT:
-            raise ValueError(f"{path!r} is not an npnet weights file of format {_WEIGHTS_FORMAT}")
-        names = sorted(files)
-        if names != [f"weight_{i:03d}" for i in range(len(names))]:
-            raise ValueError(f"{path!r} holds unexpected arrays {names}")
-        self.set_weights([files[name] for name in names])
+        self.set_weights(saving.arrays_to_weights(saving.read_archive(path), path))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write architecture, compile settings and weights to one file (atomically, no pickle).
+
+        ``npnet.models.load_model(path)`` gives back an equal model; weights round-trip bit-exactly.
+        """
+        path = os.fspath(path)
+        self._require_built("save")
+        config = {"model": self.get_config(), "compile": self._compile_config()}
+        saving.write_archive(path, {"config": saving.config_to_array(config),
+                                    **saving.weights_to_arrays(self._params.value_views)})
+
+    # -- configs -------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The architecture as plain JSON-able data: name, dtype, input size and each layer's config."""
+        return {"name": self.name, "dtype": self.dtype.name, "input_dim": self._input_dim,
+                "layers": [layer.get_config() for layer in self._layers]}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "Sequential":
+        """A new, unbuilt model from ``get_config()`` data (names are kept)."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("config must be a dict with a 'layers' list")
+        model = cls(name=config.get("name"), dtype=config.get("dtype"))
+        if config.get("input_dim") is not None:
+            model.add(InputLayer((config["input_dim"],)))
+        for layer_config in config["layers"]:
+            if not isinstance(layer_config, dict):
+                raise ValueError(f"each layer config must be a dict, got {layer_config!r}")
+            model.add(Dense(**layer_config))
+        return model
+
+    def _compile_config(self) -> dict[str, Any] | None:
+        if self.loss is None:
+            return None
+        return {"loss": self.loss.get_config(), "optimizer": self.optimizer.get_config(),
+                "metrics": [metric.name for metric in self._metrics]}
+
+    def _compile_from_config(self, config: dict[str, Any]) -> None:
+        if not isinstance(config, dict):
+            raise ValueError(f"compile config must be a dict, got {config!r}")
+        self.compile(optimizer=optimizers.from_config(config.get("optimizer")),
+                     loss=losses.from_config(config.get("loss")), metrics=config.get("metrics") or None)
 
     # -- display -----------------------------------------------------------------------------
 
@@ -482,3 +500,24 @@ class Sequential:
             lines.append("Total params: unknown until the model is built (input size not yet known)")
         lines.append(rule)
         print_fn("\n".join(lines))
+
+
+def load_model(path: str | os.PathLike) -> Sequential:
+    """A model written by ``Sequential.save``: same layers, names, compile settings and weights.
+
+    Refuses pickles, other formats and versions, and any file whose config
+    and weights disagree, with a ValueError naming the file.
+    """
+    path = os.fspath(path)
+    arrays = saving.read_archive(path)
+    if "config" not in arrays:
+        raise ValueError(f"{path!r} holds weights only (written by save_weights?); use load_weights")
+    config = saving.array_to_config(arrays.pop("config"), path)
+    try:
+        model = Sequential.from_config(config.get("model"))
+        if config.get("compile") is not None:
+            model._compile_from_config(config["compile"])
+        model.set_weights(saving.arrays_to_weights(arrays, path))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path!r} does not describe a valid npnet model: {error}") from None
+    return model

@@ -20,6 +20,7 @@ class Optimizer:
 
     name = "optimizer"
     slot_names: tuple[str, ...] = ()
+    config_names: tuple[str, ...] = ("learning_rate",)   # constructor arguments, for get_config
 
     def __init__(self, learning_rate: float):
         self.learning_rate = check_float(learning_rate, "learning_rate", 0.0, np.inf, low_open=True,
@@ -53,6 +54,10 @@ class Optimizer:
                              "use a new optimizer for other parameters")
         self.apply(checked)
 
+    def get_config(self) -> dict[str, Any]:
+        """``{"name": ..., **hyperparameters}``; ``optimizers.from_config`` inverts it (state not included)."""
+        return {"name": self.name, **{key: getattr(self, key) for key in self.config_names}}
+
     def apply(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
         """``apply_gradients`` without the checks: the model's hot path."""
         if self._slots is None:
@@ -70,6 +75,7 @@ class SGD(Optimizer):
     """Stochastic gradient descent: w -= lr * g; with momentum, Keras's form (below)."""
 
     name = "sgd"
+    config_names = ("learning_rate", "momentum", "nesterov")
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0, nesterov: bool = False):
         super().__init__(learning_rate)
@@ -110,6 +116,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    config_names = ("learning_rate", "beta_1", "beta_2", "epsilon")
     slot_names = ("m", "v", "tmp", "denominator")
 
     def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
@@ -155,3 +162,10 @@ def get(identifier: OptimizerLike) -> Optimizer:
     if isinstance(identifier, str) and identifier.lower() in _REGISTRY:
         return _REGISTRY[identifier.lower()]()
     raise ValueError(f"unknown optimizer {identifier!r}; expected one of {sorted(_REGISTRY)} or an Optimizer")
+
+
+def from_config(config: Any) -> Optimizer:
+    """A fresh Optimizer from ``Optimizer.get_config()`` data."""
+    if not isinstance(config, dict) or config.get("name") not in _REGISTRY:
+        raise ValueError(f"an optimizer config must be a dict naming one of {sorted(_REGISTRY)}, got {config!r}")
+    return _REGISTRY[config["name"]](**{key: value for key, value in config.items() if key != "name"})

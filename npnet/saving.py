@@ -1,0 +1,84 @@
+"""Files: ``.npz`` archives written atomically and read without unpickling.
+
+A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
+order and a ``format_version``; a model file adds ``config``, the model's
+architecture and compile settings as JSON text. Writing goes to a temporary
+file in the same directory, then ``os.replace`` renames it over ``path``: a
+crash mid-write never leaves a broken file there. Reading uses
+``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from typing import Any
+
+import numpy as np
+
+FORMAT_VERSION = 1
+
+
+def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Write ``arrays`` (plus ``format_version``) to ``path`` atomically."""
+    arrays = {**arrays, "format_version": np.array(FORMAT_VERSION)}
+    directory = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as handle:
+        try:
+            np.savez(handle, **arrays)
+        except BaseException:
+            handle.close()
+            os.unlink(handle.name)
+            raise
+    os.replace(handle.name, path)
+
+
+def read_archive(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an npnet archive, refusing pickles, other formats and other versions."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            arrays = {name: archive[name] for name in archive.files}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
+        raise ValueError(f"{path!r} is not a readable npnet file: {error}") from None
+    version = arrays.pop("format_version", None)
+    if version is None or version.shape != () or version.dtype.kind not in "iu":
+        raise ValueError(f"{path!r} is not an npnet file (no format_version)")
+    if int(version) != FORMAT_VERSION:
+        raise ValueError(f"{path!r} has format version {int(version)}; this npnet reads version {FORMAT_VERSION}")
+    return arrays
+
+
+def weights_to_arrays(weights: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"weight_000": W1, "weight_001": b1, ...}``."""
+    return {f"weight_{i:03d}": w for i, w in enumerate(weights)}
+
+
+def arrays_to_weights(arrays: dict[str, np.ndarray], path: str) -> list[np.ndarray]:
+    """The weights list back from an archive's ``weight_*`` arrays, which must be numbered 0..n-1."""
+    names = sorted(name for name in arrays if name.startswith("weight_"))
+    if names != [f"weight_{i:03d}" for i in range(len(names))]:
+        raise ValueError(f"{path!r}: weight arrays are not numbered 0..{len(names) - 1}: {names}")
+    return [arrays[name] for name in names]
+
+
+def config_to_array(config: dict[str, Any]) -> np.ndarray:
+    """JSON text as a 0-d unicode array, storable in an .npz without pickle."""
+    return np.array(json.dumps(config))
+
+
+def array_to_config(array: np.ndarray, path: str) -> dict[str, Any]:
+    """The JSON config stored by ``config_to_array``."""
+    if array.shape != () or array.dtype.kind != "U":
+        raise ValueError(f"{path!r}: config is not JSON text")
+    try:
+        config = json.loads(str(array))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path!r}: config is not valid JSON: {error}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path!r}: config must be a JSON object")
+    return config

@@ -21,6 +21,7 @@ from npnet.layers import Dense, InputLayer, unique_name
 from npnet.params import ParameterBuffer
 from npnet.progbar import Progbar
 
+
 class NotCompiledError(ValueError, RuntimeError):
     """Raised when training or evaluating a model that was never compiled.
 
@@ -61,6 +62,7 @@ class Sequential:
         self._params: ParameterBuffer | None = None
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.Loss | None = None
+        self._metrics: list[metrics_module.Metric] = []
         self.stop_training = False
         for layer in layers or []:
             self.add(layer)
@@ -102,12 +104,14 @@ class Sequential:
         return (None, self._input_dim)
 
     def build(self, input_shape: Any = None) -> None:
-        """Create the parameters: ``input_shape`` is ``(None, I)``, ``(I,)`` or omitted if known."""
-        if isinstance(input_shape, (tuple, list)) and len(input_shape) == 2 and input_shape[0] is None:
-            input_shape = input_shape[1:]
-        input_dim = None if input_shape is None else (
-            input_shape[0] if isinstance(input_shape, (tuple, list)) and len(input_shape) == 1 else input_shape)
-        input_dim = self._input_dim if input_dim is None else check_int(input_dim, "input_shape[-1]", 1)
+        """Create the parameters: ``input_shape`` is ``(None, I)`` or ``(I,)``; omit it if the size is known."""
+        if input_shape is None:
+            input_dim = self._input_dim
+        elif isinstance(input_shape, (tuple, list)) and (len(input_shape) == 1 or (
+                len(input_shape) == 2 and input_shape[0] is None)):
+            input_dim = check_int(input_shape[-1], "input_shape[-1]", minimum=1)
+        else:
+            raise ValueError(f"input_shape must be (None, n_features) or (n_features,), got {input_shape!r}")
         if input_dim is None:
             raise ValueError("the input size is unknown: pass input_shape, or give the first layer input_dim")
         self._build(input_dim)
@@ -123,10 +127,11 @@ class Sequential:
         sizes = [input_dim] + [layer.units for layer in self._layers]
         shapes = [layer.parameter_shapes(n_in) for layer, n_in in zip(self._layers, sizes)]
         self._params = ParameterBuffer([s for layer_shapes in shapes for s in layer_shapes], self.dtype)
-        views = iter(zip(self._params.value_views, self._params.grad_views))
+        first = 0   # index of each layer's first tensor in the buffer's view lists
         for layer, n_in, layer_shapes in zip(self._layers, sizes, shapes):
-            values, grads = zip(*[next(views) for _ in layer_shapes])
-            layer.bind(n_in, list(values), list(grads))
+            last = first + len(layer_shapes)
+            layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
+            first = last
         self._input_dim = input_dim
 
     def _build_if_input_known(self) -> None:
@@ -161,7 +166,7 @@ class Sequential:
 
     @property
     def metrics_names(self) -> list[str]:
-        return ["loss"] + [m.name for m in getattr(self, "_metrics", [])]
+        return ["loss"] + [m.name for m in self._metrics]
 
     def _training_loss(self) -> tuple[losses.Loss, bool]:
         """The loss the training step uses, and whether the output layer then stops at its logits.
@@ -268,8 +273,8 @@ class Sequential:
         verbose = _check_verbose(verbose)
         validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
         shuffle = check_bool(shuffle, "shuffle")
-        callbacks = list(callbacks or [])
-        if not all(isinstance(c, Callback) for c in callbacks):
+        callbacks = [] if callbacks is None else callbacks
+        if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, Callback) for c in callbacks):
             raise TypeError("callbacks must be a list of npnet.callbacks.Callback")
         x, y = self._check_xy(x, y)
         if validation_data is not None:
@@ -291,7 +296,7 @@ class Sequential:
         loss, logits = self._training_loss()
         n, steps = len(x), math.ceil(len(x) / batch_size)
         history = History()
-        all_callbacks = [history] + ([ProgbarLogger(verbose, epochs, steps)] if verbose else []) + callbacks
+        all_callbacks = [history] + ([ProgbarLogger(verbose, epochs, steps)] if verbose else []) + list(callbacks)
         batch_hooks = [c for c in all_callbacks if type(c).on_train_batch_end is not Callback.on_train_batch_end]
         self.stop_training = False
         for c in all_callbacks:

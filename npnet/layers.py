@@ -84,21 +84,26 @@ class Dense:
         return [(input_dim, self.units), (self.units,)][: 2 if self.use_bias else 1]
 
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray]) -> None:
-        """Adopt parameter and gradient views (from a ``ParameterBuffer``) and initialise them."""
+        """Adopt parameter and gradient views (from a ``ParameterBuffer``); their values are kept."""
         self.input_dim = input_dim
         self.W, self.dW = values[0], grads[0]                       # (I, O)
-        self.W[...] = self.kernel_initializer(self.W.shape, self.W.dtype)
         if self.use_bias:
             self.b, self.db = values[1], grads[1]                   # (O,)
-            self.b[...] = self.bias_initializer(self.b.shape, self.b.dtype)
         self.built = True
         self._work = WorkArrays(self.W.dtype, y=self.units, dz=self.units, dx=input_dim).rows
+
+    def initialize(self) -> None:
+        """Draw the initial kernel and bias from the layer's initializers, into the buffer."""
+        self.W[...] = self.kernel_initializer(self.W.shape, self.W.dtype)
+        if self.use_bias:
+            self.b[...] = self.bias_initializer(self.b.shape, self.b.dtype)
 
     def build(self, input_dim: int, dtype: Any = None) -> None:
         """Create this layer's parameters in a buffer of its own (a model binds views of its buffer instead)."""
         input_dim = check_int(input_dim, "input_dim", minimum=1)
         own = ParameterBuffer(self.parameter_shapes(input_dim), np.dtype(dtype or backend.float_dtype()))
         self.bind(input_dim, own.value_views, own.grad_views)
+        self.initialize()
 
     @property
     def kernel(self) -> np.ndarray:

@@ -70,9 +70,11 @@ class Sequential:
     # -- structure ---------------------------------------------------------------------
 
     def add(self, layer: Dense | InputLayer) -> None:
-        """Append a layer (or, first, an ``npnet.Input``)."""
-        if self.built:
-            raise ValueError("cannot add layers to a model whose weights exist; build a new Sequential")
+        """Append a layer (or, first, an ``npnet.Input``).
+
+        As in Keras, a layer gets its initial weights as soon as its input size
+        is known, so the draws follow the order in which layers are added.
+        """
         if isinstance(layer, InputLayer):
             if self._layers or self._input_dim is not None:
                 raise ValueError("npnet.Input must come first and only once")
@@ -88,7 +90,11 @@ class Sequential:
             self._input_dim = layer.input_dim
         elif layer.input_dim is not None and self._layers:
             raise ValueError(f"only the first layer may set input_dim (layer {layer.name!r})")
+        if self.optimizer is not None and self.optimizer.iterations:
+            raise ValueError("cannot add layers to a model that has been trained; build a new Sequential")
         self._layers.append(layer)
+        if self._input_dim is not None:
+            self._allocate(self._input_dim, new_layers=[layer] if self.built else self._layers)
 
     @property
     def layers(self) -> list[Dense]:
@@ -117,27 +123,35 @@ class Sequential:
         self._build(input_dim)
 
     def _build(self, input_dim: int) -> None:
-        """Allocate the flat parameter buffer and bind each layer's views into it (state changes here)."""
+        """Create the parameters of a model whose input size was unknown until now (state changes here)."""
         if self.built:
             return
         if not self._layers:
             raise ValueError("the model has no layers; add Dense layers first")
         if self._input_dim is not None and input_dim != self._input_dim:
             raise ValueError(f"the model expects {self._input_dim} input features, got {input_dim}")
+        self._allocate(input_dim, new_layers=self._layers)
+
+    def _allocate(self, input_dim: int, new_layers: list[Dense]) -> None:
+        """(Re)allocate the flat buffers for all layers, bind each layer's views, initialise ``new_layers``.
+
+        Values already in the old buffer are copied over: new layers only ever
+        come last, so every earlier tensor keeps its offset.
+        """
         sizes = [input_dim] + [layer.units for layer in self._layers]
         shapes = [layer.parameter_shapes(n_in) for layer, n_in in zip(self._layers, sizes)]
-        self._params = ParameterBuffer([s for layer_shapes in shapes for s in layer_shapes], self.dtype)
+        old, self._params = self._params, ParameterBuffer([s for layer_shapes in shapes for s in layer_shapes],
+                                                          self.dtype)
+        if old is not None:
+            self._params.values[:old.size] = old.values
         first = 0   # index of each layer's first tensor in the buffer's view lists
         for layer, n_in, layer_shapes in zip(self._layers, sizes, shapes):
             last = first + len(layer_shapes)
             layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
             first = last
+        for layer in new_layers:
+            layer.initialize()
         self._input_dim = input_dim
-
-    def _build_if_input_known(self) -> None:
-        """Keras builds a model as soon as its input size is known; npnet waits until weights are wanted."""
-        if not self.built and self._input_dim is not None and self._layers:
-            self._build(self._input_dim)
 
     def count_params(self) -> int:
         """P, the number of scalar parameters (the model must be built)."""
@@ -186,7 +200,6 @@ class Sequential:
             raise NotCompiledError(f"call compile() before {method}()")
 
     def _require_built(self, method: str) -> None:
-        self._build_if_input_known()
         if not self.built:
             raise ValueError(f"{method}(): the model has no weights yet; build it or fit it first")
 
@@ -402,7 +415,6 @@ class Sequential:
 
     def get_weights(self) -> list[np.ndarray]:
         """Copies [W1, b1, W2, b2, ...], the order and shapes of Keras's ``get_weights``."""
-        self._build_if_input_known()
         return [w.copy() for w in self._params.value_views] if self.built else []
 
     def set_weights(self, weights: list[Any]) -> None:
@@ -491,7 +503,6 @@ class Sequential:
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
         """Print a table of layers, output shapes and parameter counts, as Keras does."""
-        self._build_if_input_known()
         rule = "_" * 65
         lines = [f'Model: "{self.name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
         for layer in self._layers:

@@ -67,6 +67,7 @@ class GradcheckReport:
 
 def numerical_gradient(f: Callable[[], float], array: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """dF/d(array) by central differences; ``f()`` must read ``array``, which is perturbed in place and restored."""
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)
     grad = np.empty(array.shape, dtype=np.float64)
     flat, out = array.reshape(-1), grad.reshape(-1)   # views: writing flat[i] perturbs array
     for i in range(flat.size):
@@ -101,7 +102,7 @@ def _require_float64(array: np.ndarray, what: str) -> None:
 
 def check_model(model: Any, x: Any, y: Any, eps: float = 1e-6) -> GradcheckReport:
     """Every parameter of a compiled float64 model: ``loss_and_gradients`` vs finite differences of the loss."""
-    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)   # before anything is built
     _, analytic = model.loss_and_gradients(x, y)       # checks x, y and builds the model
     _require_float64(model.get_weights()[0], "the model's weights")
     loss = lambda: model.loss_and_gradients(x, y)[0]   # noqa: E731 - reads the perturbed buffer
@@ -120,6 +121,7 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, seed: int = 0) -> Gradche
     The scalar checked is L = sum(r * forward(x)) with a fixed random r (N, O),
     so that dL/d(output) = r is a generic upstream gradient.
     """
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)   # before the layer is built
     x = as_float_array(x, "x", np.float64, ndim=2).copy()
     if not layer.built:
         layer.build(x.shape[1], np.float64)

@@ -209,15 +209,30 @@ def test_weights_are_glorot_uniform_kernels_and_zero_biases():
     np.testing.assert_array_equal(bias, 0)
 
 
-def test_parameters_and_gradients_live_in_one_buffer_each():
-    model = small_model(hidden=(5, 4))
+def assert_views_into_the_buffers(model):
     buffer = model._params
     assert buffer.values.shape == buffer.grads.shape == (model.count_params(),)
     for layer in model.layers:
-        assert np.shares_memory(layer.kernel, buffer.values) and np.shares_memory(layer.dW, buffer.grads)
-    model.loss_and_gradients(*data(n=5))
-    np.testing.assert_array_equal(np.concatenate([g.ravel() for g in model.loss_and_gradients(*data(n=5))[1]]),
-                                  buffer.grads)
+        for value, grad in ((layer.kernel, layer.dW), (layer.bias, layer.db)):
+            assert np.shares_memory(value, buffer.values) and np.shares_memory(grad, buffer.grads)
+
+
+def test_parameters_and_gradients_stay_views_into_one_buffer_each(tmp_path):
+    model = small_model(hidden=(5, 4))
+    x, y = data(n=5)
+    assert_views_into_the_buffers(model)
+    _, grads = model.loss_and_gradients(x, y)
+    np.testing.assert_array_equal(np.concatenate([g.ravel() for g in grads]), model._params.grads)
+    np.testing.assert_array_equal(np.concatenate([w.ravel() for w in model.get_weights()]), model._params.values)
+    model.fit(x, y, epochs=2, verbose=0)
+    assert_views_into_the_buffers(model)
+    model.set_weights(model.get_weights())
+    assert_views_into_the_buffers(model)
+    model.save_weights(tmp_path / "w.npz")
+    model.load_weights(tmp_path / "w.npz")
+    assert_views_into_the_buffers(model)
+    model.save(tmp_path / "m.npz")
+    assert_views_into_the_buffers(npnet.models.load_model(tmp_path / "m.npz"))
 
 
 def test_get_weights_returns_copies_and_set_weights_round_trips():

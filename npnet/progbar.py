@@ -9,19 +9,23 @@ _BAR_WIDTH = 20
 
 
 def format_logs(logs: dict[str, float]) -> str:
-    """``" - loss: 0.3117 - accuracy: 0.8536"``, as Keras prints them."""
-    return "".join(f" - {key}: {value:.4f}" for key, value in logs.items())
+    """``" - loss: 0.3117 - accuracy: 0.8536"``, as Keras prints them (tiny values as ``1.2346e-04``)."""
+    return "".join(f" - {key}: {value:.4f}" if abs(value) > 1e-3 else f" - {key}: {value:.4e}"
+                   for key, value in logs.items())
 
 
-def _format_duration(seconds: float) -> str:
-    """Keras's units: ``2s``, ``31ms``, ``140us``."""
-    if seconds >= 1:
-        return f"{seconds:.0f}s"
-    return f"{seconds * 1e3:.0f}ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us"
+def _format_step_time(seconds: float) -> str:
+    """Keras's time per step: ``2s/step``, ``31ms/step``, ``140us/step``."""
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    return f"{seconds * 1e3:.0f}ms/step" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us/step"
 
 
 class Progbar:
     """Draws ``current/target ━━━━━━━━━━━━━━━━━━━━ 1s 3ms/step - loss: ...``.
+
+    As Keras: while running, the time shown is the estimated time left;
+    on the final step, the whole epoch's time in seconds.
 
     On a terminal the bar redraws in place (at most every 0.05 s, plus the
     final step); when output is a file or pipe only the final line is written.
@@ -42,13 +46,15 @@ class Progbar:
             return
         self.last_draw = now
         elapsed = now - self.start
-        per_step = _format_duration(elapsed / max(current, 1)) + "/step"
+        per_step = elapsed / max(current, 1)
+        count = f"{current:{len(str(self.target))}d}/{self.target}"
+        time_shown = f"{elapsed:.0f}s" if final else f"{per_step * (self.target - current):.0f}s"
         if self.verbose == 2:
-            line = f"{current}/{self.target} - {_format_duration(elapsed)} - {per_step}"
+            line = f"{count} - {time_shown} - {_format_step_time(per_step)}"
         else:
             filled = _BAR_WIDTH * current // self.target
             bar = "━" * filled + " " * (_BAR_WIDTH - filled) if final else "━" * filled + "─" * (_BAR_WIDTH - filled)
-            line = f"{current}/{self.target} {bar} {_format_duration(elapsed)} {per_step}"
+            line = f"{count} {bar} {time_shown} {_format_step_time(per_step)}"
         line += format_logs(logs)
         if self.live:
             self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))

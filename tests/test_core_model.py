@@ -1,6 +1,8 @@
 """Sequential's training semantics, checked against what the contract (API.md) and Keras say."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from npnet.layers import Dense
 from npnet.losses import BinaryCrossentropy, binary_crossentropy
 from npnet.metrics import BinaryAccuracy, binary_accuracy
 from npnet.optimizers import SGD, Adam
+from npnet.progbar import format_logs
 
 
 def small_model(n_in=4, n_out=3, hidden=(5,), optimizer="adam", metrics=("accuracy",), seed=0):
@@ -307,8 +310,13 @@ def test_verbose_0_prints_nothing_and_2_prints_a_line_per_epoch(capsys):
     small_model().fit(x, y, epochs=2, verbose=2, validation_split=0.2)
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2" and len(lines) == 4
-    for key in ("loss: ", "accuracy: ", "val_loss: ", "val_accuracy: "):
-        assert key in lines[1]
+    assert re.fullmatch(r"1/1 - \d+s - \d+(us|ms|s)/step - loss: \d\.\d{4} - accuracy: \d\.\d{4}"
+                        r" - val_loss: \d\.\d{4} - val_accuracy: \d\.\d{4}", lines[1]), lines[1]
+
+
+def test_progress_logs_use_keras_number_formats():
+    assert format_logs({"loss": 0.31174, "accuracy": 0.5, "tiny": 1.23456e-4}) == (
+        " - loss: 0.3117 - accuracy: 0.5000 - tiny: 1.2346e-04")
 
 
 def test_verbose_1_draws_a_progress_bar_per_epoch(capsys):

@@ -127,14 +127,17 @@ class Adam(Optimizer):
         self.epsilon = check_float(epsilon, "epsilon", 0.0, np.inf, high_open=True)
 
     def update_step(self, grad, param, slots):
-        # Each constant is rounded to the parameter dtype where Keras casts it,
-        # and the operations run in Keras's order, so float32 results agree
-        # with Keras to the last bit or two.
+        # Each constant is rounded where Keras rounds it, and the operations run
+        # in Keras's order, so results agree with Keras to the last bit or two.
+        # Keras keeps the learning rate in a float32 variable and its TensorFlow
+        # backend turns Python floats given to ops.cast into float32 first, so
+        # lr, beta_1 and beta_2 enter alpha rounded to float32 even in a float64
+        # model (a uniform 6.6e-9 on a first float64 step, tests/test_parity_*).
         dtype = param.dtype.type
         t = dtype(self.iterations + 1)
-        beta_1_power = np.power(dtype(self.beta_1), t)
-        beta_2_power = np.power(dtype(self.beta_2), t)
-        alpha = dtype(self.learning_rate) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        beta_1_power = np.power(dtype(np.float32(self.beta_1)), t)
+        beta_2_power = np.power(dtype(np.float32(self.beta_2)), t)
+        alpha = dtype(np.float32(self.learning_rate)) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         m, v, tmp, denominator = slots["m"], slots["v"], slots["tmp"], slots["denominator"]
 
         np.subtract(grad, m, out=tmp)

@@ -1,0 +1,127 @@
+"""Move models between npnet and Keras: ``to_keras(model)`` and ``from_keras(keras_model)``.
+
+Needs the ``reference`` extra (TensorFlow); Keras is imported only inside
+these functions. A Keras Dense kernel is (I, O) and its bias (O,), in the
+same order as npnet's ``get_weights()``, so weights move unchanged.
+Optimizer state (Adam's moments, the step count) is not carried over:
+both sides start from a fresh optimizer with the same hyperparameters.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from npnet import losses, optimizers
+from npnet.layers import Dense
+from npnet.metrics import BinaryAccuracy
+from npnet.models import Sequential
+
+# Keras's class name for each npnet optimizer, and the hyperparameters both share.
+_KERAS_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+
+
+def _keras():
+    try:
+        import keras
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("npnet.interop needs Keras: pip install 'npnet[reference]'") from None
+    return keras
+
+
+def to_keras(model: Sequential) -> Any:
+    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile settings.
+
+    Metrics named ``"accuracy"``/``"acc"`` become ``keras.metrics.BinaryAccuracy``
+    under the same name, because that is what they mean in npnet (README).
+    """
+    keras = _keras()
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be an npnet Sequential, got {type(model).__name__}")
+    if not model.built:
+        raise ValueError("model has no weights yet: build it (give an input size) or fit it first")
+    dtype = model.dtype.name
+    keras_model = keras.Sequential(
+        [keras.Input(shape=(model.input_shape[1],), dtype=dtype)]
+        + [keras.layers.Dense(layer.units, activation=layer.activation.name, use_bias=layer.use_bias,
+                              name=layer.name, dtype=dtype) for layer in model.layers],
+        name=model.name)
+    keras_model.set_weights(model.get_weights())
+    if model.loss is not None:
+        optimizer_config = model.optimizer.get_config()
+        optimizer_class = getattr(keras.optimizers, _KERAS_OPTIMIZERS[optimizer_config.pop("name")])
+        keras_model.compile(
+            optimizer=optimizer_class(**optimizer_config),
+            loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits),
+            metrics=[keras.metrics.BinaryAccuracy(name=metric.name, threshold=metric.threshold)
+                     for metric in model._metrics])
+    return keras_model
+
+
+def _activation_name(keras_layer: Any) -> str:
+    return getattr(keras_layer.activation, "__name__", repr(keras_layer.activation))
+
+
+def from_keras(keras_model: Any) -> Sequential:
+    """An npnet ``Sequential`` equal to a Keras model made of Dense layers (weights and compile settings).
+
+    Refuses, naming the layer, anything npnet cannot represent: other layer
+    types, other activations, other losses or optimizers.
+    """
+    keras = _keras()
+    if not isinstance(keras_model, keras.Model):
+        raise TypeError(f"keras_model must be a Keras model, got {type(keras_model).__name__}")
+    layers = [layer for layer in keras_model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers:
+        raise ValueError("keras_model has no layers")
+    for layer in layers:
+        if not isinstance(layer, keras.layers.Dense):
+            raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; npnet has Dense layers only")
+        if not layer.built:
+            raise ValueError(f"layer {layer.name!r} has no weights yet: build the Keras model first")
+    dtype = layers[0].kernel.dtype
+    model = Sequential(name=keras_model.name, dtype=str(dtype))
+    for index, layer in enumerate(layers):
+        try:
+            model.add(Dense(layer.units, activation=_activation_name(layer), use_bias=layer.use_bias,
+                            name=layer.name, input_dim=layer.kernel.shape[0] if index == 0 else None))
+        except ValueError as error:
+            raise ValueError(f"layer {layer.name!r}: {error}") from None
+    model.set_weights(keras_model.get_weights())
+    if getattr(keras_model, "optimizer", None) is not None and getattr(keras_model, "loss", None) is not None:
+        model.compile(optimizer=_optimizer_from_keras(keras_model.optimizer),
+                      loss=_loss_from_keras(keras, keras_model.loss),
+                      metrics=_metrics_from_keras(keras_model.get_compile_config().get("metrics")))
+    return model
+
+
+def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
+    name = type(optimizer).__name__.lower()
+    if name not in _KERAS_OPTIMIZERS:
+        raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart (Adam, SGD)")
+    config = optimizer.get_config()
+    npnet_class = type(optimizers.get(name))
+    return npnet_class(**{key: float(config[key]) if key != "nesterov" else bool(config[key])
+                          for key in npnet_class.config_names})
+
+
+def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:
+    if isinstance(loss, keras.losses.BinaryCrossentropy):
+        return losses.BinaryCrossentropy(from_logits=loss.get_config()["from_logits"])
+    if loss in ("binary_crossentropy", keras.losses.binary_crossentropy):
+        return losses.BinaryCrossentropy()
+    raise ValueError(f"loss {loss!r} has no npnet counterpart (binary crossentropy)")
+
+
+def _metrics_from_keras(metrics: Any) -> list[Any] | None:
+    """Keras's compile-config metrics as npnet metrics: accuracy names and BinaryAccuracy objects."""
+    if not metrics:
+        return None
+    converted = []
+    for metric in metrics if isinstance(metrics, list) else [metrics]:
+        if metric in ("accuracy", "acc", "binary_accuracy"):
+            converted.append(metric)
+        elif isinstance(metric, dict) and metric.get("class_name") == "BinaryAccuracy":
+            config = metric["config"]
+            converted.append(BinaryAccuracy(name=config["name"], threshold=float(config["threshold"])))
+        else:
+            raise ValueError(f"metric {metric!r} has no npnet counterpart (binary accuracy)")
+    return converted

@@ -50,7 +50,7 @@ def to_keras(model: Sequential) -> Any:
         optimizer_class = getattr(keras.optimizers, _KERAS_OPTIMIZERS[optimizer_config.pop("name")])
         keras_model.compile(
             optimizer=optimizer_class(**optimizer_config),
-            loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits),
+            loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
             metrics=[keras.metrics.BinaryAccuracy(name=metric.name, threshold=metric.threshold)
                      for metric in model._metrics])
     return keras_model

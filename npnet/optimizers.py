@@ -15,6 +15,18 @@ import numpy as np
 from npnet._validation import check_bool, check_float
 
 
+def keras_rounded(value: float, dtype: type) -> np.floating:
+    """``value`` as Keras 3 feeds it to an update: rounded to float32 first, then to ``dtype``.
+
+    Keras keeps the learning rate in a float32 variable, and its TensorFlow
+    backend makes Python floats given to ``ops.cast`` float32 tensors before
+    casting, so lr, momentum and Adam's betas carry float32 rounding even in a
+    float64 model. Measured without this, in float64: Adam's first step off by
+    a uniform 6.6e-9 (relative 6.6e-6), SGD's by 2.8e-11 (tests/test_parity_keras.py).
+    """
+    return dtype(np.float32(value))
+
+
 class Optimizer:
     """Holds per-parameter state (slots) and counts applied steps in ``iterations``."""
 
@@ -87,12 +99,12 @@ class SGD(Optimizer):
     def update_step(self, grad, param, slots):
         """Keras 3: ``v = momentum * v - lr * g``; ``w += v`` (Nesterov: ``w += momentum * v - lr * g``)."""
         dtype = param.dtype.type
-        lr, tmp = dtype(self.learning_rate), slots["tmp"]
+        lr, tmp = keras_rounded(self.learning_rate, dtype), slots["tmp"]
         np.multiply(grad, lr, out=tmp)                 # lr * g
         if not self.momentum:
             param -= tmp
             return
-        velocity, momentum = slots["velocity"], dtype(self.momentum)
+        velocity, momentum = slots["velocity"], keras_rounded(self.momentum, dtype)
         velocity *= momentum
         velocity -= tmp                                # v = momentum * v - lr * g
         if self.nesterov:
@@ -127,17 +139,14 @@ class Adam(Optimizer):
         self.epsilon = check_float(epsilon, "epsilon", 0.0, np.inf, high_open=True)
 
     def update_step(self, grad, param, slots):
-        # Each constant is rounded where Keras rounds it, and the operations run
-        # in Keras's order, so results agree with Keras to the last bit or two.
-        # Keras keeps the learning rate in a float32 variable and its TensorFlow
-        # backend turns Python floats given to ops.cast into float32 first, so
-        # lr, beta_1 and beta_2 enter alpha rounded to float32 even in a float64
-        # model (a uniform 6.6e-9 on a first float64 step, tests/test_parity_*).
+        # Each constant is rounded where Keras rounds it (``keras_rounded``), and
+        # the operations run in Keras's order, so results agree with Keras to the
+        # last bit or two in float32 and exactly in float64.
         dtype = param.dtype.type
         t = dtype(self.iterations + 1)
-        beta_1_power = np.power(dtype(np.float32(self.beta_1)), t)
-        beta_2_power = np.power(dtype(np.float32(self.beta_2)), t)
-        alpha = dtype(np.float32(self.learning_rate)) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        beta_1_power = np.power(keras_rounded(self.beta_1, dtype), t)
+        beta_2_power = np.power(keras_rounded(self.beta_2, dtype), t)
+        alpha = keras_rounded(self.learning_rate, dtype) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
         m, v, tmp, denominator = slots["m"], slots["v"], slots["tmp"], slots["denominator"]
 
         np.subtract(grad, m, out=tmp)

@@ -1,8 +1,8 @@
 """Adam and SGD against values computed by hand (plain Python floats), step by step.
 
 The hand computations use float64 scalars and follow API.md's Keras 3 rules,
-with lr, beta_1 and beta_2 rounded to float32 inside alpha as Keras does in
-every dtype (npnet.optimizers.Adam explains why); npnet runs in float64 here,
+with lr, momentum, beta_1 and beta_2 rounded to float32 as Keras does in
+every dtype (npnet.optimizers.keras_rounded explains why); npnet runs in float64 here,
 so agreement is to rounding (measured: <= 2e-16 relative; tolerance 1e-13). An epsilon of 0.1 makes Keras's placement and the
 paper's differ by ~10% per step, so a paper-form Adam would fail these tests.
 """
@@ -86,7 +86,7 @@ def test_adam_in_float32_stays_float32_and_close_to_float64():
 def test_plain_sgd_is_w_minus_lr_g():
     expected, w = [], list(START)
     for g in GRADIENTS:
-        w = [wi - 0.1 * gi for wi, gi in zip(w, g)]
+        w = [wi - gi * f32(0.1) for wi, gi in zip(w, g)]
         expected.append(w)
     for got, want in zip(_run(SGD(learning_rate=0.1)), expected):
         np.testing.assert_allclose(got, want, rtol=1e-15)
@@ -94,7 +94,7 @@ def test_plain_sgd_is_w_minus_lr_g():
 
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_sgd_momentum_follows_keras(nesterov):
-    lr, mu = 0.1, 0.9
+    lr, mu = f32(0.1), f32(0.9)
     w, velocity, expected = list(START), [0.0] * 3, []
     for g in GRADIENTS:
         for i in range(3):

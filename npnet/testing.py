@@ -1,0 +1,125 @@
+"""Parity checks against Keras for your own tests: ``assert_matches_keras(model, x, y)``.
+
+Needs the ``reference`` extra (TensorFlow); Keras is imported only when a
+check runs. The pytest plugin ``npnet.pytest_plugin`` (registered as a pytest
+entry point) offers the same check as the ``keras_parity`` fixture.
+
+The default tolerances are the largest differences measured between npnet
+and Keras 3.15 / TensorFlow 2.21 over six networks (tests/test_parity_keras.py),
+times a margin of 10x or more. One caveat, measured: Adam divides by
+sqrt(v) + epsilon, so a weight whose gradient is float32 rounding noise
+(say 1e-9 against Keras's 1e-8, as for a saturated tanh) takes a step of up
+to lr in a direction that noise decides; check such models in float64,
+where npnet and Keras agree to 1e-13.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from npnet import interop
+from npnet._validation import check_int
+from npnet.models import Sequential
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How far npnet may differ from Keras: relative for outputs and loss, absolute for arrays."""
+
+    forward_rtol: float
+    loss_rtol: float
+    gradient_atol: float
+    weight_atol: float
+
+
+DEFAULT_TOLERANCES = {
+    # measured: forward 4.8e-7, loss 7.5e-8, gradients 7.2e-7, weights 6e-8 after 10 Adam steps
+    np.dtype(np.float32): Tolerances(forward_rtol=5e-6, loss_rtol=1e-6, gradient_atol=1e-5, weight_atol=1e-6),
+    # measured: forward 8.8e-15, loss 1.9e-16, gradients 1.3e-15, weights 3.7e-13 after 10 Adam steps
+    np.dtype(np.float64): Tolerances(forward_rtol=1e-12, loss_rtol=1e-14, gradient_atol=1e-13, weight_atol=1e-11),
+}
+
+# Probabilities at and near the clip of binary crossentropy, for checking the loss function itself.
+_SATURATED = np.array([[0.0, 1.0, 1e-9, 1 - 1e-9, 0.5, 1e-7]])
+
+
+def _parameter_names(model: Sequential) -> list[str]:
+    return [f"{layer.name}/{name}" for layer in model.layers
+            for name in (("kernel", "bias") if layer.use_bias else ("kernel",))]
+
+
+def _first_mismatch(names: list[str], ours: list[np.ndarray], theirs: list[np.ndarray],
+                    atol: float) -> tuple[str, float] | None:
+    for name, a, b in zip(names, ours, theirs):
+        difference = float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+        if not difference <= atol:   # also catches NaN
+            return name, difference
+    return None
+
+
+def _keras_loss_and_gradients(keras_model: Any, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray]]:
+    import tensorflow as tf
+    with tf.GradientTape() as tape:
+        output = keras_model(x, training=True)
+        loss = keras_model.loss(y, output)
+    gradients = tape.gradient(loss, keras_model.trainable_weights)
+    return float(loss), [g.numpy() for g in gradients]
+
+
+def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
+                         tolerances: Tolerances | None = None) -> None:
+    """Assert that a compiled npnet model computes what its Keras twin (``interop.to_keras``) computes.
+
+    Checks, in order, and raises AssertionError at the first difference beyond
+    its tolerance, naming the layer/parameter (or step) and the size:
+    1. the forward pass on x (N, I): predictions, relative;
+    2. the loss on (x, y) and the gradient of every parameter (``tf.GradientTape``);
+    3. the loss function itself on probabilities at and beyond its clip;
+    4. ``steps`` optimizer steps, ``train_on_batch(x, y)`` on both: every weight after each step.
+    ``model`` is trained by step 4, as ``steps`` calls of ``train_on_batch`` would.
+    ``tolerances`` defaults to ``DEFAULT_TOLERANCES[model.dtype]``.
+    """
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be an npnet Sequential, got {type(model).__name__}")
+    model._require_compiled("assert_matches_keras")
+    steps = check_int(steps, "steps", minimum=0)
+    x, y = model._check_xy(x, y)
+    model._build(x.shape[1])
+    if tolerances is not None and not isinstance(tolerances, Tolerances):
+        raise TypeError(f"tolerances must be an npnet.testing.Tolerances, got {type(tolerances).__name__}")
+    tol = tolerances or DEFAULT_TOLERANCES[model.dtype]
+    keras_model = interop.to_keras(model)
+    names = _parameter_names(model)
+
+    ours, theirs = model.predict(x, verbose=0), np.asarray(keras_model(x))
+    relative = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), np.finfo(ours.dtype).tiny)))
+    if not relative <= tol.forward_rtol:
+        raise AssertionError(f"forward pass differs from Keras: max relative difference {relative:.3g} "
+                             f"> {tol.forward_rtol:g} (output of layer {model.layers[-1].name!r})")
+
+    loss, gradients = model.loss_and_gradients(x, y)
+    keras_loss, keras_gradients = _keras_loss_and_gradients(keras_model, x, y)
+    if not abs(loss - keras_loss) <= tol.loss_rtol * abs(keras_loss):
+        raise AssertionError(f"loss differs from Keras: {loss!r} vs {keras_loss!r} (rtol {tol.loss_rtol:g})")
+    mismatch = _first_mismatch(names, gradients, keras_gradients, tol.gradient_atol)
+    if mismatch:
+        raise AssertionError(f"gradient of {mismatch[0]} differs from Keras by {mismatch[1]:.3g} "
+                             f"> {tol.gradient_atol:g}")
+
+    if not model.loss.from_logits:
+        y_probe = np.tile([[1.0, 0.0]], (1, 3)).astype(model.dtype)
+        p_probe = _SATURATED.astype(model.dtype)
+        ours_loss, keras_probe = model.loss(y_probe, p_probe), float(keras_model.loss(y_probe, p_probe))
+        if not abs(ours_loss - keras_probe) <= tol.loss_rtol * abs(keras_probe):
+            raise AssertionError(f"loss function differs from Keras on saturated probabilities "
+                                 f"(clipping to [1e-7, 1 - 1e-7]?): {ours_loss!r} vs {keras_probe!r}")
+
+    for step in range(1, steps + 1):
+        model.train_on_batch(x, y)
+        keras_model.train_on_batch(x, y)
+        mismatch = _first_mismatch(names, model.get_weights(), keras_model.get_weights(), tol.weight_atol)
+        if mismatch:
+            raise AssertionError(f"after optimizer step {step}, {mismatch[0]} differs from Keras by "
+                                 f"{mismatch[1]:.3g} > {tol.weight_atol:g}")

@@ -1,0 +1,159 @@
+"""npnet.testing (assert_matches_keras, the keras_parity fixture) and npnet.interop (to_keras/from_keras).
+
+assert_matches_keras must pass on npnet's own models and catch deliberately
+broken ones, naming what diverges.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import npnet
+from npnet import interop, testing
+from npnet.layers import Dense
+from npnet.losses import BinaryCrossentropy
+from npnet.optimizers import SGD, Adam
+
+RNG = np.random.default_rng(0)
+X = RNG.normal(size=(64, 6))
+Y = (RNG.random((64, 3)) > 0.5).astype(float)
+
+
+def model_with(dtype="float32", layer=Dense, optimizer=None, loss="binary_crossentropy", seed=0):
+    npnet.utils.set_random_seed(seed)
+    model = npnet.Sequential([npnet.Input(shape=(6,)), layer(16, activation="relu"), Dense(8, activation="tanh"),
+                              Dense(3, activation="sigmoid")], dtype=dtype)
+    model.compile(optimizer=optimizer or Adam(), loss=loss, metrics=["accuracy"])
+    return model
+
+
+class WrongBiasGradient(Dense):
+    def backward(self, dy, need_dx=True):
+        dx = super().backward(dy, need_dx)
+        self.db *= 1.01          # a 1% error in one bias gradient
+        return dx
+
+
+class PaperAdam(Adam):
+    """Kingma & Ba's form: w -= lr * m_hat / (sqrt(v_hat) + eps)."""
+
+    def update_step(self, grad, param, slots):
+        t = self.iterations + 1
+        m, v = slots["m"], slots["v"]
+        m += (grad - m) * (1 - self.beta_1)
+        v += (grad * grad - v) * (1 - self.beta_2)
+        m_hat, v_hat = m / (1 - self.beta_1 ** t), v / (1 - self.beta_2 ** t)
+        param -= (self.learning_rate * m_hat / (np.sqrt(v_hat) + self.epsilon)).astype(param.dtype)
+
+
+class UnclippedCrossentropy(BinaryCrossentropy):
+    def __call__(self, y_true, y_pred):
+        y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.mean(-(y_true * np.log(y_pred) + (1 - y_true) * np.log(1 - y_pred))))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", [Adam, lambda: SGD(0.1, momentum=0.9)], ids=["adam", "sgd-momentum"])
+def test_npnet_models_match_keras(keras, dtype, optimizer):
+    testing.assert_matches_keras(model_with(dtype, optimizer=optimizer()), X, Y, steps=10)
+
+
+def test_keras_parity_fixture_is_offered_by_the_pytest_plugin(keras, keras_parity):
+    assert keras_parity is testing.assert_matches_keras
+    keras_parity(model_with(), X, Y, steps=2)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_wrong_bias_gradient_is_caught_and_named(keras, dtype):
+    model = model_with(dtype, layer=WrongBiasGradient)
+    with pytest.raises(AssertionError, match=rf"gradient of {model.layers[0].name}/bias differs from Keras by"):
+        testing.assert_matches_keras(model, X, Y)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_paper_form_adam_is_caught_at_its_first_step(keras, dtype):
+    with pytest.raises(AssertionError, match=r"after optimizer step 1, dense\S*/(kernel|bias) differs from Keras"):
+        testing.assert_matches_keras(model_with(dtype, optimizer=PaperAdam()), X, Y)
+
+
+def test_an_unclipped_crossentropy_is_caught(keras):
+    with pytest.raises(AssertionError, match=r"saturated probabilities \(clipping"):
+        testing.assert_matches_keras(model_with(loss=UnclippedCrossentropy()), X, Y)
+
+
+def test_assert_matches_keras_checks_its_arguments(keras):
+    with pytest.raises(TypeError, match="model must be an npnet Sequential"):
+        testing.assert_matches_keras("model", X, Y)
+    with pytest.raises(ValueError, match=r"call compile\(\) before assert_matches_keras"):
+        testing.assert_matches_keras(npnet.Sequential([Dense(3, input_dim=6)]), X, Y)
+    with pytest.raises(ValueError, match="steps must be >= 0"):
+        testing.assert_matches_keras(model_with(), X, Y, steps=-1)
+    with pytest.raises(ValueError, match="x must have 6 columns"):
+        testing.assert_matches_keras(model_with(), X[:, :2], Y)
+    with pytest.raises(TypeError, match="tolerances must be an npnet.testing.Tolerances"):
+        testing.assert_matches_keras(model_with(), X, Y, tolerances={"weight_atol": 1})
+
+
+def test_custom_tolerances_are_used(keras):
+    strict = testing.Tolerances(forward_rtol=0.0, loss_rtol=0.0, gradient_atol=0.0, weight_atol=0.0)
+    with pytest.raises(AssertionError, match=r"forward pass differs from Keras|loss differs|gradient of"):
+        testing.assert_matches_keras(model_with(), X * 10, Y, tolerances=strict)
+
+
+# -- interop ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_to_keras_and_back_keeps_layers_weights_and_compile_settings(keras, dtype):
+    model = model_with(dtype, optimizer=SGD(0.05, momentum=0.5, nesterov=True))
+    keras_model = interop.to_keras(model)
+    assert [layer.name for layer in keras_model.layers] == [layer.name for layer in model.layers]
+    assert keras_model.layers[0].kernel.dtype == dtype
+    assert isinstance(keras_model.optimizer, keras.optimizers.SGD)
+    back = interop.from_keras(keras_model)
+    assert [layer.get_config() for layer in back.layers] == [layer.get_config() for layer in model.layers]
+    assert back.dtype == model.dtype and back.metrics_names == model.metrics_names
+    config = back.optimizer.get_config()
+    assert config["nesterov"] is True and math.isclose(config["momentum"], 0.5)
+    for a, b in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_from_keras_reads_a_model_built_and_compiled_in_keras(keras):
+    keras_model = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="tanh"),
+                                    keras.layers.Dense(2, activation="sigmoid", use_bias=False)])
+    keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01), loss="binary_crossentropy",
+                        metrics=["accuracy"])
+    model = interop.from_keras(keras_model)
+    assert [layer.activation.name for layer in model.layers] == ["tanh", "sigmoid"]
+    assert model.layers[1].bias is None
+    assert model.optimizer.get_config()["learning_rate"] == pytest.approx(0.01)
+    np.testing.assert_allclose(model.predict(X, verbose=0), keras_model.predict(X, verbose=0), rtol=5e-6)
+
+
+def test_from_keras_refuses_what_npnet_cannot_represent(keras):
+    with pytest.raises(TypeError, match="keras_model must be a Keras model"):
+        interop.from_keras(model_with())
+    dropout = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.Dropout(0.5)])
+    with pytest.raises(ValueError, match="is a Dropout; npnet has Dense layers only"):
+        interop.from_keras(dropout)
+    softmax = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="softmax")])
+    with pytest.raises(ValueError, match="unknown activation 'softmax'"):
+        interop.from_keras(softmax)
+    mse = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4)])
+    mse.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="loss 'mse' has no npnet counterpart"):
+        interop.from_keras(mse)
+    rmsprop = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4)])
+    rmsprop.compile(optimizer="rmsprop", loss="binary_crossentropy")
+    with pytest.raises(ValueError, match="optimizer RMSprop has no npnet counterpart"):
+        interop.from_keras(rmsprop)
+
+
+def test_to_keras_needs_a_built_npnet_model(keras):
+    with pytest.raises(ValueError, match="no weights yet"):
+        interop.to_keras(npnet.Sequential([Dense(3)]))
+    with pytest.raises(TypeError, match="model must be an npnet Sequential"):
+        interop.to_keras(object())

@@ -177,6 +177,7 @@ class Sequential:
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
         self.optimizer, self.loss, self._metrics = optimizer, loss, metric_objects
+        self._fused_loss = losses.SigmoidBinaryCrossentropy()
 
     @property
     def metrics_names(self) -> list[str]:
@@ -191,7 +192,7 @@ class Sequential:
         """
         fused = (isinstance(self.loss, losses.BinaryCrossentropy) and not self.loss.from_logits
                  and self._layers[-1].activation is activations.sigmoid)
-        return (losses.BinaryCrossentropy(from_logits=True) if fused else self.loss), fused
+        return (self._fused_loss if fused else self.loss), fused
 
     # -- checks at the boundary -------------------------------------------------------------
 
@@ -249,7 +250,7 @@ class Sequential:
         output = self._forward(x, logits)
         value = loss.forward(y, output)
         if metric_objects:
-            probabilities = activations.sigmoid(output) if logits else output
+            probabilities = loss.probabilities if logits else output
             for metric in metric_objects:
                 metric.update(y, probabilities)
         return value

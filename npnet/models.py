@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
+from npnet import trace as trace_module
 from npnet._validation import (as_float_array, check_bool, check_float, check_int,
                                check_unit_interval, check_weights_list)
 from npnet.callbacks import Callback, History, ProgbarLogger
@@ -368,6 +369,17 @@ class Sequential:
         value = self._forward_loss(x, y, loss, logits, [])
         self._backward(loss.backward())
         return value, [g.copy() for g in self._params.grad_views]
+
+    def trace(self, x: Any, y: Any) -> trace_module.StepTrace:
+        """One training step on the batch (x, y), recorded layer by layer; the model is left unchanged.
+
+        ``print(model.trace(x, y))`` shows each layer's z, y, dy, dz, dW, db and the
+        optimizer's update (``npnet.trace``; docs/backprop.md#tracing-a-step).
+        """
+        self._require_compiled("trace")
+        x, y = self._check_xy(x, y)
+        self._build(x.shape[1])
+        return trace_module.trace_step(self, x, y)
 
     # -- inference ---------------------------------------------------------------------------
 

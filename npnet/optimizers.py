@@ -123,8 +123,8 @@ class Adam(Optimizer):
         m += (g - m) * (1 - beta_1)
         v += (g*g - v) * (1 - beta_2)
         w -= m * alpha / (sqrt(v) + epsilon)
-    This equals the paper's m_hat / (sqrt(v_hat) + eps_hat) with
-    eps_hat = epsilon * sqrt(1 - beta_2**t); see docs/backprop.md#adam for the
+    This equals the paper's lr * m_hat / (sqrt(v_hat) + eps) with
+    eps = epsilon / sqrt(1 - beta_2**t), 32x epsilon at t = 1: see docs/backprop.md#adam for the
     size of the difference from the paper's and PyTorch's placement.
     """
 

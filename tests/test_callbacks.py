@@ -443,3 +443,22 @@ def test_keyboard_interrupt_still_lets_early_stopping_restore_the_best_weights()
             score, EarlyStopping(monitor="score", mode="min", patience=5, restore_best_weights=True),
             InterruptAt(2, 1)])
     assert_same_weights(m.get_weights(), score.weights[0])
+
+
+def test_an_interrupt_inside_a_step_before_its_update_leaves_the_previous_step():
+    interrupted = model()
+    apply, calls = interrupted.optimizer.apply, []
+
+    def apply_or_interrupt(pairs):
+        calls.append(len(calls))
+        if len(calls) == 7:                     # the 7th step: epoch 2, batch 3 (of 4)
+            raise KeyboardInterrupt
+        apply(pairs)
+
+    interrupted.optimizer.apply = apply_or_interrupt
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(*data(), batch_size=5, epochs=3, verbose=0)
+    reference = model()
+    reference.fit(*data(), batch_size=5, epochs=3, verbose=0, callbacks=[InterruptAt(1, 1, interrupt=False)])
+    assert_same_weights(interrupted.get_weights(), reference.get_weights())
+    assert interrupted.optimizer.iterations == reference.optimizer.iterations == 6

@@ -132,15 +132,14 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
         activation = activations.get(self.activation)
-        optimizer_class = type(optimizers.get(self.optimizer))
-        learning_rate = check_float(self.learning_rate, "learning_rate", 0.0, np.inf, low_open=True,
-                                    high_open=True)
+        # A new optimizer (fresh Adam moments) every fit; its constructor checks learning_rate.
+        optimizer = type(optimizers.get(self.optimizer))(learning_rate=self.learning_rate)
         verbose = check_int(self.verbose, "verbose", minimum=0)
         if verbose > 2:
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
         _check_random_state(self.random_state)
         return {"hidden": hidden, "activation": activation, "dtype": backend.float_dtype(self.dtype),
-                "optimizer": lambda: optimizer_class(learning_rate=learning_rate),
+                "optimizer": optimizer,
                 "fit": {"epochs": check_int(self.epochs, "epochs", minimum=1),
                         "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
                         "validation_split": check_float(self.validation_split, "validation_split", 0.0, 1.0,
@@ -220,7 +219,7 @@ def _new_model(n_features: int, n_labels: int, settings: dict[str, Any]) -> Sequ
     for units in settings["hidden"]:
         model.add(Dense(units, activation=settings["activation"], input_dim=None if model.layers else n_features))
     model.add(Dense(n_labels, activation="sigmoid", input_dim=None if model.layers else n_features))
-    model.compile(optimizer=settings["optimizer"](), loss="binary_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=settings["optimizer"], loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 

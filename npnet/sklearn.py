@@ -20,6 +20,7 @@ import numpy as np
 try:
     from scipy import sparse
     from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils import Tags
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as error:  # pragma: no cover - depends on the environment
@@ -32,6 +33,9 @@ from npnet.models import Sequential
 
 # A RandomState random_state gives a Generator seed below this bound.
 _SEED_BOUND = np.iinfo(np.int32).max
+# Rows per forward pass in predict: bounds the memory of a prediction; the
+# results do not depend on it (tests/test_core_model.py).
+_PREDICT_BATCH_SIZE = 4096
 
 
 class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
@@ -60,7 +64,8 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
     Fitted attributes: ``model_`` (the trained Sequential), ``history_`` (its
     ``History.history``: per-epoch "loss", "accuracy", "val_*"), ``loss_curve_``,
     ``n_iter_`` (epochs run), ``classes_`` (binary: the two labels; multilabel:
-    ``arange(K)``, as MLPClassifier), ``n_outputs_`` (K), ``n_features_in_``,
+    ``arange(K)``, as MLPClassifier), ``n_outputs_`` (K), ``y_type_`` ("binary"
+    for a 1-D y, else "multilabel-indicator"), ``n_features_in_``,
     ``feature_names_in_`` (when X has column names).
 
     ``score`` is scikit-learn's classifier score, ``accuracy_score``: for
@@ -87,7 +92,7 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.dtype = dtype
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
         # Sigmoid outputs only: binary or multilabel, never one-of-many (no softmax in npnet).
         tags.classifier_tags.multi_class = False
@@ -185,11 +190,6 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         if self.y_type_ == "binary":
             return self.classes_[labels[:, 0]]
         return labels
-
-
-# Rows per forward pass in predict: bounds the memory of a prediction; the
-# results do not depend on it (tests/test_core_model.py).
-_PREDICT_BATCH_SIZE = 4096
 
 
 def _check_random_state(random_state: Any) -> None:

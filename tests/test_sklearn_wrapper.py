@@ -11,7 +11,7 @@ from scipy import sparse
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score, cross_validate
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import npnet
@@ -237,3 +237,14 @@ def test_grid_search_prefers_training_longer_and_refits_the_best(data):
     assert search.best_params_ == {"epochs": 20}
     assert search.best_estimator_.n_iter_ == 20
     assert search.score(data.x_test, data.y_test) == search.best_estimator_.score(data.x_test, data.y_test)
+
+
+def test_fits_in_worker_processes_equal_fits_here_and_come_back_trainable(data):
+    # The fitted estimators travel back from the workers by pickle: their models
+    # must still be one flat buffer with views (npnet.models.Sequential.__setstate__).
+    here, there = (cross_validate(fast(), data.x_train, data.y_train, cv=KFold(2), n_jobs=n_jobs,
+                                  return_estimator=True) for n_jobs in (1, 2))
+    np.testing.assert_array_equal(here["test_score"], there["test_score"])
+    for estimator in there["estimator"]:
+        model = estimator.model_
+        assert all(np.shares_memory(layer.W, model._params.values) for layer in model.layers)

@@ -200,14 +200,29 @@ class Sequential:
                                                           self.dtype)
         if old is not None:
             self._params.values[:old.size] = old.values
-        first = 0   # index of each layer's first tensor in the buffer's view lists
-        for layer, n_in, layer_shapes in zip(self._layers, sizes, shapes):
-            last = first + len(layer_shapes)
-            layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
-            first = last
+        self._bind_layers(input_dim)
         for layer in new_layers:
             layer.initialize()
         self._input_dim = input_dim
+
+    def _bind_layers(self, input_dim: int) -> None:
+        """Point every layer's W, b, dW, db at its views of the flat buffers (values are kept)."""
+        sizes = [input_dim] + [layer.units for layer in self._layers]
+        first = 0   # index of each layer's first tensor in the buffer's view lists
+        for layer, n_in in zip(self._layers, sizes):
+            last = first + len(layer.parameter_shapes(n_in))
+            layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
+            first = last
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """After pickle or ``copy.deepcopy``: re-bind the layers to the copied buffer's views.
+
+        Both copy each layer's W, b, dW, db as a detached array; training the
+        copy would then update a buffer that no layer reads.
+        """
+        self.__dict__.update(state)
+        if self._params is not None:
+            self._bind_layers(self._input_dim)
 
     def count_params(self) -> int:
         """P, the number of scalar parameters (the model must be built)."""

@@ -22,12 +22,25 @@ class ParameterBuffer:
 
     def __init__(self, shapes: list[tuple[int, ...]], dtype: np.dtype):
         self.shapes = [tuple(shape) for shape in shapes]
+        size = sum(math.prod(shape) for shape in self.shapes)
+        self.values = np.zeros(size, dtype=dtype)   # (P,)
+        self.grads = np.zeros_like(self.values)     # (P,)
+        self._make_views()
+
+    def _make_views(self) -> None:
         ends = np.cumsum([math.prod(shape) for shape in self.shapes], dtype=np.int64)
         starts = ends - [math.prod(shape) for shape in self.shapes]
-        self.values = np.zeros(int(ends[-1]) if len(ends) else 0, dtype=dtype)   # (P,)
-        self.grads = np.zeros_like(self.values)                                    # (P,)
         self.value_views = [self.values[a:b].reshape(s) for a, b, s in zip(starts, ends, self.shapes)]
         self.grad_views = [self.grads[a:b].reshape(s) for a, b, s in zip(starts, ends, self.shapes)]
+
+    # pickle and copy.deepcopy copy every array on its own, which would turn the
+    # views into detached copies; only the flat buffers travel, the views are re-cut.
+    def __getstate__(self) -> dict:
+        return {"shapes": self.shapes, "values": self.values, "grads": self.grads}
+
+    def __setstate__(self, state: dict) -> None:
+        self.shapes, self.values, self.grads = state["shapes"], state["values"], state["grads"]
+        self._make_views()
 
     @property
     def size(self) -> int:

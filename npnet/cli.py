@@ -138,10 +138,11 @@ def _compare_with_keras(twin: Any, data: tutorial.TutorialData, ours: tuple[floa
     twin.fit(data.x_train, data.y_train, verbose=0, **fit_options)
     seconds = time.perf_counter() - start
     loss, accuracy = twin.evaluate(data.x_test, data.y_test, batch_size=fit_options["batch_size"], verbose=0)
-    rows = [("test loss", ours[0], loss), ("test accuracy", ours[1], accuracy), ("fit time (s)", ours[2], seconds)]
+    rows = [("test loss", ours[0], loss, ".6f"), ("test accuracy", ours[1], accuracy, ".6f"),
+            ("fit time (s)", ours[2], seconds, ".2f")]
     lines = ["same initial weights; each library shuffles the batches with its own generator",
              f"{'':<15}{'npnet':>12}{'Keras':>12}"]
-    lines += [f"{name:<15}{a:>12.6f}{float(b):>12.6f}" for name, a, b in rows]
+    lines += [f"{name:<15}{a:>12{spec}}{float(b):>12{spec}}" for name, a, b, spec in rows]
     return "\n".join(lines)
 
 
@@ -198,7 +199,10 @@ def load_model(path: str) -> tuple[Sequential, list[str] | None, list[str] | Non
     """The model in ``path`` and the feature and label names ``save_model`` stored (None if absent)."""
     if not os.path.isfile(path):
         raise datasets.DataError(f"{path}: no such model file")
-    model = models.load_model(path)
+    try:
+        model = models.load_model(path)
+    except ValueError as error:   # its first sentence; NumPy's advice to allow pickles is not for us
+        raise datasets.DataError(str(error).split(". ")[0]) from None
     arrays = saving.read_archive(path)
     names = []
     for key, count in (("feature_names", model.input_shape[1]), ("label_names", model.layers[-1].units)):
@@ -297,6 +301,8 @@ def _float_in(low: float, high: float, low_open: bool = False, high_open: bool =
 
 
 _positive_int, _seed = _int_at_least(1), _int_at_least(0)
+_fraction, _open_fraction = _float_in(0.0, 1.0, high_open=True), _float_in(0.0, 1.0, low_open=True, high_open=True)
+_probability, _positive_float = _float_in(0.0, 1.0), _float_in(0.0, np.inf, low_open=True, high_open=True)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -326,8 +332,16 @@ def _add_label_options(parser: argparse.ArgumentParser, required_for: str) -> No
     group.add_argument("--label-prefix", metavar="PREFIX", help="CSV label columns: those whose name starts so")
 
 
-def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions and examples as written, each option's default appended to its help."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):   # nothing worth saying: unset options and flags
+            return action.help
+        return super()._get_help_string(action)
 
 
 TRAIN_EXAMPLES = """examples:
@@ -355,7 +369,7 @@ columns (labels, ids) in the file are ignored."""
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="npnet", formatter_class=_formatter,
+        prog="npnet", formatter_class=_Formatter,
         description="npnet: a NumPy multilabel network with Keras's API.",
         epilog="examples:\n  npnet demo\n  npnet train --epochs 20 --output model.npz --plot curves.png\n"
                "  npnet evaluate model.npz --data test.csv\n  npnet predict model.npz --data new.csv\n\n"
@@ -363,43 +377,47 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("demo", help="train the tutorial's model on the tutorial's data (needs scikit-learn)",
+                              formatter_class=_Formatter,
                               description="Train the tutorial's 6-32-16-8-3 network exactly as the tutorial does\n"
-                                          "and print its test loss and accuracy.", formatter_class=_formatter)
-    run.add_argument("--epochs", metavar="N", type=int, default=tutorial.N_EPOCHS, help="passes over the data (default 50)")
-    run.add_argument("--batch-size", metavar="N", type=int, default=tutorial.BATCH_SIZE, help="samples per step (default 250)")
-    run.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed (default 42)")
+                                          "and print its test loss and accuracy.")
+    run.add_argument("--epochs", metavar="N", type=int, default=tutorial.N_EPOCHS, help="passes over the data")
+    run.add_argument("--batch-size", metavar="N", type=int, default=tutorial.BATCH_SIZE, help="samples per step")
+    run.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 bar, 2 a line per epoch")
     run.set_defaults(handler=demo)
 
     fit = commands.add_parser(
-        "train", help="train a model on the tutorial's data or a CSV/NPZ file", formatter_class=_formatter,
+        "train", help="train a model on the tutorial's data or a CSV/NPZ file", formatter_class=_Formatter,
         description="Train a multilabel network (sigmoid outputs, binary crossentropy) and print its test\n"
                     "loss, accuracy and per-label scores; optionally save it and plot its training.",
         epilog=TRAIN_EXAMPLES)
     source = fit.add_argument_group("data (the tutorial's make_multilabel_classification unless --data)")
     source.add_argument("--data", metavar="FILE", help="a CSV or NPZ data file")
     _add_label_options(source, "required for a CSV")
-    source.add_argument("--n-samples", metavar="N", type=_positive_int, default=tutorial.N_SAMPLES, help="default %(default)s")
-    source.add_argument("--n-features", metavar="N", type=_positive_int, default=tutorial.N_FEATURES, help="default %(default)s")
-    source.add_argument("--n-classes", metavar="N", type=_positive_int, default=tutorial.N_CLASSES, help="default %(default)s")
+    source.add_argument("--n-samples", metavar="N", type=_positive_int, default=tutorial.N_SAMPLES, help="samples")
+    source.add_argument("--n-features", metavar="N", type=_positive_int, default=tutorial.N_FEATURES, help="features")
+    source.add_argument("--n-classes", metavar="N", type=_positive_int, default=tutorial.N_CLASSES, help="labels")
     source.add_argument("--n-labels", metavar="N", type=_positive_int, default=tutorial.N_LABELS,
-                        help="average labels per sample (default %(default)s)")
-    source.add_argument("--test-size", metavar="FRACTION", type=_float_in(0.0, 1.0, low_open=True, high_open=True), default=tutorial.TEST_SIZE,
-                        help="fraction held out for testing (default %(default)s)")
+                        help="average labels per sample")
+    source.add_argument("--test-size", metavar="FRACTION", type=_open_fraction, default=tutorial.TEST_SIZE,
+                        help="fraction held out for testing")
     source.add_argument("--data-seed", metavar="SEED", type=_seed, default=tutorial.RANDOM_STATE,
-                        help="seed of the data and the test split (default %(default)s)")
+                        help="seed of the data and the test split")
     net = fit.add_argument_group("model and training (defaults: the tutorial's)")
-    net.add_argument("--hidden", type=_int_list, default=tutorial.HIDDEN_UNITS, metavar="N1,N2,...",
-                     help="hidden layer sizes (default 32,16,8)")
+    net.add_argument("--hidden", metavar="N1,N2,...", type=_int_list,
+                     default=",".join(map(str, tutorial.HIDDEN_UNITS)), help="hidden layer sizes")
     net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu", help="hidden activation")
-    net.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="default %(default)s")
-    net.add_argument("--lr", metavar="RATE", type=_float_in(0.0, np.inf, low_open=True, high_open=True), help="learning rate (default: adam 0.001, sgd 0.01)")
-    net.add_argument("--epochs", metavar="N", type=_positive_int, default=tutorial.N_EPOCHS, help="default %(default)s")
-    net.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE, help="default %(default)s")
-    net.add_argument("--validation-split", metavar="FRACTION", type=_float_in(0.0, 1.0, high_open=True), default=tutorial.VALIDATION_SPLIT,
-                     help="last fraction of the training split used for validation (default %(default)s)")
+    net.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="update rule")
+    net.add_argument("--lr", metavar="RATE", type=_positive_float,
+                     help="learning rate (default: adam 0.001, sgd 0.01)")
+    net.add_argument("--epochs", metavar="N", type=_positive_int, default=tutorial.N_EPOCHS,
+                     help="passes over the training data")
+    net.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                     help="samples per step")
+    net.add_argument("--validation-split", metavar="FRACTION", type=_fraction, default=tutorial.VALIDATION_SPLIT,
+                     help="last fraction of the training split used for validation")
     net.add_argument("--seed", metavar="SEED", type=_seed, default=tutorial.RANDOM_STATE,
-                     help="seed of the initial weights and shuffling (default %(default)s)")
+                     help="seed of the initial weights and the shuffling")
     out = fit.add_argument_group("output")
     out.add_argument("--output", type=_suffix(".npz"), metavar="MODEL.npz", help="save the trained model")
     out.add_argument("--plot", type=_suffix(".png"), metavar="CURVES.png", help="loss and accuracy curves")
@@ -408,31 +426,33 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--compare-keras", action="store_true",
                      help="also train the Keras twin from the same initial weights (needs npnet[reference])")
     out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                     help="0 silent, 1 progress bar, 2 a line per epoch (default 1)")
+                     help="0 silent, 1 progress bar, 2 a line per epoch")
     fit.set_defaults(handler=train)
 
     score = commands.add_parser("evaluate", help="loss and metrics of a saved model on a labelled data file",
-                                formatter_class=_formatter, epilog=EVALUATE_EXAMPLES,
+                                formatter_class=_Formatter, epilog=EVALUATE_EXAMPLES,
                                 description="Load a model saved by `npnet train` (or Sequential.save) and print\n"
                                             "its loss, accuracy and per-label scores on a data file.")
     score.add_argument("model", metavar="MODEL", help="a model file (.npz)")
     score.add_argument("--data", metavar="FILE", required=True, help="a CSV or NPZ data file with labels")
     _add_label_options(score, "default: the names stored in the model")
-    score.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE, help=argparse.SUPPRESS)
+    score.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                       help="samples per step (the scores do not depend on it)")
     score.set_defaults(handler=evaluate)
 
     guess = commands.add_parser("predict", help="write a saved model's predictions as CSV",
-                                formatter_class=_formatter, epilog=PREDICT_EXAMPLES,
+                                formatter_class=_Formatter, epilog=PREDICT_EXAMPLES,
                                 description="Load a saved model and write one CSV row per sample, one column per\n"
                                             "label: 1 where the probability exceeds the threshold.")
     guess.add_argument("model", metavar="MODEL", help="a model file (.npz)")
     guess.add_argument("--data", metavar="FILE", required=True, help="a CSV or NPZ data file")
     _add_label_options(guess, "to leave out of the features")
     guess.add_argument("--output", metavar="PREDS.csv", help="where to write (default: stdout)")
-    guess.add_argument("--threshold", metavar="P", type=_float_in(0.0, 1.0), default=0.5,
-                       help="a label is predicted when its probability exceeds this (default %(default)s)")
+    guess.add_argument("--threshold", metavar="P", type=_probability, default=0.5,
+                       help="a label is predicted when its probability exceeds this")
     guess.add_argument("--proba", action="store_true", help="write the probabilities instead of 0/1")
-    guess.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE, help=argparse.SUPPRESS)
+    guess.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                       help="samples per step")
     guess.set_defaults(handler=predict)
     return parser
 
@@ -442,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
+    except BrokenPipeError:   # `npnet predict ... | head`: the reader left; stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush cannot fail
+        return 0
     except (ValueError, OSError, ImportError) as error:   # the user's files and environment, not npnet's bugs
         print(f"npnet: error: {error}", file=sys.stderr)
         return 2

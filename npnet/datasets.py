@@ -175,9 +175,10 @@ def _read_npz(path, labels, label_prefix, features):
 
 def _npz_arrays(path: str) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: not an NPZ archive (a single .npy array?)")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):   # np.load opens a lone .npy array too
+            raise DataError(f"{path}: not an NPZ archive (a single .npy array?)")
+        with archive:
             return {name: archive[name] for name in archive.files}
     except DataError:
         raise

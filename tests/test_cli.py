@@ -225,7 +225,10 @@ def test_bad_training_data_exits_2_with_one_line(capsys, tmp_path, make_data, la
 def test_a_file_that_is_not_an_npnet_model_exits_2(capsys, tmp_path, data_csv, dataset):
     x, y = dataset
     np.savez(tmp_path / "data.npz", x=x, y=y)
+    with open(tmp_path / "array.npz", "wb") as handle:
+        np.save(handle, x)
     for model_path, message in ((tmp_path / "data.npz", "is not an npnet file"),
+                                (tmp_path / "array.npz", "not an .npz archive"),
                                 (data_csv, "is not a readable npnet file"),
                                 (tmp_path / "absent.npz", "no such model file")):
         code, _, err = run(capsys, "evaluate", model_path, "--data", data_csv)

@@ -25,6 +25,7 @@ from npnet.layers import Dense, Input
 from npnet.models import Sequential
 
 HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+NO_LABELS = "no labels; name the CSV label columns with --labels or --label-prefix (an NPZ needs an array 'y')"
 
 
 # -- demo ------------------------------------------------------------------------------------------
@@ -74,8 +75,7 @@ def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, lis
                 [f"label_{i}" for i in range(args.n_classes)])
     table = datasets.load_table(args.data, labels=args.labels, label_prefix=args.label_prefix)
     if table.y is None:
-        raise datasets.DataError(f"{args.data}: name the label columns with --labels or --label-prefix; "
-                                 f"columns: {', '.join(table.feature_names)}")
+        raise datasets.DataError(f"{args.data}: {NO_LABELS}; columns: {', '.join(table.feature_names)}")
     x_train, x_test, y_train, y_test = datasets.split(table.x, table.y, args.test_size, args.data_seed)
     return tutorial.TutorialData(x_train, x_test, y_train, y_test), table.feature_names, table.label_names
 
@@ -217,24 +217,22 @@ def load_model(path: str) -> tuple[Sequential, list[str] | None, list[str] | Non
 
 def _model_table(args: argparse.Namespace, model: Sequential, feature_names: list[str] | None,
                  label_names: list[str] | None, need_labels: bool) -> datasets.Table:
-    """``--data`` read with the model's column names; refuses tables the model cannot take."""
-    stored_labels = label_names if args.labels is None and args.label_prefix is None and not (
-        args.data.lower().endswith(".npz")) else None
-    labels = args.labels if args.labels is not None else stored_labels
-    try:
-        table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix,
-                                    features=feature_names)
-    except datasets.DataError as error:
-        # Data without label columns is fine for predict, so retry without the model's stored names.
-        if need_labels or stored_labels is None or "unknown label column" not in str(error):
-            raise
-        table = datasets.load_table(args.data, features=feature_names)
+    """``--data`` read with the model's column names; refuses tables the model cannot take.
+
+    Features are chosen by the stored names, so label or id columns in a
+    CSV are left out; evaluate also takes its label columns by the stored
+    names unless told otherwise (an NPZ carries its own in ``y``).
+    """
+    labels = args.labels
+    if need_labels and labels is None and args.label_prefix is None and not args.data.lower().endswith(".npz"):
+        labels = label_names
+    table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix, features=feature_names)
     if table.x.shape[1] != model.input_shape[1]:
         raise datasets.DataError(f"{args.data}: {table.x.shape[1]} feature columns "
                                  f"({', '.join(table.feature_names)}), the model expects {model.input_shape[1]}")
     if need_labels:
         if table.y is None:
-            raise datasets.DataError(f"{args.data}: no label columns; name them with --labels or --label-prefix")
+            raise datasets.DataError(f"{args.data}: {NO_LABELS}")
         if table.y.shape[1] != model.layers[-1].units:
             raise datasets.DataError(f"{args.data}: {table.y.shape[1]} label columns, "
                                      f"the model predicts {model.layers[-1].units}")

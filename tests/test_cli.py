@@ -211,7 +211,7 @@ def _pickled(tmp_path) -> Path:
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\nnan,4,1\n"), "y", "feature column 'a' has 1 NaN"),
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,2\n"), "y", "label column 'y' has values in [0, 2]"),
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4\n"), "y", "line 3 has 2 cells, the header has 3"),
-    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,1\n"), None, "name the label columns with --labels"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,1\n"), None, "no labels; name the CSV label columns with --labels"),
 ], ids=["missing", "unreadable", "pickle", "unknown-label", "non-numeric", "empty-cell", "nan", "label-range",
         "ragged", "no-labels"])
 def test_bad_training_data_exits_2_with_one_line(capsys, tmp_path, make_data, labels, message):

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from npnet import datasets, models, optimizers, saving, tutorial, utils
+from npnet import datasets, models, optimizers, plots, saving, tutorial, utils
 from npnet._validation import check_float, check_int
 from npnet.layers import Dense, Input
 from npnet.models import Sequential
@@ -82,8 +82,8 @@ def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, lis
 
 def train(args: argparse.Namespace) -> int:
     """Fit a model on the training split, report it on the test split, optionally save and plot."""
-    if (args.plot or args.plot_labels) and importlib.util.find_spec("matplotlib") is None:
-        raise ImportError("--plot and --plot-labels need matplotlib: pip install 'npnet[plots]'")
+    if args.plot or args.plot_labels:
+        plots.require_matplotlib()   # before training, not after
     data, feature_names, label_names = _training_data(args)
     utils.set_random_seed(args.seed)
     model = build_model(data.x_train.shape[1], data.y_train.shape[1], args.hidden, args.activation,
@@ -107,11 +107,9 @@ def train(args: argparse.Namespace) -> int:
         save_model(model, args.output, feature_names, label_names)
         print(f"model: {args.output}")
     if args.plot:
-        from npnet import plots
         plots.plot_history(history, args.plot)
         print(f"training curves: {args.plot}")
     if args.plot_labels:
-        from npnet import plots
         plots.plot_label_metrics({name: scores[name] for name in ("precision", "recall", "F1")}, label_names,
                                  args.plot_labels)
         print(f"per-label scores: {args.plot_labels}")

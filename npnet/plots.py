@@ -18,12 +18,17 @@ from npnet._validation import as_float_array
 LABEL_METRICS = ("precision", "recall", "F1")
 
 
-def _figure(width: float, height: float, columns: int = 1) -> tuple[Any, Any]:
+def require_matplotlib() -> type:
+    """matplotlib's ``Figure`` class, or an ImportError naming the extra to install."""
     try:
         from matplotlib.figure import Figure
-    except ImportError:  # pragma: no cover - depends on the environment
+    except ImportError:
         raise ImportError("npnet.plots needs matplotlib: pip install 'npnet[plots]'") from None
-    figure = Figure(figsize=(width, height))
+    return Figure
+
+
+def _figure(width: float, height: float, columns: int = 1) -> tuple[Any, Any]:
+    figure = require_matplotlib()(figsize=(width, height))
     return figure, figure.subplots(1, columns, squeeze=False)[0]
 
 

@@ -270,6 +270,13 @@ def test_plot_flags_write_png_files(capsys, data_csv, tmp_path):
         assert content.startswith(PNG_SIGNATURE) and len(content) > 1000
 
 
+def test_plot_without_matplotlib_says_which_extra_before_training(capsys, data_csv, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure"):   # None in sys.modules makes the import raise ImportError
+        monkeypatch.setitem(sys.modules, name, None)
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--plot", "c.png", *FAST)
+    assert code == 2 and "pip install 'npnet[plots]'" in err and out == ""
+
+
 def test_compare_keras_without_tensorflow_says_which_extra(capsys, data_csv, monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -104,7 +104,7 @@ def train(args: argparse.Namespace) -> int:
     if twin is not None:
         print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
     if args.output:
-        save_model(model, args.output, feature_names, label_names)
+        save_model_with_names(model, args.output, feature_names, label_names)
         print(f"model: {args.output}")
     if args.plot:
         plots.plot_history(history, args.plot)
@@ -181,10 +181,11 @@ def format_label_scores(scores: dict[str, np.ndarray], label_names: Sequence[str
 
 # -- model files -----------------------------------------------------------------------------------
 
-def save_model(model: Sequential, path: str, feature_names: Sequence[str], label_names: Sequence[str]) -> None:
+def save_model_with_names(model: Sequential, path: str, feature_names: Sequence[str],
+                          label_names: Sequence[str]) -> None:
     """``model.save(path)``, plus ``feature_names`` and ``label_names`` arrays in the same archive.
 
-    ``load_model`` reads only ``config`` and ``weight_*``, so the file stays a
+    ``npnet.models.load_model`` reads only ``config`` and ``weight_*``, so the file stays a
     plain npnet model; the names are unicode arrays, loadable without pickle.
     """
     model.save(path)
@@ -193,8 +194,8 @@ def save_model(model: Sequential, path: str, feature_names: Sequence[str], label
                                 "label_names": np.array(list(label_names), dtype=str)})
 
 
-def load_model(path: str) -> tuple[Sequential, list[str] | None, list[str] | None]:
-    """The model in ``path`` and the feature and label names ``save_model`` stored (None if absent)."""
+def load_model_with_names(path: str) -> tuple[Sequential, list[str] | None, list[str] | None]:
+    """The model in ``path`` and the feature and label names ``save_model_with_names`` stored (None if absent)."""
     if not os.path.isfile(path):
         raise datasets.DataError(f"{path}: no such model file")
     try:
@@ -222,7 +223,7 @@ def _model_table(args: argparse.Namespace, model: Sequential, feature_names: lis
     names unless told otherwise (an NPZ carries its own in ``y``).
     """
     labels = args.labels
-    if need_labels and labels is None and args.label_prefix is None and not args.data.lower().endswith(".npz"):
+    if need_labels and labels is None and args.label_prefix is None and not datasets.is_npz(args.data):
         labels = label_names
     table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix, features=feature_names)
     if table.x.shape[1] != model.input_shape[1]:
@@ -241,7 +242,7 @@ def _model_table(args: argparse.Namespace, model: Sequential, feature_names: lis
 
 def evaluate(args: argparse.Namespace) -> int:
     """Print the saved model's loss and metrics on a labelled data file, and per-label scores."""
-    model, feature_names, label_names = load_model(args.model)
+    model, feature_names, label_names = load_model_with_names(args.model)
     table = _model_table(args, model, feature_names, label_names, need_labels=True)
     values = model.evaluate(table.x, table.y, batch_size=args.batch_size, verbose=0)
     print(" / ".join(f"{name}: {value}" for name, value in zip(model.metrics_names, np.atleast_1d(values))))
@@ -252,7 +253,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     """Write one CSV row per sample: 0/1 per label (probability > threshold), or the probabilities."""
-    model, feature_names, label_names = load_model(args.model)
+    model, feature_names, label_names = load_model_with_names(args.model)
     table = _model_table(args, model, feature_names, label_names, need_labels=False)
     probabilities = model.predict(table.x, batch_size=args.batch_size, verbose=0)
     names = label_names or [f"label_{k}" for k in range(probabilities.shape[1])]
@@ -321,10 +322,10 @@ def _suffix(extension: str) -> Any:
     return parse
 
 
-def _add_label_options(parser: argparse.ArgumentParser, required_for: str) -> None:
+def _add_label_options(parser: argparse.ArgumentParser, note: str) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--labels", type=_name_list, metavar="COL1,COL2,...",
-                       help=f"CSV label columns; every other column is a feature ({required_for})")
+                       help=f"CSV label columns; every other column is a feature ({note})")
     group.add_argument("--label-prefix", metavar="PREFIX", help="CSV label columns: those whose name starts so")
 
 

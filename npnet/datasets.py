@@ -46,7 +46,7 @@ def load_table(path: str | os.PathLike, labels: Sequence[str] | None = None, lab
         raise ValueError("give labels or label_prefix, not both")
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
-    read = _read_npz if path.lower().endswith(".npz") else _read_csv
+    read = _read_npz if is_npz(path) else _read_csv
     x, y, feature_names, label_names = read(path, labels, label_prefix, features)
     _check_finite(path, x, feature_names, "feature")
     if y is not None:
@@ -57,6 +57,11 @@ def load_table(path: str | os.PathLike, labels: Sequence[str] | None = None, lab
                 raise DataError(f"{path}: label column {name!r} has values in [{low:g}, {high:g}]; "
                                 "labels must lie in [0, 1]")
     return Table(x, y, feature_names, label_names)
+
+
+def is_npz(path: str | os.PathLike) -> bool:
+    """Whether ``load_table`` reads ``path`` as an NPZ archive (by its extension) rather than as CSV."""
+    return os.fspath(path).lower().endswith(".npz")
 
 
 def split(x: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, ...]:

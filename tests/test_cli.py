@@ -176,7 +176,7 @@ def test_predict_picks_the_models_feature_columns_by_name(capsys, trained, datas
 
 
 def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):
-    model, feature_names, label_names = cli.load_model(str(trained))
+    model, feature_names, label_names = cli.load_model_with_names(str(trained))
     assert feature_names == ["f0", "f1", "f2", "f3"] and label_names == ["spam", "ham"]
     np.testing.assert_array_equal(model.get_weights()[0], load_model(trained).get_weights()[0])
 

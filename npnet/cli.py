@@ -82,8 +82,9 @@ def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, lis
 
 def train(args: argparse.Namespace) -> int:
     """Fit a model on the training split, report it on the test split, optionally save and plot."""
+    _check_directories(args.output, args.plot, args.plot_labels)   # fail before training, not after
     if args.plot or args.plot_labels:
-        plots.require_matplotlib()   # before training, not after
+        plots.require_matplotlib()
     data, feature_names, label_names = _training_data(args)
     utils.set_random_seed(args.seed)
     model = build_model(data.x_train.shape[1], data.y_train.shape[1], args.hidden, args.activation,
@@ -114,6 +115,14 @@ def train(args: argparse.Namespace) -> int:
                                  args.plot_labels)
         print(f"per-label scores: {args.plot_labels}")
     return 0
+
+
+def _check_directories(*paths: str | None) -> None:
+    """Refuse output paths whose directory does not exist."""
+    for path in filter(None, paths):
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise datasets.DataError(f"{path}: directory {directory} does not exist")
 
 
 def _keras_twin(model: Sequential, seed: int) -> Any:
@@ -253,6 +262,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def predict(args: argparse.Namespace) -> int:
     """Write one CSV row per sample: 0/1 per label (probability > threshold), or the probabilities."""
+    _check_directories(args.output)
     model, feature_names, label_names = load_model_with_names(args.model)
     table = _model_table(args, model, feature_names, label_names, need_labels=False)
     probabilities = model.predict(table.x, batch_size=args.batch_size, verbose=0)

@@ -249,6 +249,12 @@ def test_missing_feature_column_names_the_available_ones(capsys, trained, tmp_pa
     assert code == 2 and "unknown feature column 'f3'; columns: f0, f1, f2, spam, ham" in err
 
 
+def test_an_output_directory_that_does_not_exist_is_refused_before_training(capsys, data_csv, tmp_path):
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham",
+                         "--output", tmp_path / "nowhere" / "m.npz", *FAST)
+    assert code == 2 and "nowhere does not exist" in err and out == ""
+
+
 def test_out_of_range_arguments_are_usage_errors(capsys):
     for argv in (["train", "--epochs", "0"], ["train", "--test-size", "1"], ["train", "--lr", "-1"],
                  ["train", "--plot", "curves.jpg"], ["predict", "m.npz", "--data", "d.csv", "--threshold", "2"]):

@@ -37,9 +37,10 @@ def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
 def read_archive(path: str) -> dict[str, np.ndarray]:
     """The arrays of an npnet archive, refusing pickles, other formats and other versions."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):   # a lone .npy array: no context manager
+            raise ValueError("not an .npz archive")
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise

@@ -1,4 +1,4 @@
-"""``npnet`` on the command line: ``demo``, ``train``, ``evaluate`` and ``predict``.
+"""``npnet`` on the command line: ``demo``, ``trace``, ``train``, ``evaluate`` and ``predict``.
 
 ``main(argv)`` returns the exit code: 0 on success, 2 with a one-line
 ``npnet: error: ...`` on stderr for anything wrong with the user's files or
@@ -43,6 +43,24 @@ def demo(args: argparse.Namespace) -> int:
     loss, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
     print(f"fit: {seconds:.2f} s for {args.epochs} epochs")
     print(f"Test loss: {loss} / Test accuracy: {accuracy}")
+    return 0
+
+
+# -- trace -----------------------------------------------------------------------------------------
+
+def trace(args: argparse.Namespace) -> int:
+    """Print one training step of the tutorial's network layer by layer (``Sequential.trace``)."""
+    utils.set_random_seed(args.seed)
+    data = tutorial.tutorial_data()
+    model = tutorial.tutorial_model()
+    step = model.trace(data.x_train[:args.batch_size], data.y_train[:args.batch_size])
+    print(step)
+    if args.compare_keras:
+        _require_reference("--compare-keras")
+        differences = step.compare_with_keras()
+        worst = max(differences, key=differences.get)
+        print(f"\nKeras (tf.GradientTape) on the same weights: {len(differences)} arrays compared, "
+              f"largest difference {differences[worst]:.2g} ({worst})")
     return 0
 
 
@@ -125,12 +143,17 @@ def _check_directories(*paths: str | None) -> None:
             raise datasets.DataError(f"{path}: directory {directory} does not exist")
 
 
-def _keras_twin(model: Sequential, seed: int) -> Any:
-    """The Keras copy of ``model`` (same weights and compile settings), seeded for its own shuffling."""
+def _require_reference(option: str) -> None:
+    """Refuse ``option`` unless TensorFlow and Keras are installed; keep TensorFlow's logging quiet."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
-        raise ImportError("--compare-keras needs TensorFlow: pip install 'npnet[reference]'")
+        raise ImportError(f"{option} needs TensorFlow: pip install 'npnet[reference]'")
+
+
+def _keras_twin(model: Sequential, seed: int) -> Any:
+    """The Keras copy of ``model`` (same weights and compile settings), seeded for its own shuffling."""
+    _require_reference("--compare-keras")
     import keras
 
     from npnet import interop
@@ -378,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="npnet", formatter_class=_Formatter,
         description="npnet: a NumPy multilabel network with Keras's API.",
-        epilog="examples:\n  npnet demo\n  npnet train --epochs 20 --output model.npz --plot curves.png\n"
+        epilog="examples:\n  npnet demo\n  npnet trace --compare-keras\n  npnet train --epochs 20 --output model.npz --plot curves.png\n"
                "  npnet evaluate model.npz --data test.csv\n  npnet predict model.npz --data new.csv\n\n"
                "`npnet COMMAND --help` describes each command. Errors exit with code 2.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -392,6 +415,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 bar, 2 a line per epoch")
     run.set_defaults(handler=demo)
+
+    step = commands.add_parser(
+        "trace", help="one training step of the tutorial's network, layer by layer, with real numbers",
+        formatter_class=_Formatter,
+        description="Print each layer's z, y = f(z), dy, dz = dy * f'(z), dW, db and Adam's update for the\n"
+                    "first batch of the tutorial's data (docs/backprop.md#tracing-a-step).")
+    step.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                      help="samples in the batch")
+    step.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
+    step.add_argument("--compare-keras", action="store_true",
+                      help="recompute every array with Keras on the same weights (needs npnet[reference])")
+    step.set_defaults(handler=trace)
 
     fit = commands.add_parser(
         "train", help="train a model on the tutorial's data or a CSV/NPZ file", formatter_class=_Formatter,

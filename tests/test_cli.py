@@ -354,3 +354,18 @@ def test_build_model_defaults_draw_the_tutorial_models_weights():
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert ours.optimizer.get_config() == theirs.optimizer.get_config()
+
+
+def test_trace_prints_every_layer_forward_and_backward(sklearn, capsys):
+    assert cli.main(["trace", "--batch-size", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("One training step of") and "on a batch of 20" in printed
+    assert len(re.findall(r"^  dense(?:_\d+)? \((?:relu|sigmoid)\)$", printed, flags=re.M)) == 8   # forward, backward
+    assert printed.count("    dW ") == 4 and printed.count("    dy ") == 3   # no dy for the fused sigmoid output
+    assert "update (adam, step 1)" in printed
+
+
+def test_trace_compare_keras_reports_a_difference_at_float32_rounding(keras, sklearn, capsys):
+    assert cli.main(["trace", "--compare-keras"]) == 0
+    match = re.search(r"35 arrays compared, largest difference (\S+)", capsys.readouterr().out)
+    assert match and float(match.group(1)) < 1e-5   # measured 1.2e-07 (testing.DEFAULT_TOLERANCES: 1e-5)

@@ -46,8 +46,8 @@ def _check_targets(y_true: Any, y_pred: Any, unit_interval: bool = True,
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     if unit_interval:
-        check_unit_interval(y_true, "y_true")
-        check_unit_interval(y_pred, "y_pred")
+        check_unit_interval(y_true, "y_true", "(labels or probabilities)")
+        check_unit_interval(y_pred, "y_pred", "(probabilities)")
     return y_true, y_pred
 
 
@@ -169,29 +169,12 @@ class _ThresholdCounts(Metric):
         return np.searchsorted(self._sorted.astype(y_pred.dtype), y_pred, side="left")
 
     def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
-        t = len(self._sorted)
-        positive = y_true != 0                                            # Keras casts y_true to bool
-        levels = self._levels(y_pred)
-        if self.per_label:
-            k = y_pred.shape[-1]
-            levels = levels.reshape(-1, k) + (t + 1) * np.arange(k)       # one block of T+1 bins per label
-            positive = positive.reshape(-1, k)
-            bins = (k, t + 1)
-        else:
-            bins = (t + 1,)
-        size = int(np.prod(bins))
-        hist_all = np.bincount(levels.ravel(), minlength=size).reshape(bins)
-        hist_pos = np.bincount(levels[positive], minlength=size).reshape(bins)
-        # Count at threshold j = entries whose level exceeds j: a reversed cumulative sum.
-        above_all = np.cumsum(hist_all[..., ::-1], axis=-1)[..., ::-1][..., 1:]   # (T,) or (K, T)
-        tp = np.cumsum(hist_pos[..., ::-1], axis=-1)[..., ::-1][..., 1:]
-        fp = above_all - tp
-        n_pos, n_all = hist_pos.sum(axis=-1, keepdims=True), hist_all.sum(axis=-1, keepdims=True)
-        fn, tn = n_pos - tp, (n_all - n_pos) - fp
-        # Back to the caller's threshold order, thresholds first: (T,) or (T, K).
+        # Keras casts y_true to bool.
+        counts = confusion_at_levels(y_true != 0, self._levels(y_pred), len(self._sorted), self.per_label)
+        # Back to the caller's threshold order.
         inverse = np.empty_like(self._order)
-        inverse[self._order] = np.arange(t)
-        counts = [c[..., inverse].T for c in (tp, fp, tn, fn)]
+        inverse[self._order] = np.arange(len(self._order))
+        counts = [c[inverse] for c in counts]
         if self.true_positives is None:
             self.true_positives, self.false_positives, self.true_negatives, self.false_negatives = counts
         else:
@@ -199,6 +182,35 @@ class _ThresholdCounts(Metric):
             self.false_positives = self.false_positives + counts[1]
             self.true_negatives = self.true_negatives + counts[2]
             self.false_negatives = self.false_negatives + counts[3]
+
+
+def confusion_at_levels(positive: np.ndarray, levels: np.ndarray, num_thresholds: int,
+                        per_label: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(TP, FP, TN, FN) at each of T sorted thresholds, from each entry's level.
+
+    positive: bool, shape of levels (N, K) or any; levels: int in [0, T], how
+    many thresholds the entry's prediction exceeds. Each count is (T,) over
+    every entry, or (T, K) per label when ``per_label``. O(N K + T K): one
+    histogram of levels, then a reversed cumulative sum (an entry at level l
+    is predicted positive at thresholds 0 .. l-1).
+    """
+    t = num_thresholds
+    if per_label:
+        k = levels.shape[-1]
+        levels = levels.reshape(-1, k) + (t + 1) * np.arange(k)       # one block of T+1 bins per label
+        positive = positive.reshape(-1, k)
+        bins = (k, t + 1)
+    else:
+        bins = (t + 1,)
+    size = int(np.prod(bins))
+    hist_all = np.bincount(levels.ravel(), minlength=size).reshape(bins)
+    hist_pos = np.bincount(levels[positive], minlength=size).reshape(bins)
+    above_all = np.cumsum(hist_all[..., ::-1], axis=-1)[..., ::-1][..., 1:]   # (T,) or (K, T)
+    tp = np.cumsum(hist_pos[..., ::-1], axis=-1)[..., ::-1][..., 1:]
+    fp = above_all - tp
+    n_pos, n_all = hist_pos.sum(axis=-1, keepdims=True), hist_all.sum(axis=-1, keepdims=True)
+    fn, tn = n_pos - tp, (n_all - n_pos) - fp
+    return tp.T, fp.T, tn.T, fn.T
 
 
 def _check_thresholds(thresholds: Any) -> list[float]:

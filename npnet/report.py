@@ -7,6 +7,7 @@ only when a report is made.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,11 +46,18 @@ def _thresholds(threshold: Any, k: int) -> np.ndarray:
 
 
 def _roc_auc(sk: Any, y_true: np.ndarray, y_prob: np.ndarray, **kwargs: Any) -> float | None:
-    """roc_auc_score, or None where it is undefined (a label, or all entries, of one class only)."""
+    """roc_auc_score, or None where it is undefined (a label, or all entries, of one class only).
+
+    scikit-learn raises ValueError there (< 1.6) or warns and returns NaN (>= 1.6).
+    """
+    from sklearn.exceptions import UndefinedMetricWarning   # sklearn is importable: sk came from it
     try:
-        return float(sk.roc_auc_score(y_true, y_prob, **kwargs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            value = float(sk.roc_auc_score(y_true, y_prob, **kwargs))
     except ValueError:
         return None
+    return None if np.isnan(value) else value
 
 
 def multilabel_report(y_true: Any, y_prob: Any, threshold: Any = 0.5, label_names: Any = None) -> dict[str, Any]:

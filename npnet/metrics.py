@@ -442,14 +442,34 @@ _METRICS_BY_NAME: dict[str, type] = {
 }
 
 
-def get(identifier: MetricLike, loss: losses.Loss) -> Metric:
+def serialize(metric: Metric) -> dict[str, Any]:
+    """``{"class_name": "AUC", "config": {...}}``: what a saved model stores, and ``get`` rebuilds."""
+    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+
+
+def _deserialize(identifier: dict[str, Any]) -> Metric:
+    cls = _METRICS_BY_NAME.get(identifier.get("class_name"))
+    config = identifier.get("config")
+    if cls is None or cls.__name__ != identifier["class_name"] or not isinstance(config, dict):
+        class_names = sorted({c.__name__ for c in _METRICS_BY_NAME.values()})
+        raise ValueError(f"a metric config must be {{'class_name': one of {class_names}, 'config': {{...}}}}, "
+                         f"got {identifier!r}")
+    try:
+        return cls(**config)
+    except TypeError as error:   # keys the constructor does not take
+        raise ValueError(f"metric config {identifier!r}: {error}") from None
+
+
+def get(identifier: MetricLike | dict[str, Any], loss: losses.Loss) -> Metric:
     """A fresh Metric for ``compile(metrics=[identifier])`` given the compiled ``loss``.
 
     Strings name the metric after themselves, as Keras's compile does
-    (``"AUC"`` reports as "AUC", ``"auc"`` as "auc").
+    (``"AUC"`` reports as "AUC", ``"auc"`` as "auc"); dicts are ``serialize``'s output.
     """
     if isinstance(identifier, Metric):
         return identifier
+    if isinstance(identifier, dict):
+        return _deserialize(identifier)
     if isinstance(identifier, str) and identifier in ("accuracy", "acc"):
         for loss_type, make in _ACCURACY_FOR_LOSS.items():
             if isinstance(loss, loss_type):

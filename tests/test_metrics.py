@@ -28,7 +28,8 @@ PR_INTERPOLATION_ATOL = 1e-6
 
 
 def keras_atol(cls, kwargs):
-    pr_interpolation = kwargs.get("curve") == "PR" and kwargs.get("summation_method", "interpolation") == "interpolation"
+    pr_interpolation = (kwargs.get("curve") == "PR"
+                        and kwargs.get("summation_method", "interpolation") == "interpolation")
     return PR_INTERPOLATION_ATOL if cls is AUC and pr_interpolation else KERAS_ATOL
 
 # (npnet constructor, Keras constructor name, keyword arguments both take)
@@ -317,3 +318,33 @@ def test_history_stores_per_class_arrays_and_the_progress_line_shows_their_mean(
     bar = progbar.Progbar(1, verbose=2, stream=stream)
     bar.update(1, {"f1_score": history.history["f1_score"][-1]})
     assert f"f1_score: {np.mean(history.history['f1_score'][-1]):.4f}" in stream.getvalue()
+
+
+def test_a_saved_model_keeps_its_metrics_settings(tmp_path):
+    model = small_model(metric_list=["accuracy", "AUC", Precision(thresholds=[0.2, 0.6], name="p"),
+                                     AUC(curve="PR", multi_label=True, name="pr"), F1Score("weighted", 0.4)])
+    x, y = model_data()
+    model.save(tmp_path / "model.npz")
+    loaded = npnet.models.load_model(tmp_path / "model.npz")
+    assert [(type(m), m.get_config()) for m in loaded._metrics] == [(type(m), m.get_config()) for m in model._metrics]
+    for loaded_value, value in zip(loaded.evaluate(x, y, verbose=0), model.evaluate(x, y, verbose=0)):
+        np.testing.assert_array_equal(loaded_value, value)
+
+
+@pytest.mark.parametrize(("identifier", "match"), [
+    ({"class_name": "MeanIoU", "config": {}}, "a metric config must be"),
+    ({"class_name": "auc", "config": {}}, "a metric config must be"),
+    ({"class_name": "AUC"}, "a metric config must be"),
+    ({"class_name": "AUC", "config": {"from_logits": True}}, "unexpected keyword argument 'from_logits'"),
+    ({"class_name": "AUC", "config": {"num_thresholds": 1}}, "num_thresholds must be >= 2"),
+])
+def test_metric_configs_are_refused_unless_they_rebuild_a_known_metric(identifier, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        metrics.get(identifier, BinaryCrossentropy())
+
+
+def test_serialize_and_get_round_trip_every_setting():
+    for metric in (BinaryAccuracy(name="acc", threshold=0.3), Recall([0.1, 0.9]), AUC(7, "PR", "minoring", True),
+                   F1Score("micro", 0.5, name="f")):
+        rebuilt = metrics.get(metrics.serialize(metric), BinaryCrossentropy())
+        assert type(rebuilt) is type(metric) and rebuilt.get_config() == metric.get_config()

@@ -29,8 +29,9 @@ def test_every_number_equals_scikit_learn_computed_directly(sklearn, threshold):
     assert report["binary_accuracy"] == pytest.approx(1 - sk.hamming_loss(y_true, y_pred), abs=1e-15)
     precision, recall, f1, support = sk.precision_recall_fscore_support(y_true, y_pred, zero_division=0)
     for j, name in enumerate("abc"):
+        auc = sk.roc_auc_score(y_true[:, j], y_prob[:, j])
         assert report["labels"][name] == {"precision": precision[j], "recall": recall[j], "f1": f1[j],
-                                          "support": support[j], "roc_auc": sk.roc_auc_score(y_true[:, j], y_prob[:, j])}
+                                          "support": support[j], "roc_auc": auc}
     for average in ("micro", "macro", "weighted"):
         p, r, f, _ = sk.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
         assert report[average] == {"precision": p, "recall": r, "f1": f, "support": support.sum(),

@@ -140,15 +140,15 @@ class _ThresholdCounts(Metric):
     predictions' dtype. Either way a batch costs O(N K + T), no (T, N, K) array.
     """
 
-    def __init__(self, name: str, thresholds: Sequence[float], per_label: bool = False):
+    def __init__(self, name: str, thresholds: Sequence[float], per_label: bool = False, evenly: bool | None = None):
         self.thresholds = np.asarray(thresholds, np.float64)   # (T,) in the caller's order
         self.per_label = per_label
         self._order = np.argsort(self.thresholds, kind="stable")
         self._sorted = self.thresholds[self._order]
         t = len(self.thresholds)
-        # metrics_utils.is_evenly_distributed_thresholds, with its np.allclose tolerances.
-        self._evenly = t >= 3 and np.allclose(self._sorted, np.arange(t, dtype=np.float32) / (t - 1),
-                                              atol=_EPSILON)
+        # metrics_utils.is_evenly_distributed_thresholds: the caller's order, np.allclose's tolerances.
+        self._evenly = evenly if evenly is not None else (
+            t >= 3 and np.allclose(self.thresholds, np.arange(t, dtype=np.float32) / (t - 1), atol=_EPSILON))
         # AUC's grid has end points -eps and 1 + eps: every prediction passes the first.
         self._with_epsilon = bool(self._sorted[0] < 0.0 or self._sorted[-1] > 1.0)
         super().__init__(name)
@@ -214,10 +214,8 @@ def confusion_at_levels(positive: np.ndarray, levels: np.ndarray, num_thresholds
 
 
 def _check_thresholds(thresholds: Any) -> list[float]:
-    """None (0.5), a number or a non-empty list of numbers in [0, 1], as Keras's parse_init_thresholds."""
-    if thresholds is None:
-        return [0.5]
-    values = list(thresholds) if isinstance(thresholds, (list, tuple, np.ndarray)) else [thresholds]
+    """A number or a non-empty list of numbers in [0, 1] as a list of floats (Keras's parse_init_thresholds)."""
+    values = list(thresholds) if np.ndim(thresholds) else [thresholds]
     if not values:
         raise ValueError("thresholds must not be empty")
     return [check_float(value, f"thresholds[{i}]", 0.0, 1.0) for i, value in enumerate(values)]
@@ -225,8 +223,10 @@ def _check_thresholds(thresholds: Any) -> list[float]:
 
 class _PrecisionRecall(_ThresholdCounts):
     def __init__(self, thresholds: float | Sequence[float] | None, name: str | None, default_name: str):
-        self.init_thresholds = thresholds
-        super().__init__(default_name if name is None else name, _check_thresholds(thresholds))
+        checked = [0.5] if thresholds is None else _check_thresholds(thresholds)
+        # As given (None, one number or a list), in plain floats so a saved model's JSON holds it.
+        self.init_thresholds = None if thresholds is None else checked if np.ndim(thresholds) else checked[0]
+        super().__init__(default_name if name is None else name, checked)
 
     def _result(self, ratio: np.ndarray) -> float | np.ndarray:
         return _as_result(ratio[0] if len(self.thresholds) == 1 else ratio)
@@ -297,7 +297,7 @@ class AUC(_ThresholdCounts):
         self.multi_label = check_bool(multi_label, "multi_label")
         inner = [(i + 1) * 1.0 / (num_thresholds - 1) for i in range(num_thresholds - 2)]
         super().__init__("auc" if name is None else name, [0.0 - _EPSILON] + inner + [1.0 + _EPSILON],
-                         per_label=self.multi_label)
+                         per_label=self.multi_label, evenly=True)
 
     def update_state(self, y_true: Any, y_pred: Any) -> None:
         self.update(*_check_targets(y_true, y_pred, ndim=2 if self.multi_label else None))

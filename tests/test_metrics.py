@@ -38,6 +38,7 @@ CONFIGS = [
     (Recall, "Recall", {}),
     (Precision, "Precision", {"thresholds": [0.0, 0.25, 0.5, 0.75, 1.0]}),   # evenly spaced: Keras buckets
     (Recall, "Recall", {"thresholds": [0.7, 0.3, 0.5, 0.3]}),                # unsorted, repeated: compared
+    (Precision, "Precision", {"thresholds": [1.0, 0.5, 0.0]}),              # even but descending: compared
     (Precision, "Precision", {"thresholds": 0.3}),
     (AUC, "AUC", {}),
     (AUC, "AUC", {"multi_label": True}),
@@ -321,7 +322,7 @@ def test_history_stores_per_class_arrays_and_the_progress_line_shows_their_mean(
 
 
 def test_a_saved_model_keeps_its_metrics_settings(tmp_path):
-    model = small_model(metric_list=["accuracy", "AUC", Precision(thresholds=[0.2, 0.6], name="p"),
+    model = small_model(metric_list=["accuracy", "AUC", Precision(thresholds=np.array([0.2, 0.6]), name="p"),
                                      AUC(curve="PR", multi_label=True, name="pr"), F1Score("weighted", 0.4)])
     x, y = model_data()
     model.save(tmp_path / "model.npz")

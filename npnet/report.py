@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet._validation import check_float, check_multilabel
+from npnet._validation import as_float_array, check_float, check_multilabel, check_unit_interval
 from npnet.thresholds import apply_thresholds
 
 _PER_LABEL = ("precision", "recall", "f1", "support", "roc_auc")
@@ -42,7 +42,11 @@ def _thresholds(threshold: Any, k: int) -> np.ndarray:
     """One cut for every label (a number), or one per label (a (K,) array); checked in [0, 1]."""
     if np.ndim(threshold) == 0:
         return np.full(k, check_float(threshold, "threshold", 0.0, 1.0))
-    return np.asarray(threshold, np.float64)   # apply_thresholds checks shape and range
+    thresholds = as_float_array(threshold, "threshold", np.float64, ndim=1)
+    if thresholds.shape != (k,):
+        raise ValueError(f"threshold must be a number or one value per label ({k}), got shape {thresholds.shape}")
+    check_unit_interval(thresholds, "threshold", "(thresholds)")
+    return thresholds
 
 
 def _roc_auc(sk: Any, y_true: np.ndarray, y_prob: np.ndarray, **kwargs: Any) -> float | None:

@@ -65,6 +65,16 @@ def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndar
     return converted
 
 
+def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype, name: str = "sample_weight") -> np.ndarray:
+    """One finite weight >= 0 per sample: a (n,) ``dtype`` array (Keras's per-sample loss weights)."""
+    weights = as_float_array(sample_weight, name, dtype, ndim=1)
+    if len(weights) != n:
+        raise ValueError(f"{name} must hold one weight per sample ({n}), got {len(weights)}")
+    if weights.min() < 0:
+        raise ValueError(f"{name} must be >= 0, got a minimum of {weights.min()}")
+    return weights
+
+
 def check_unit_interval(array: np.ndarray, name: str, reason: str = "for binary crossentropy") -> None:
     """Probabilities (binary crossentropy's targets, metrics' inputs): refuse anything outside [0, 1]."""
     if array.min() < 0 or array.max() > 1:

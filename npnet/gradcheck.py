@@ -124,12 +124,12 @@ def _require_float64(array: np.ndarray, what: str) -> None:
                          "npnet.backend.set_floatx('float64') before building")
 
 
-def check_model(model: Any, x: Any, y: Any, eps: float = 1e-6) -> GradcheckReport:
+def check_model(model: Any, x: Any, y: Any, eps: float = 1e-6, sample_weight: Any = None) -> GradcheckReport:
     """Every parameter of a compiled float64 model: ``loss_and_gradients`` vs finite differences of the loss."""
     eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)   # before anything is built
-    _, analytic = model.loss_and_gradients(x, y)       # checks x, y and builds the model
+    _, analytic = model.loss_and_gradients(x, y, sample_weight)   # checks x, y, weights; builds the model
     _require_float64(model.get_weights()[0], "the model's weights")
-    loss = lambda: model.loss_and_gradients(x, y)[0]   # noqa: E731 - reads the perturbed buffer
+    loss = lambda: model.loss_and_gradients(x, y, sample_weight)[0]   # noqa: E731 - reads the perturbed buffer
     checks = []
     for layer in model.layers:
         for suffix, param in (("kernel", layer.kernel), ("bias", layer.bias)):

@@ -51,6 +51,9 @@ def to_keras(model: Sequential) -> Any:
         name=model.name)
     keras_model.set_weights(model.get_weights())
     if model.loss is not None:
+        if getattr(model.loss, "pos_weight", None) is not None:
+            raise ValueError("the model's loss has pos_weight, which Keras's BinaryCrossentropy does not offer "
+                             "(TensorFlow's tf.nn.weighted_cross_entropy_with_logits computes the same loss)")
         optimizer_config = model.optimizer.get_config()
         optimizer_class = getattr(keras.optimizers, _KERAS_OPTIMIZERS[optimizer_config.pop("name")])
         keras_model.compile(

@@ -13,23 +13,79 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from npnet import activations, backend
-from npnet._validation import as_float_array, check_bool, check_unit_interval
+from npnet._validation import as_float_array, check_bool, check_sample_weight, check_unit_interval
 from npnet.params import WorkArrays
 
 
-def _bce_elementwise(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool) -> np.ndarray:
-    """-(y log p + (1 - y) log(1 - p)) per entry, as Keras's TensorFlow backend computes it.
+def _bce_elementwise(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool,
+                     pos_weight: np.ndarray | None = None) -> np.ndarray:
+    """-(w y log p + (1 - y) log(1 - p)) per entry, as Keras's TensorFlow backend computes it; w = 1 by default.
 
     From logits z: max(z, 0) - z y + log(1 + exp(-|z|)), which equals the above
-    with p = sigmoid(z) and never overflows. From probabilities: p is first
-    clipped to [eps, 1 - eps] with eps = 1e-7, so the loss stays finite.
+    with p = sigmoid(z) and never overflows; with a per-label ``pos_weight`` w (K,),
+    TensorFlow's weighted_cross_entropy_with_logits:
+    (1 - y) z + (1 + (w - 1) y) (log(1 + exp(-|z|)) + max(-z, 0)).
+    From probabilities: p is first clipped to [eps, 1 - eps] with eps = 1e-7,
+    so the loss stays finite.
     """
     if from_logits:
         z = y_pred
-        return np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        if pos_weight is None:
+            return np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))
+        log_weight = 1 + (pos_weight - 1) * y_true
+        return (1 - y_true) * z + log_weight * (np.log1p(np.exp(-np.abs(z))) + np.maximum(-z, 0))
     eps = backend.epsilon()
     p = np.clip(y_pred, eps, 1 - eps)
-    return -(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))
+    positive = y_true * np.log(p) if pos_weight is None else pos_weight * y_true * np.log(p)
+    return -(positive + (1 - y_true) * np.log(1 - p))
+
+
+def _reduce(losses: np.ndarray, sample_weight: np.ndarray | None) -> float:
+    """Keras's "sum_over_batch_size": (1/N) sum_n s_n * mean_k loss[n, k]; the plain mean without weights.
+
+    losses (N, K), sample_weight (N,) or None. Note the divisor is N, not the sum of the weights.
+    """
+    if sample_weight is None:
+        return _mean(losses)
+    return float(np.add.reduce(losses.mean(axis=-1) * sample_weight) / len(losses))
+
+
+def _weighted(dloss: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
+    """dloss (N, K) = d(mean over N K)/d(entry), scaled in place by each sample's weight s (N,)."""
+    if sample_weight is not None:
+        dloss *= sample_weight[:, None]
+    return dloss
+
+
+def check_pos_weight(pos_weight: Any, labels: int | None = None) -> np.ndarray | None:
+    """``pos_weight`` as a float64 (K,) array of finite weights > 0 (a number means one for every label)."""
+    if pos_weight is None:
+        return None
+    array = np.asarray(pos_weight)
+    if array.dtype.kind not in "iuf" or array.ndim > 1 or array.size == 0:
+        raise TypeError(f"pos_weight must be a positive number or a 1-D list of them (one per label), "
+                        f"got {pos_weight!r}")
+    array = array.astype(np.float64).reshape(-1)
+    if not np.isfinite(array).all() or (array <= 0).any():
+        raise ValueError(f"pos_weight must be finite and > 0, got {array.tolist()}")
+    if labels is not None and array.size not in (1, labels):
+        raise ValueError(f"pos_weight must hold one weight per label ({labels}), got {array.size}")
+    return array
+
+
+def balanced_pos_weight(y: Any) -> np.ndarray:
+    """Per-label positive weights n_negative / n_positive (K,) from targets y (N, K) in {0, 1}.
+
+    With these, each label's positives weigh as much in the loss as its
+    negatives (as PyTorch's ``BCEWithLogitsLoss(pos_weight=...)`` documentation suggests).
+    """
+    y = as_float_array(y, "y", np.float64, ndim=2)
+    check_unit_interval(y, "y")
+    positives = y.sum(axis=0)
+    if (positives == 0).any() or (positives == len(y)).any():
+        raise ValueError("every label needs both positive and negative samples in y to balance them, "
+                         f"got positives per label {positives.tolist()} of {len(y)}")
+    return (len(y) - positives) / positives
 
 
 def _checked_pair(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -83,39 +139,61 @@ class BinaryCrossentropy(Loss):
 
     ``BinaryCrossentropy()(y_true, y_pred)`` is the mean of
     ``binary_crossentropy(y_true, y_pred)`` over the batch (Keras's
-    "sum_over_batch_size" reduction).
+    "sum_over_batch_size" reduction); with ``sample_weight`` (N,) each sample's
+    loss is weighted and the sum still divided by N, as Keras does.
+    ``pos_weight`` (a number or K per-label weights > 0) weighs the positive
+    term of each label, ``-(w y log p + (1 - y) log(1 - p))``, as TensorFlow's
+    ``weighted_cross_entropy_with_logits`` and PyTorch's ``BCEWithLogitsLoss``:
+    the per-label answer to imbalanced labels (``balanced_pos_weight``). Keras's
+    own BinaryCrossentropy has no such argument.
     """
 
     name = "binary_crossentropy"
 
-    def __init__(self, from_logits: bool = False):
+    def __init__(self, from_logits: bool = False, pos_weight: Any = None):
         self.from_logits = check_bool(from_logits, "from_logits")
+        self.pos_weight = check_pos_weight(pos_weight)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "from_logits": self.from_logits}
+        return {"name": self.name, "from_logits": self.from_logits,
+                "pos_weight": None if self.pos_weight is None else self.pos_weight.tolist()}
 
-    def __call__(self, y_true: Any, y_pred: Any) -> float:
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         y_true, y_pred = _checked_pair(y_true, y_pred, self.from_logits)
-        return _mean(_bce_elementwise(y_true, y_pred, self.from_logits))
+        pos_weight = check_pos_weight(self.pos_weight, y_true.shape[-1])
+        if sample_weight is not None:
+            if y_true.ndim != 2:
+                raise ValueError(f"sample_weight needs y_true of shape (N, K), got {y_true.shape}")
+            sample_weight = check_sample_weight(sample_weight, len(y_true), y_true.dtype)
+        return _reduce(np.atleast_2d(_bce_elementwise(y_true, y_pred, self.from_logits, pos_weight)), sample_weight)
 
-    def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        """Mean loss of a batch: y_true, y_pred (N, K) -> float. Caches both for ``backward``."""
-        self.y_true, self.y_pred = y_true, y_pred
-        return _mean(_bce_elementwise(y_true, y_pred, self.from_logits))
+    def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Loss of a batch: y_true, y_pred (N, K), sample_weight (N,) or None -> float. Caches all for ``backward``."""
+        self.y_true, self.y_pred, self.sample_weight = y_true, y_pred, sample_weight
+        return _reduce(_bce_elementwise(y_true, y_pred, self.from_logits, self.pos_weight), sample_weight)
 
     def backward(self) -> np.ndarray:
         """dL/dy_pred (N, K) for the last ``forward``: from logits (sigmoid(z) - y) / (N*K).
 
         From probabilities the gradient is zero where p was clipped, as with
-        tf.clip_by_value (docs/backprop.md#binary-crossentropy).
+        tf.clip_by_value (docs/backprop.md#binary-crossentropy). Weights enter as
+        in ``SigmoidBinaryCrossentropy.backward``.
         """
-        y, y_pred = self.y_true, self.y_pred
+        y, y_pred, w = self.y_true, self.y_pred, self.pos_weight
         if self.from_logits:
-            return (activations.sigmoid(y_pred) - y) * (1.0 / y.size)
+            return _weighted(_dlogits(activations.sigmoid(y_pred), y, w) * (1.0 / y.size), self.sample_weight)
         eps = backend.epsilon()
         p = np.clip(y_pred, eps, 1 - eps)
         inside = (y_pred >= eps) & (y_pred <= 1 - eps)
-        return (-(y / p) + (1 - y) / (1 - p)) * inside / y.size
+        positive = y / p if w is None else w * y / p
+        return _weighted((-positive + (1 - y) / (1 - p)) * inside / y.size, self.sample_weight)
+
+
+def _dlogits(p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
+    """d(loss entry)/dz: p - y, or (1 - y) - (1 + (w - 1) y)(1 - p) with per-label positive weights w."""
+    if pos_weight is None:
+        return p - y
+    return (1 - y) - (1 + (pos_weight - 1) * y) * (1 - p)
 
 
 class SigmoidBinaryCrossentropy(Loss):
@@ -127,37 +205,47 @@ class SigmoidBinaryCrossentropy(Loss):
     (docs/backprop.md#sigmoid-and-binary-crossentropy). ``forward`` also leaves
     p in ``probabilities`` for the metrics, so the sigmoid runs once per step.
     All arrays are reused from batch to batch: the training hot path.
+    Sample weights s (N,) scale row n of dz by s_n; ``pos_weight`` takes the
+    general form of ``_dlogits`` (docs/backprop.md#weighted-losses).
     """
 
     name = "sigmoid_binary_crossentropy"
 
-    def __init__(self) -> None:
+    def __init__(self, pos_weight: np.ndarray | None = None) -> None:
+        self.pos_weight = pos_weight
         self._work: WorkArrays | None = None
 
-    def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        """Mean loss over y_true (N, K) and logits y_pred (N, K); sets ``probabilities`` (N, K)."""
+    def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Loss over y_true (N, K), logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
         z, y = y_pred, y_true
         if self._work is None or self._work.dtype != z.dtype or self._work.columns["loss"] != z.shape[1]:
             self._work = WorkArrays(z.dtype, loss=z.shape[1], tmp=z.shape[1], p=z.shape[1])
         loss, tmp, p = self._work.rows(len(z))
-        # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
-        np.maximum(z, 0, out=tmp)
-        np.multiply(z, y, out=p)
-        tmp -= p
-        np.abs(z, out=loss)
-        np.negative(loss, out=loss)
-        np.exp(loss, out=loss)
-        np.log1p(loss, out=loss)
-        loss += tmp
-        self.y_true, self.probabilities = y, activations.sigmoid.forward(z, out=p)
-        return _mean(loss)
+        if self.pos_weight is None:
+            # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
+            np.maximum(z, 0, out=tmp)
+            np.multiply(z, y, out=p)
+            tmp -= p
+            np.abs(z, out=loss)
+            np.negative(loss, out=loss)
+            np.exp(loss, out=loss)
+            np.log1p(loss, out=loss)
+            loss += tmp
+        else:
+            loss[...] = _bce_elementwise(y, z, from_logits=True, pos_weight=self.pos_weight)
+        self.y_true, self.sample_weight = y, sample_weight
+        self.probabilities = activations.sigmoid.forward(z, out=p)
+        return _reduce(loss, sample_weight)
 
     def backward(self) -> np.ndarray:
         """dL/dz = (p - y) / (N*K), shape (N, K), for the last ``forward`` (valid until the next call)."""
         _, dz, _ = self._work.rows(len(self.y_true))
-        np.subtract(self.probabilities, self.y_true, out=dz)
+        if self.pos_weight is None:
+            np.subtract(self.probabilities, self.y_true, out=dz)
+        else:
+            dz[...] = _dlogits(self.probabilities, self.y_true, self.pos_weight)
         dz *= 1.0 / self.y_true.size
-        return dz
+        return _weighted(dz, self.sample_weight)
 
 
 def _mean(values: np.ndarray) -> float:

@@ -15,7 +15,7 @@ import numpy as np
 
 from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
 from npnet import trace as trace_module
-from npnet._validation import (as_float_array, check_bool, check_float, check_int,
+from npnet._validation import (as_float_array, check_bool, check_float, check_int, check_sample_weight,
                                check_unit_interval, check_weights_list)
 from npnet.callbacks import Callback, History, ProgbarLogger
 from npnet.layers import Dense, InputLayer, unique_name
@@ -248,7 +248,7 @@ class Sequential:
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
         self.optimizer, self.loss, self._metrics = optimizer, loss, metric_objects
-        self._fused_loss = losses.SigmoidBinaryCrossentropy()
+        self._fused_loss = losses.SigmoidBinaryCrossentropy(getattr(loss, "pos_weight", None))
 
     @property
     def metrics_names(self) -> list[str]:
@@ -297,7 +297,12 @@ class Sequential:
                              f"got {len(x)} and {len(y)}")
         if isinstance(self.loss, losses.BinaryCrossentropy):
             check_unit_interval(y, prefix + "y")
+            losses.check_pos_weight(self.loss.pos_weight, units)
         return x, y
+
+    def _check_sample_weight(self, sample_weight: Any, n: int, prefix: str = "") -> np.ndarray | None:
+        return None if sample_weight is None else check_sample_weight(sample_weight, n, self.dtype,
+                                                                      prefix + "sample_weight")
 
     # -- forward, backward, one step ---------------------------------------------------------
 
@@ -309,26 +314,34 @@ class Sequential:
         return x
 
     def _backward(self, doutput: np.ndarray) -> None:
-        """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input)."""
+        """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input).
+
+        docs/backprop.md#the-chain-rule-layer-by-layer writes it out for the tutorial's network.
+        """
         d = doutput
         for layer in reversed(self._layers[1:]):
             d = layer.backward(d)
         self._layers[0].backward(d, need_dx=False)   # nothing upstream needs dL/d(data)
 
     def _forward_loss(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool,
-                      metric_objects: list) -> float:
-        """Forward and loss of one batch; updates ``metric_objects`` from the probabilities."""
+                      metric_objects: list, sample_weight: np.ndarray | None = None) -> float:
+        """Forward and loss of one batch; updates ``metric_objects`` from the probabilities.
+
+        ``sample_weight`` (N,) weighs the loss only: compiled metrics stay
+        unweighted, as Keras's ``metrics`` (it weighs only ``weighted_metrics``).
+        """
         output = self._forward(x, logits)
-        value = loss.forward(y, output)
+        value = loss.forward(y, output, sample_weight)
         if metric_objects:
             probabilities = loss.probabilities if logits else output
             for metric in metric_objects:
                 metric.update(y, probabilities)
         return value
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool) -> float:
+    def _train_step(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool,
+                    sample_weight: np.ndarray | None = None) -> float:
         """One step on a batch: forward, loss, backward, update. Returns the loss before the update."""
-        value = self._forward_loss(x, y, loss, logits, self._metrics)
+        value = self._forward_loss(x, y, loss, logits, self._metrics, sample_weight)
         self._backward(loss.backward())
         self.optimizer.apply([(self._params.grads, self._params.values)])
         return value
@@ -344,13 +357,22 @@ class Sequential:
 
     def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
             validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
-            callbacks: list[Callback] | None = None) -> History:
+            callbacks: list[Callback] | None = None, sample_weight: Any = None,
+            class_weight: dict | None = None) -> History:
         """Train for ``epochs`` passes over x (N, I), y (N, K) in mini-batches; returns a ``History``.
 
         ``validation_split`` holds out the LAST fraction of the samples before
         shuffling (split_at = floor(N * (1 - validation_split))), as Keras.
         Each epoch's "loss" is the batch-size-weighted mean of the batch losses,
         each computed before its update.
+
+        ``sample_weight`` (N,) weighs each sample's loss, split and shuffled with
+        x and y; ``validation_data`` may be (x_val, y_val, sample_weight_val).
+        ``class_weight`` {class: weight} turns a one-unit output's 0/1 targets into
+        sample weights, as Keras does, for the training data only. For several
+        labels Keras's class_weight uses argmax(y) -- one class per sample -- which
+        misweights multilabel targets, so npnet refuses it there: per-label
+        weights are ``BinaryCrossentropy(pos_weight=...)`` (docs/backprop.md#weighted-losses).
 
         Stops: a callback setting ``stop_training`` in a batch hook ends the epoch
         after that batch, in ``on_epoch_end`` ends training (``npnet.callbacks``).
@@ -371,10 +393,14 @@ class Sequential:
         if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, Callback) for c in callbacks):
             raise TypeError("callbacks must be a list of npnet.callbacks.Callback")
         x, y = self._check_xy(x, y)
+        sample_weight = self._check_sample_weight(sample_weight, len(x))
+        w_val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a tuple (x_val, y_val)")
-            x_val, y_val = self._check_xy(*validation_data, prefix="validation_data ")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise TypeError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+            x_val, y_val = self._check_xy(*validation_data[:2], prefix="validation_data ")
+            if len(validation_data) == 3:
+                w_val = self._check_sample_weight(validation_data[2], len(x_val), "validation_data ")
             if x_val.shape[1] != x.shape[1]:
                 raise ValueError(f"validation_data x has {x_val.shape[1]} columns, x has {x.shape[1]}")
         elif validation_split:
@@ -383,8 +409,12 @@ class Sequential:
                 raise ValueError(f"validation_split={validation_split} leaves {split_at} of {len(x)} "
                                  "samples for training; both parts need at least one")
             x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
+            if sample_weight is not None:
+                sample_weight, w_val = sample_weight[:split_at], sample_weight[split_at:]
         else:
             x_val = y_val = None
+        if class_weight is not None:
+            sample_weight = self._class_weights_as_sample_weights(class_weight, y, sample_weight)
         # -- every argument is valid: from here on, state changes --
         self._build(x.shape[1])
         loss, logits = self._training_loss()
@@ -407,6 +437,7 @@ class Sequential:
         try:
             # One shuffled copy per epoch, so every batch is a contiguous slice.
             x_epoch, y_epoch = (np.empty_like(x), np.empty_like(y)) if shuffle else (x, y)
+            w_epoch = sample_weight.copy() if shuffle and sample_weight is not None else sample_weight
             for epoch in range(epochs):
                 for c in all_callbacks:
                     c.on_epoch_begin(epoch)
@@ -414,6 +445,8 @@ class Sequential:
                     order = utils.random_generator().permutation(n)
                     np.take(x, order, axis=0, out=x_epoch)
                     np.take(y, order, axis=0, out=y_epoch)
+                    if sample_weight is not None:
+                        np.take(sample_weight, order, out=w_epoch)
                 self._reset_metrics()
                 loss_sum, seen = 0.0, 0
                 for step in range(steps):
@@ -421,7 +454,8 @@ class Sequential:
                     for c in begin_hooks:
                         c.on_train_batch_begin(step)
                     guard.save()
-                    value = self._train_step(x_epoch[start:seen], y_epoch[start:seen], loss, logits)
+                    value = self._train_step(x_epoch[start:seen], y_epoch[start:seen], loss, logits,
+                                             None if w_epoch is None else w_epoch[start:seen])
                     loss_sum += (seen - start) * value
                     if batch_hooks:
                         logs = {"loss": loss_sum / seen, **self._metric_logs()}
@@ -437,7 +471,7 @@ class Sequential:
                         break
                 epoch_logs = {"loss": loss_sum / seen, **self._metric_logs()}
                 if x_val is not None:
-                    val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits)
+                    val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits, sample_weight=w_val)
                     epoch_logs.update({"val_" + key: value for key, value in val.items()})
                 for c in all_callbacks:
                     c.on_epoch_end(epoch, epoch_logs)
@@ -452,26 +486,46 @@ class Sequential:
             c.on_train_end(epoch_logs)
         return history
 
-    def train_on_batch(self, x: Any, y: Any) -> float | list[float]:
+    def _class_weights_as_sample_weights(self, class_weight: Any, y: np.ndarray,
+                                         sample_weight: np.ndarray | None) -> np.ndarray:
+        """Keras's class_weight for a one-unit output: sample n weighs class_weight[round(y_n)] (default 1)."""
+        if sample_weight is not None:
+            raise ValueError("class_weight and sample_weight cannot be used together (as in Keras)")
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
+        if y.shape[1] != 1:
+            raise ValueError(
+                f"class_weight needs a one-unit output; this model has {y.shape[1]} labels, and Keras's "
+                "class_weight would weigh each sample by its argmax label alone. For per-label weights use "
+                "loss=npnet.losses.BinaryCrossentropy(pos_weight=...) (see losses.balanced_pos_weight)")
+        for key, value in class_weight.items():
+            check_int(key, "class_weight key", minimum=0)
+            check_float(value, f"class_weight[{key}]", 0.0, math.inf, high_open=True)
+        per_class = np.array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], dtype=self.dtype)
+        return per_class[np.round(y[:, 0]).astype(np.int64)]   # targets lie in [0, 1]: classes 0 and 1
+
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
         """One update on one batch; returns that batch's loss (and metrics), computed before the update.
 
         Keras 3 instead returns running means since the last ``reset_metrics``
-        (README, "where npnet differs from Keras").
+        (README, "where npnet differs from Keras"). ``sample_weight`` (N,) as in ``fit``.
         """
         self._require_compiled("train_on_batch")
         x, y = self._check_xy(x, y)
+        sample_weight = self._check_sample_weight(sample_weight, len(x))
         self._build(x.shape[1])
         self._reset_metrics()
-        value = self._train_step(x, y, *self._training_loss())
+        value = self._train_step(x, y, *self._training_loss(), sample_weight)
         return [value, *self._metric_logs().values()] if self._metrics else value
 
-    def loss_and_gradients(self, x: Any, y: Any) -> tuple[float, list[np.ndarray]]:
+    def loss_and_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, list[np.ndarray]]:
         """(loss, [dW1, db1, dW2, ...]) on one batch, in ``get_weights()`` order, without updating."""
         self._require_compiled("loss_and_gradients")
         x, y = self._check_xy(x, y)
+        sample_weight = self._check_sample_weight(sample_weight, len(x))
         self._build(x.shape[1])
         loss, logits = self._training_loss()
-        value = self._forward_loss(x, y, loss, logits, [])
+        value = self._forward_loss(x, y, loss, logits, [], sample_weight)
         self._backward(loss.backward())
         return value, [g.copy() for g in self._params.grad_views]
 
@@ -489,27 +543,31 @@ class Sequential:
     # -- inference ---------------------------------------------------------------------------
 
     def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, loss: losses.Loss,
-                         logits: bool, progbar: Progbar | None = None) -> dict[str, float]:
+                         logits: bool, progbar: Progbar | None = None,
+                         sample_weight: np.ndarray | None = None) -> dict[str, float]:
         """Batch-size-weighted mean loss and the metrics over checked arrays."""
         self._reset_metrics()
         loss_sum, n = 0.0, len(x)
         for step, start in enumerate(range(0, n, batch_size)):
             stop = min(start + batch_size, n)
+            weights = None if sample_weight is None else sample_weight[start:stop]
             loss_sum += (stop - start) * self._forward_loss(x[start:stop], y[start:stop], loss, logits,
-                                                            self._metrics)
+                                                            self._metrics, weights)
             if progbar:
                 progbar.update(step + 1, {"loss": loss_sum / stop, **self._metric_logs()})
         return {"loss": loss_sum / n, **self._metric_logs()}
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32,
-                 verbose: int | str = "auto") -> float | list[float]:
-        """``[loss, *metrics]`` on (x, y), or the bare loss without metrics."""
+    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int | str = "auto",
+                 sample_weight: Any = None) -> float | list[float]:
+        """``[loss, *metrics]`` on (x, y), or the bare loss without metrics; ``sample_weight`` (N,) as in ``fit``."""
         self._require_compiled("evaluate")
         batch_size, verbose = _batch_size(batch_size), _check_verbose(verbose)
         x, y = self._check_xy(x, y)
+        sample_weight = self._check_sample_weight(sample_weight, len(x))
         self._build(x.shape[1])
         progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
-        logs = self._evaluate_arrays(x, y, batch_size, *self._training_loss(), progbar=progbar)
+        logs = self._evaluate_arrays(x, y, batch_size, *self._training_loss(), progbar=progbar,
+                                     sample_weight=sample_weight)
         return list(logs.values()) if self._metrics else logs["loss"]
 
     def predict(self, x: Any, batch_size: int | None = 32, verbose: int | str = "auto") -> np.ndarray:

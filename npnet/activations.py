@@ -14,6 +14,8 @@ from typing import Callable, Union
 
 import numpy as np
 
+from npnet._validation import as_real_array
+
 
 class Activation:
     """``y = f(z)`` and its backward ``dz = dy * f'(z)``, with ``f'`` written in terms of ``y``."""
@@ -21,7 +23,8 @@ class Activation:
     name = "activation"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
+        """``f(x)`` as a new array: float dtypes are kept, bools and ints become float32 (as Keras)."""
+        x = as_real_array(x, "x")
         if x.dtype.kind != "f":
             x = x.astype(np.float32)
         return self.forward(x, np.empty_like(x))

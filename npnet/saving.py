@@ -21,25 +21,41 @@ FORMAT_VERSION = 1
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` (plus ``format_version``) to ``path`` atomically."""
+    """Write ``arrays`` (plus ``format_version``) to ``path`` atomically.
+
+    On any failure (a full disk, an interrupt, ``path`` being a directory)
+    the temporary file is removed and whatever was at ``path`` stays as it was.
+    """
     arrays = {**arrays, "format_version": np.array(FORMAT_VERSION)}
     directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as handle:
-        try:
+    descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
+            handle.flush()
+            os.fsync(handle.fileno())   # the bytes are on disk before the rename makes them the file
+        # mkstemp creates the file 0600; give it the mode open() would have, as np.save's files have.
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_archive(path: str) -> dict[str, np.ndarray]:
     """The arrays of an npnet archive, refusing pickles, other formats and other versions."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("not an .npz archive")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):   # a bare .npy array
+            raise ValueError("not an .npz archive")
+        with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise

@@ -438,7 +438,8 @@ class Sequential:
         if self._input_dim is not None and input_dim != self._input_dim:
             raise ValueError(f"weights[0] has {input_dim} rows, the model expects {self._input_dim} inputs")
         sizes = [input_dim] + [layer.units for layer in self._layers]
-        expected = [np.empty(s, self.dtype) for layer, n_in in zip(self._layers, sizes)
+        # Read-only zero-stride stand-ins: a config claiming 10**15 units allocates nothing here.
+        expected = [np.broadcast_to(np.zeros((), self.dtype), s) for layer, n_in in zip(self._layers, sizes)
                     for s in layer.parameter_shapes(n_in)]
         check_weights_list(weights, expected, "weights")
 
@@ -529,11 +530,28 @@ def load_model(path: str | os.PathLike) -> Sequential:
     if "config" not in arrays:
         raise ValueError(f"{path!r} holds weights only (written by save_weights?); use load_weights")
     config = saving.array_to_config(arrays.pop("config"), path)
+    weights = saving.arrays_to_weights(arrays, path)
     try:
-        model = Sequential.from_config(config.get("model"))
+        saving.check_keys(config, ("model", "compile"), "the file's config")
+        model_config = config.get("model")
+        if not isinstance(model_config, dict):
+            raise ValueError("config must be a dict with a 'layers' list")
+        saving.check_keys(model_config, ("name", "dtype", "input_dim", "layers"), "the model config")
+        for index, layer_config in enumerate(model_config.get("layers") or []):
+            if isinstance(layer_config, dict):
+                saving.check_keys(layer_config, ("units", "activation", "use_bias", "name"),
+                                  f"layer config {index}")
+        if config.get("compile") is not None:
+            saving.check_keys(config["compile"], ("loss", "optimizer", "metrics"), "the compile config")
+        # Built from the weights' shapes, not the config's sizes: a file cannot make npnet
+        # allocate more than it holds. The declared input size must then agree.
+        model = Sequential.from_config({**model_config, "input_dim": None})
         if config.get("compile") is not None:
             model._compile_from_config(config["compile"])
-        model.set_weights(saving.arrays_to_weights(arrays, path))
+        model.set_weights(weights)
+        if model_config.get("input_dim") not in (None, model.input_shape[1]):
+            raise ValueError(f"the config declares {model_config['input_dim']!r} input features, "
+                             f"the weights have {model.input_shape[1]}")
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path!r} does not describe a valid npnet model: {error}") from None
     return model

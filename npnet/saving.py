@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-import zipfile
 from typing import Any
 
 import numpy as np
 
 FORMAT_VERSION = 1
+_MEMBER = re.compile(r"format_version|config|weight_\d{3,}")   # every name an npnet file may hold
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -59,8 +60,13 @@ def read_archive(path: str) -> dict[str, np.ndarray]:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 -- zipfile and numpy raise many types on broken files
+        # (BadZipFile, EOFError, KeyError, NotImplementedError for flipped header bits, MemoryError
+        # for a header claiming a huge shape, ...): whatever it is, the file is unreadable.
         raise ValueError(f"{path!r} is not a readable npnet file: {error}") from None
+    unexpected = sorted(name for name in arrays if not _MEMBER.fullmatch(name))
+    if unexpected:
+        raise ValueError(f"{path!r} is not an npnet file: unexpected member {unexpected[0]!r}")
     version = arrays.pop("format_version", None)
     if version is None or version.shape != () or version.dtype.kind not in "iu":
         raise ValueError(f"{path!r} is not an npnet file (no format_version)")
@@ -98,3 +104,10 @@ def array_to_config(array: np.ndarray, path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path!r}: config must be a JSON object")
     return config
+
+
+def check_keys(config: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """Refuse keys that ``Sequential.save`` never writes: a file holding them was not written by npnet."""
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} in {where} (expected only {', '.join(allowed)})")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
-from npnet._validation import (as_float_array, check_bool, check_float, check_int,
+from npnet._validation import (as_float_array, as_real_array, check_bool, check_float, check_int,
                                check_unit_interval, check_weights_list)
 from npnet.callbacks import Callback, History, ProgbarLogger
 from npnet.layers import Dense, InputLayer, unique_name
@@ -214,7 +214,7 @@ class Sequential:
     def _check_xy(self, x: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x, prefix + "x")
         units = self._layers[-1].units
-        y_array = np.asarray(y)
+        y_array = as_real_array(y, prefix + "y")
         if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
             y_array = y_array.reshape(-1, 1)
         y = as_float_array(y_array, prefix + "y", self.dtype, ndim=2)
@@ -409,7 +409,8 @@ class Sequential:
 
     def __call__(self, x: Any) -> np.ndarray:
         """``predict(x)`` in one batch, silently."""
-        return self.predict(x, batch_size=max(len(np.asarray(x)), 1), verbose=0)
+        x = self._check_x(x)
+        return self.predict(x, batch_size=len(x), verbose=0)
 
     # -- weights ---------------------------------------------------------------------------
 

@@ -67,8 +67,10 @@ def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndar
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); it needs at least one sample")
+    # C order: BLAS takes a Fortran-ordered x by another path whose float32 sums differ in the
+    # last bit, and the result must not depend on the caller's memory layout (nor in Keras does it).
     with np.errstate(over="ignore"):
-        converted = array.astype(dtype, copy=False)
+        converted = np.asarray(array, dtype=dtype, order="C")
     if not np.isfinite(converted).all():
         where = "" if np.isfinite(array).all() else " (NaN or inf)"
         raise ValueError(f"{name} has non-finite values{where or f' after conversion to {dtype}'}")

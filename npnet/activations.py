@@ -23,11 +23,14 @@ class Activation:
     name = "activation"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``f(x)`` as a new array: float dtypes are kept, bools and ints become float32 (as Keras)."""
-        x = as_real_array(x, "x")
-        if x.dtype.kind != "f":
-            x = x.astype(np.float32)
-        return self.forward(x, np.empty_like(x))
+        """``f(x)`` as a new array: a float array keeps its dtype; lists, bools and ints become float32.
+
+        (As TensorFlow converts them: a list of Python floats is float32 there, not NumPy's float64.)
+        """
+        array = as_real_array(x, "x")
+        if not (isinstance(x, (np.ndarray, np.generic)) and array.dtype.kind == "f"):
+            array = array.astype(np.float32)
+        return self.forward(array, np.empty_like(array))
 
     def forward(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Write ``f(z)`` into ``out`` (may be ``z`` itself) and return it."""

@@ -12,13 +12,13 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from npnet import backend, losses
-from npnet._validation import as_float_array, check_float
+from npnet._validation import as_float_array, as_real_array, check_float
 
 
 def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndarray:
     """``(y_pred > threshold) == y_true`` as floats, shape of y_true (no mean, as Keras >= 3.4)."""
     threshold = check_float(threshold, "threshold", 0.0, 1.0)
-    y_pred_array = np.asarray(y_pred)
+    y_pred_array = as_real_array(y_pred, "y_pred")
     ndim = max(y_pred_array.ndim, 1)
     y_pred = as_float_array(y_pred_array, "y_pred", backend.float_dtype(), ndim=ndim)
     y_true = as_float_array(y_true, "y_true", backend.float_dtype(), ndim=ndim)

@@ -255,6 +255,8 @@ def test_model_methods_accept_what_keras_accepts_and_refuse_the_rest_by_name(dat
     error = expected_outcome(kind, argument, model.dtype, spec.n_out)
     if kind == "columns" and argument == "x" and not model.built:
         error = None   # the first data seen sets the input size, as in Keras
+    if kind == "rows" and method in ("predict", "__call__"):
+        error = None   # no y to disagree with
     event(f"{'refused' if error else 'accepted'}: {kind}")
     utils.set_random_seed(spec.seed + 1)   # fit's shuffling draws from npnet's stream
     if error is not None:
@@ -272,3 +274,173 @@ def test_model_methods_accept_what_keras_accepts_and_refuse_the_rest_by_name(dat
     assert_same_state(state(model), state(twin))
     if isinstance(arguments[argument], np.ndarray):   # the caller's array is untouched
         assert same(arguments[argument], data_variant(base, kind, model.dtype, position))
+
+
+@given(spec=specs, data=st.data())
+def test_a_batch_size_larger_than_the_data_is_one_batch_of_all_of_it(spec, data):
+    x, y = data.draw(batches(spec.n_in, spec.n_out), label="x, y")
+    larger = data.draw(st.integers(len(x) + 1, len(x) + 100), label="batch_size")
+    runs = []
+    for batch_size in (len(x), larger):
+        model = spec.build()
+        utils.set_random_seed(spec.seed + 1)
+        history = model.fit(x, y, batch_size=batch_size, epochs=2, verbose=0).history
+        runs.append((history, model.evaluate(x, y, batch_size=batch_size, verbose=0),
+                     model.predict(x, batch_size=batch_size, verbose=0), state(model)))
+    (history, evaluation, prediction, after), (history2, evaluation2, prediction2, after2) = runs
+    assert same(history, history2) and same(evaluation, evaluation2) and same(prediction, prediction2)
+    assert_same_state(after, after2)
+
+
+# -- losses, metrics, activations, a lone Dense layer ----------------------------------------------------------
+
+LOSS_KINDS = ACCEPTED + REFUSED_TYPE + REFUSED_VALUE + ["columns", "rows", "over_one", "negative", "one_d"]
+SHAPE_KINDS = {"columns", "rows", "one_d", "3d", "scalar"}
+
+
+def loss_call(function: str, y_true, y_pred, from_logits: bool):
+    if function == "binary_crossentropy":
+        return binary_crossentropy(y_true, y_pred, from_logits=from_logits)
+    if function == "BinaryCrossentropy":
+        return BinaryCrossentropy(from_logits=from_logits)(y_true, y_pred)
+    return binary_accuracy(y_true, y_pred)
+
+
+@given(st.data())
+def test_losses_and_metrics_accept_what_keras_accepts_and_refuse_the_rest_by_name(data):
+    function = data.draw(st.sampled_from(["binary_crossentropy", "BinaryCrossentropy", "binary_accuracy"]),
+                         label="function")
+    from_logits = function != "binary_accuracy" and data.draw(st.booleans(), label="from_logits")
+    n_out = data.draw(st.integers(1, 4), label="K")
+    _, y_true = data.draw(batches(1, n_out), label="y_true")
+    if from_logits:
+        y_pred = np.array(data.draw(st.lists(finite, min_size=y_true.size, max_size=y_true.size)))
+    else:
+        y_pred = np.array(data.draw(st.lists(st.floats(0, 1, width=32), min_size=y_true.size,
+                                             max_size=y_true.size)))
+    y_pred = y_pred.reshape(y_true.shape).astype(np.float32)
+    argument = data.draw(st.sampled_from(["y_true", "y_pred"]), label="argument")
+    kind = data.draw(st.sampled_from(LOSS_KINDS), label="kind")
+    if kind in ("over_one", "negative"):
+        y_true, y_pred = np.clip(y_true, 0.25, 0.75), np.clip(y_pred, 0.25, 0.75)
+    position = data.draw(st.integers(0, 10 ** 6), label="position")
+    arguments = {"y_true": y_true, "y_pred": y_pred}
+    arguments[argument] = data_variant(arguments[argument], kind, np.dtype(np.float32), position)
+
+    if kind in REFUSED_TYPE:
+        error = TypeError
+    elif kind in REFUSED_VALUE or kind in SHAPE_KINDS:
+        error = ValueError
+    elif kind in ("over_one", "negative"):   # accuracy has no range; logits may be anything
+        error = None if function == "binary_accuracy" or (argument == "y_pred" and from_logits) else ValueError
+    else:
+        error = None
+    event(f"{function} {'refused' if error else 'accepted'}: {kind}")
+    if error is not None:
+        with pytest.raises(error) as info:
+            loss_call(function, arguments["y_true"], arguments["y_pred"], from_logits)
+        names = {"y_true", "y_pred"} if kind in SHAPE_KINDS else {argument}   # a shape needs both
+        assert any(re.search(rf"\b{name}\b", str(info.value)) for name in names), str(info.value)
+        return
+    # The dtype Keras computes in: a float64 array's float64; lists, ints, bools, float16 -> float32.
+    given_pred = arguments["y_pred"]
+    dtype = np.dtype(np.float32)
+    if (function != "binary_accuracy" and isinstance(given_pred, np.ndarray)
+            and given_pred.dtype == np.float64):
+        dtype = np.dtype(np.float64)
+    plain = {name: canonical(value, dtype) for name, value in arguments.items()}
+    result = loss_call(function, arguments["y_true"], arguments["y_pred"], from_logits)
+    assert same(result, loss_call(function, plain["y_true"], plain["y_pred"], from_logits))
+    assert np.all(np.isfinite(result))
+
+
+@given(st.data())
+def test_activations_accept_real_arrays_of_any_shape_and_refuse_the_rest_by_name(data):
+    activation = data.draw(st.sampled_from(["relu", "sigmoid", "tanh", "linear"]), label="activation")
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=2, max_size=2), label="shape")
+    values = data.draw(st.lists(st.floats(-100, 100, width=32), min_size=shape[0] * shape[1],
+                                max_size=shape[0] * shape[1]))
+    base = np.array(values).reshape(shape)
+    kind = data.draw(st.sampled_from(ACCEPTED + REFUSED_TYPE + ["nan", "inf", "-inf", "empty", "3d", "scalar"]),
+                     label="kind")
+    x = make_variant(base, kind, np.dtype(np.float32), data.draw(st.integers(0, 100), label="position"))
+    function = activations.get(activation)
+    event(f"{activation}: {kind}")
+    if kind in REFUSED_TYPE:
+        assert_refused_by_name(lambda: function(x), TypeError, "x")
+        return
+    kept = isinstance(x, np.ndarray) and x.dtype.kind == "f"   # float arrays keep their dtype, as in Keras
+    before = np.array(x, copy=True) if isinstance(x, np.ndarray) else None
+    result = function(x)
+    expected = function(canonical(x, x.dtype if kept else np.float32))
+    assert same(result, expected)
+    if before is not None:
+        assert same(x, before)   # the input is not written to
+
+
+@given(st.data())
+def test_a_dense_layer_call_accepts_what_keras_accepts_and_refuses_the_rest_by_name(data):
+    units = data.draw(st.integers(1, 4), label="units")
+    activation = data.draw(st.sampled_from(["relu", "sigmoid", "tanh", "linear"]), label="activation")
+    use_bias, prebuilt = data.draw(st.booleans(), label="use_bias"), data.draw(st.booleans(), label="prebuilt")
+    x, _ = data.draw(batches(data.draw(st.integers(1, 4), label="I"), 1), label="x")
+    kind = data.draw(st.sampled_from(X_KINDS), label="kind")
+    position = data.draw(st.integers(0, 10 ** 6), label="position")
+
+    def layer():
+        utils.set_random_seed(0)
+        made = Dense(units, activation=activation, use_bias=use_bias)
+        if prebuilt:
+            made.build(x.shape[1])
+        return made
+    subject = layer()
+    dtype = subject.W.dtype if prebuilt else np.dtype(np.float32)
+    variant = data_variant(x, kind, dtype, position)
+    error = expected_outcome(kind, "x", dtype, n_out=0)
+    if kind == "rows" or (kind == "columns" and not prebuilt):
+        error = None   # no y to disagree with; an unbuilt layer takes any width
+    event(f"Dense {'refused' if error else 'accepted'}: {kind}")
+    if error is not None:
+        weights = subject.get_weights() if prebuilt else None
+        assert_refused_by_name(lambda: subject(variant), error, "x")
+        assert subject.built == prebuilt
+        if prebuilt:
+            assert same(weights, subject.get_weights())
+        return
+    assert same(subject(variant), layer()(canonical(variant, dtype)))
+
+
+@given(spec=specs.filter(lambda s: s.declared_input or s.trained), data=st.data())
+def test_set_weights_accepts_what_keras_accepts_and_refuses_the_rest_by_name(spec, data):
+    model = spec.build()
+    shapes = [w.shape for w in model.get_weights()]
+    weights = [np.array(data.draw(st.lists(finite, min_size=int(np.prod(s)), max_size=int(np.prod(s))),
+                                  label=f"w{i}")).reshape(s) for i, s in enumerate(shapes)]
+    index = data.draw(st.integers(0, len(weights) - 1), label="index")
+    kind = data.draw(st.sampled_from(X_KINDS + ["tuple", "missing", "extra", "dict"]), label="kind")
+    position = data.draw(st.integers(0, 10 ** 6), label="position")
+    name = f"weights[{index}]"
+    given_weights = list(weights)
+    if kind == "tuple":
+        given_weights, error = tuple(weights), None
+    elif kind in ("missing", "extra", "dict"):
+        given_weights = {"missing": weights[:-1], "extra": weights + [weights[0]], "dict": dict(enumerate(weights))}[kind]
+        error, name = (TypeError if kind == "dict" else ValueError), "weights"
+    else:
+        base = weights[index]
+        if kind in ("columns", "one_d") and base.ndim == 1:
+            kind = "3d"   # a bias has no columns
+        given_weights[index] = data_variant(base, kind, model.dtype, position)
+        error = expected_outcome(kind, "x", model.dtype, n_out=0)
+        if kind == "one_d":
+            error = ValueError
+    event(f"set_weights {'refused' if error else 'accepted'}: {kind}")
+    if error is not None:
+        before = state(model)
+        assert_refused_by_name(lambda: model.set_weights(given_weights), error, name)
+        assert_same_state(before, state(model))
+        return
+    model.set_weights(given_weights)
+    twin = spec.build()
+    twin.set_weights([canonical(w, model.dtype) for w in given_weights])
+    assert_same_state(state(model), state(twin))

@@ -219,7 +219,7 @@ def data_variant(base: np.ndarray, kind: str, dtype: np.dtype, position: int):
 
 X_KINDS = ACCEPTED + REFUSED_TYPE + REFUSED_VALUE + ["columns", "rows", "huge", "one_d"]
 Y_KINDS = ACCEPTED + REFUSED_TYPE + REFUSED_VALUE + ["columns", "rows", "over_one", "negative", "one_d"]
-METHODS = ["fit", "evaluate", "predict", "__call__", "train_on_batch", "loss_and_gradients"]
+METHODS = ["fit", "evaluate", "predict", "__call__", "train_on_batch", "loss_and_gradients", "validation_data"]
 
 # Every variant is its own test case (hypothesis would otherwise favour the first of a list), each
 # with a share of the profile's examples: the "ci" profile's 500 give 20 per variant.
@@ -230,6 +230,9 @@ def call(model, method: str, arguments: dict, batch_size: int, epochs: int, shuf
     x, y = arguments["x"], arguments["y"]
     if method == "fit":
         return model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=shuffle, verbose=0).history
+    if method == "validation_data":   # the variant goes to fit's validation_data, valid data to x and y
+        return model.fit(arguments["train_x"], arguments["train_y"], validation_data=(x, y), batch_size=batch_size,
+                         epochs=epochs, shuffle=shuffle, verbose=0).history
     if method == "evaluate":
         return model.evaluate(x, y, batch_size=batch_size, verbose=0)
     if method == "predict":
@@ -253,9 +256,10 @@ def test_model_methods_accept_what_keras_accepts_and_refuse_the_rest_by_name(arg
     position = data.draw(st.integers(0, 10 ** 6), label="position")
     model = spec.build()
     base = x if argument == "x" else y
-    arguments = {"x": x, "y": y, argument: data_variant(base, kind, model.dtype, position)}
+    arguments = {"x": x, "y": y, argument: data_variant(base, kind, model.dtype, position), "train_x": x,
+                 "train_y": y}
     error = expected_outcome(kind, argument, model.dtype, spec.n_out)
-    if kind == "columns" and argument == "x" and not model.built:
+    if kind == "columns" and argument == "x" and not model.built and method != "validation_data":
         error = None   # the first data seen sets the input size, as in Keras
     if kind == "rows" and method in ("predict", "__call__"):
         error = None   # no y to disagree with

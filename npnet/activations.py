@@ -43,6 +43,14 @@ class Activation:
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
 
+    def __reduce__(self) -> str | tuple:
+        # npnet recognises its activations by identity (the fused sigmoid + binary
+        # crossentropy output, saving by name), so pickle and copy.deepcopy give
+        # back the registered object itself rather than an equal copy.
+        if _REGISTRY.get(self.name) is self:
+            return self.name   # pickle/copy look up this module-level name: the singleton
+        return super().__reduce__()
+
 
 class Linear(Activation):
     """``y = z``; ``dz = dy``. Returns its input unchanged, no copy."""

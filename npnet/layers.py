@@ -90,7 +90,7 @@ class Dense:
         if self.use_bias:
             self.b, self.db = values[1], grads[1]                   # (O,)
         self.built = True
-        self._work = WorkArrays(self.W.dtype, y=self.units, dz=self.units, dx=input_dim).rows
+        self._work = WorkArrays(self.W.dtype, y=self.units, dz=self.units, dx=input_dim)
 
     def initialize(self) -> None:
         """Draw the initial kernel and bias from the layer's initializers, into the buffer."""
@@ -128,7 +128,7 @@ class Dense:
         ``activate=False`` in training: the loss then works on the logits
         (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
-        z, _, _ = self._work(len(x))
+        z, _, _ = self._work.rows(len(x))
         np.matmul(x, self.W, out=z)                     # (N, O) = (N, I) @ (I, O)
         if self.use_bias:
             z += self.b                                 # (N, O) += (O,), broadcast over rows
@@ -139,18 +139,18 @@ class Dense:
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         """dy (N, O) -> dx (N, I); writes dW (I, O) and db (O,).
 
-        dz = dy * f'(z); dW = x^T dz; db = sum_n dz; dx = dz W^T
+        dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
         (docs/backprop.md#dense). The first layer passes ``need_dx=False``:
         nothing upstream needs dL/dx of the data, so its matmul is skipped.
         """
-        _, dz, dx = self._work(len(dy))
+        _, dz, dx = self._work.rows(len(dy))
         if self.activated:
             dz = self.activation.backward(self.y, dy, out=dz)   # (N, O)
         else:
             dz = dy                                             # dy is already dL/dz
         np.matmul(self.x.T, dz, out=self.dW)                    # (I, O) = (I, N) @ (N, O)
         if self.use_bias:
-            np.sum(dz, axis=0, out=self.db)                     # (O,)
+            np.matmul(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
         if not need_dx:
             return None
         return np.matmul(dz, self.W.T, out=dx)                  # (N, I) = (N, O) @ (O, I)

@@ -93,58 +93,79 @@ class BinaryCrossentropy(Loss):
 
     def __init__(self, from_logits: bool = False):
         self.from_logits = check_bool(from_logits, "from_logits")
-        self._work_arrays: WorkArrays | None = None
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "from_logits": self.from_logits}
 
     def __call__(self, y_true: Any, y_pred: Any) -> float:
         y_true, y_pred = _checked_pair(y_true, y_pred, self.from_logits)
-        return float(_bce_elementwise(y_true, y_pred, self.from_logits).mean())
+        return _mean(_bce_elementwise(y_true, y_pred, self.from_logits))
 
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         """Mean loss of a batch: y_true, y_pred (N, K) -> float. Caches both for ``backward``."""
         self.y_true, self.y_pred = y_true, y_pred
-        if not self.from_logits:
-            return float(_bce_elementwise(y_true, y_pred, from_logits=False).mean())
-        # The training hot path (sigmoid output + BCE): same formula as
-        # _bce_elementwise, written into reused arrays.
-        z = y_pred
-        loss, tmp = self._work(len(z), z)
-        np.abs(z, out=loss)
-        np.negative(loss, out=loss)
-        np.exp(loss, out=loss)
-        np.log1p(loss, out=loss)              # log(1 + exp(-|z|))
-        np.multiply(z, y_true, out=tmp)
-        loss -= tmp                            # - z y
-        np.maximum(z, 0, out=tmp)
-        loss += tmp                            # + max(z, 0)
-        return float(loss.mean())
+        return _mean(_bce_elementwise(y_true, y_pred, self.from_logits))
 
     def backward(self) -> np.ndarray:
-        """dL/dy_pred (N, K) for the last ``forward``; with logits, dL/dz = (sigmoid(z) - y) / (N*K).
+        """dL/dy_pred (N, K) for the last ``forward``: from logits (sigmoid(z) - y) / (N*K).
 
-        Why the logits form is exact and better conditioned:
-        docs/backprop.md#sigmoid-and-binary-crossentropy.
+        From probabilities the gradient is zero where p was clipped, as with
+        tf.clip_by_value (docs/backprop.md#binary-crossentropy).
         """
         y, y_pred = self.y_true, self.y_pred
         if self.from_logits:
-            _, grad = self._work(len(y_pred), y_pred)
-            activations.sigmoid.forward(y_pred, out=grad)
-            grad -= y
-            grad *= 1.0 / y.size
-            return grad
-        # Through the clip: zero gradient where p was clipped, as tf.clip_by_value.
+            return (activations.sigmoid(y_pred) - y) * (1.0 / y.size)
         eps = backend.epsilon()
         p = np.clip(y_pred, eps, 1 - eps)
         inside = (y_pred >= eps) & (y_pred <= 1 - eps)
         return (-(y / p) + (1 - y) / (1 - p)) * inside / y.size
 
-    def _work(self, rows: int, like: np.ndarray) -> list[np.ndarray]:
-        if self._work_arrays is None or self._work_arrays.dtype != like.dtype \
-                or self._work_arrays.columns["a"] != like.shape[1]:
-            self._work_arrays = WorkArrays(like.dtype, a=like.shape[1], b=like.shape[1])
-        return self._work_arrays.rows(rows)
+
+class SigmoidBinaryCrossentropy(Loss):
+    """A sigmoid output layer and binary crossentropy as one step, from the logits z (N, K).
+
+    What ``fit`` uses for a sigmoid output compiled with binary crossentropy,
+    as Keras does: the loss is finite for any logit and the gradient at the
+    logits is exactly ``dz = (p - y) / (N*K)`` with p = sigmoid(z)
+    (docs/backprop.md#sigmoid-and-binary-crossentropy). ``forward`` also leaves
+    p in ``probabilities`` for the metrics, so the sigmoid runs once per step.
+    All arrays are reused from batch to batch: the training hot path.
+    """
+
+    name = "sigmoid_binary_crossentropy"
+
+    def __init__(self) -> None:
+        self._work: WorkArrays | None = None
+
+    def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        """Mean loss over y_true (N, K) and logits y_pred (N, K); sets ``probabilities`` (N, K)."""
+        z, y = y_pred, y_true
+        if self._work is None or self._work.dtype != z.dtype or self._work.columns["loss"] != z.shape[1]:
+            self._work = WorkArrays(z.dtype, loss=z.shape[1], tmp=z.shape[1], p=z.shape[1])
+        loss, tmp, p = self._work.rows(len(z))
+        # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
+        np.maximum(z, 0, out=tmp)
+        np.multiply(z, y, out=p)
+        tmp -= p
+        np.abs(z, out=loss)
+        np.negative(loss, out=loss)
+        np.exp(loss, out=loss)
+        np.log1p(loss, out=loss)
+        loss += tmp
+        self.y_true, self.probabilities = y, activations.sigmoid.forward(z, out=p)
+        return _mean(loss)
+
+    def backward(self) -> np.ndarray:
+        """dL/dz = (p - y) / (N*K), shape (N, K), for the last ``forward`` (valid until the next call)."""
+        _, dz, _ = self._work.rows(len(self.y_true))
+        np.subtract(self.probabilities, self.y_true, out=dz)
+        dz *= 1.0 / self.y_true.size
+        return dz
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean of all entries as a float: ``values.mean()`` without its Python-level overhead."""
+    return float(np.add.reduce(values, axis=None) / values.size)
 
 
 LossLike = Union[str, Loss, Callable]

@@ -28,7 +28,13 @@ def binary_accuracy(y_true: Any, y_pred: Any, threshold: float = 0.5) -> np.ndar
 
 
 class Metric:
-    """A running mean over the batches seen since ``reset_state``: update, read, reset."""
+    """A running mean over the batches seen since ``reset_state``: update, read, reset.
+
+    ``direction`` is "up" when larger is better, "down" when smaller is, None
+    if unknown; callbacks with ``mode="auto"`` read it (Keras's ``_direction``).
+    """
+
+    direction: str | None = None
 
     def __init__(self, name: str):
         if not isinstance(name, str):
@@ -54,6 +60,8 @@ class Metric:
 
 class BinaryAccuracy(Metric):
     """Fraction of entries where ``(y_pred > threshold) == y_true``, over all batches seen."""
+
+    direction = "up"
 
     def __init__(self, name: str = "binary_accuracy", threshold: float = 0.5):
         self.threshold = check_float(threshold, "threshold", 0.0, 1.0)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
+from npnet import trace as trace_module
 from npnet._validation import (as_float_array, as_real_array, check_bool, check_float, check_int,
                                check_unit_interval, check_weights_list)
 from npnet.callbacks import Callback, History, ProgbarLogger
@@ -29,6 +30,46 @@ class NotCompiledError(ValueError, RuntimeError):
     """
 
 
+class TrainingDivergedError(FloatingPointError):
+    """Raised by ``fit`` when a batch's loss is NaN or infinite and no callback stopped training.
+
+    ``epoch`` and ``batch`` (counted from 0, as callbacks see them) locate the
+    batch, ``loss`` is its value, ``last_finite_loss`` the loss of the batch
+    before it (None if there was none). The model's weights are those that
+    batch before was computed on: the last weights with a finite loss (or, if
+    the very first batch diverged, the weights fit started with).
+    """
+
+    def __init__(self, message: str, epoch: int, batch: int, loss: float, last_finite_loss: float | None):
+        super().__init__(message)
+        self.epoch, self.batch, self.loss, self.last_finite_loss = epoch, batch, loss, last_finite_loss
+
+
+class _LastFiniteWeights:
+    """Keeps a copy of the last weights whose batch loss was finite, for ``fit`` to fall back on.
+
+    Each step's loss is computed on the weights *before* its update, and the
+    update is already applied when ``fit`` sees the loss: so the weights are
+    copied before every step (one copy of P values, small next to the step's
+    matrix products), and the copy is kept when that step's loss is finite.
+    """
+
+    def __init__(self, values: np.ndarray):
+        self.values = values                                       # (P,) the live parameter buffer
+        self.before_step, self.last_finite = np.empty_like(values), None
+
+    def save(self) -> None:
+        np.copyto(self.before_step, self.values)
+
+    def step_was_finite(self) -> None:
+        if self.last_finite is None:
+            self.last_finite = np.empty_like(self.values)
+        self.last_finite, self.before_step = self.before_step, self.last_finite
+
+    def restore(self) -> None:
+        np.copyto(self.values, self.before_step if self.last_finite is None else self.last_finite)
+
+
 def _check_verbose(verbose: Any) -> int:
     if verbose == "auto":
         return 1
@@ -39,6 +80,20 @@ def _check_verbose(verbose: Any) -> int:
 
 def _batch_size(batch_size: Any) -> int:
     return 32 if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+
+
+def _diverged(epoch: int, epochs: int, step: int, steps: int, loss: float,
+              last_finite: tuple[int, int, float] | None) -> TrainingDivergedError:
+    if last_finite is None:
+        before = "no batch before it had a finite loss; the weights are those fit started with"
+    else:
+        e, b, value = last_finite
+        before = (f"the last finite batch loss was {value:.6g} (epoch {e + 1}/{epochs}, batch {b + 1}/{steps}); "
+                  "the weights are restored to those it was computed on, the optimizer state is not")
+    return TrainingDivergedError(
+        f"training diverged: the loss of epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps} is {loss}; "
+        f"{before}. Lower the learning rate, or pass callbacks=[npnet.callbacks.TerminateOnNaN()] "
+        "to stop without an error.", epoch, step, loss, None if last_finite is None else last_finite[2])
 
 
 class Sequential:
@@ -64,6 +119,7 @@ class Sequential:
         self.loss: losses.Loss | None = None
         self._metrics: list[metrics_module.Metric] = []
         self.stop_training = False
+        self.history: History | None = None   # the History of the latest fit, set when it begins
         for layer in layers or []:
             self.add(layer)
 
@@ -144,14 +200,29 @@ class Sequential:
                                                           self.dtype)
         if old is not None:
             self._params.values[:old.size] = old.values
-        first = 0   # index of each layer's first tensor in the buffer's view lists
-        for layer, n_in, layer_shapes in zip(self._layers, sizes, shapes):
-            last = first + len(layer_shapes)
-            layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
-            first = last
+        self._bind_layers(input_dim)
         for layer in new_layers:
             layer.initialize()
         self._input_dim = input_dim
+
+    def _bind_layers(self, input_dim: int) -> None:
+        """Point every layer's W, b, dW, db at its views of the flat buffers (values are kept)."""
+        sizes = [input_dim] + [layer.units for layer in self._layers]
+        first = 0   # index of each layer's first tensor in the buffer's view lists
+        for layer, n_in in zip(self._layers, sizes):
+            last = first + len(layer.parameter_shapes(n_in))
+            layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
+            first = last
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """After pickle or ``copy.deepcopy``: re-bind the layers to the copied buffer's views.
+
+        Both copy each layer's W, b, dW, db as a detached array; training the
+        copy would then update a buffer that no layer reads.
+        """
+        self.__dict__.update(state)
+        if self._params is not None:
+            self._bind_layers(self._input_dim)
 
     def count_params(self) -> int:
         """P, the number of scalar parameters (the model must be built)."""
@@ -177,6 +248,7 @@ class Sequential:
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
         self.optimizer, self.loss, self._metrics = optimizer, loss, metric_objects
+        self._fused_loss = losses.SigmoidBinaryCrossentropy()
 
     @property
     def metrics_names(self) -> list[str]:
@@ -191,7 +263,7 @@ class Sequential:
         """
         fused = (isinstance(self.loss, losses.BinaryCrossentropy) and not self.loss.from_logits
                  and self._layers[-1].activation is activations.sigmoid)
-        return (losses.BinaryCrossentropy(from_logits=True) if fused else self.loss), fused
+        return (self._fused_loss if fused else self.loss), fused
 
     # -- checks at the boundary -------------------------------------------------------------
 
@@ -249,7 +321,7 @@ class Sequential:
         output = self._forward(x, logits)
         value = loss.forward(y, output)
         if metric_objects:
-            probabilities = activations.sigmoid(output) if logits else output
+            probabilities = loss.probabilities if logits else output
             for metric in metric_objects:
                 metric.update(y, probabilities)
         return value
@@ -279,6 +351,15 @@ class Sequential:
         shuffling (split_at = floor(N * (1 - validation_split))), as Keras.
         Each epoch's "loss" is the batch-size-weighted mean of the batch losses,
         each computed before its update.
+
+        Stops: a callback setting ``stop_training`` in a batch hook ends the epoch
+        after that batch, in ``on_epoch_end`` ends training (``npnet.callbacks``).
+        A batch loss that is NaN or inf raises ``TrainingDivergedError`` naming
+        the epoch and batch, with the weights put back to the last ones whose loss
+        was finite, unless a callback stopped training at that batch
+        (``TerminateOnNaN``). On that error and on KeyboardInterrupt, the callbacks'
+        ``on_train_end`` runs before the exception propagates, and ``model.history``
+        holds the epochs that completed.
         """
         self._require_compiled("fit")
         batch_size = _batch_size(batch_size)
@@ -310,39 +391,65 @@ class Sequential:
         n, steps = len(x), math.ceil(len(x) / batch_size)
         history = History()
         all_callbacks = [history] + ([ProgbarLogger(verbose, epochs, steps)] if verbose else []) + list(callbacks)
+        begin_hooks = [c for c in all_callbacks
+                       if type(c).on_train_batch_begin is not Callback.on_train_batch_begin]
         batch_hooks = [c for c in all_callbacks if type(c).on_train_batch_end is not Callback.on_train_batch_end]
         self.stop_training = False
+        guard, last_finite, epoch_logs = _LastFiniteWeights(self._params.values), None, None
         for c in all_callbacks:
             c.set_model(self)
             c.on_train_begin()
-        # One shuffled copy per epoch, so every batch is a contiguous slice.
-        x_epoch, y_epoch = (np.empty_like(x), np.empty_like(y)) if shuffle else (x, y)
-        for epoch in range(epochs):
+        # A KeyboardInterrupt lands between two Python statements. The weight update is one
+        # in-place NumPy operation on the whole buffer, which Python cannot interrupt midway, so
+        # the weights are always those after a whole step (the last one completed, or the one
+        # the interrupt arrived in if it came after its update); only the optimizer's slots and
+        # iteration count can be caught part-way through a step.
+        try:
+            # One shuffled copy per epoch, so every batch is a contiguous slice.
+            x_epoch, y_epoch = (np.empty_like(x), np.empty_like(y)) if shuffle else (x, y)
+            for epoch in range(epochs):
+                for c in all_callbacks:
+                    c.on_epoch_begin(epoch)
+                if shuffle:
+                    order = utils.random_generator().permutation(n)
+                    np.take(x, order, axis=0, out=x_epoch)
+                    np.take(y, order, axis=0, out=y_epoch)
+                self._reset_metrics()
+                loss_sum, seen = 0.0, 0
+                for step in range(steps):
+                    start, seen = step * batch_size, min((step + 1) * batch_size, n)
+                    for c in begin_hooks:
+                        c.on_train_batch_begin(step)
+                    guard.save()
+                    value = self._train_step(x_epoch[start:seen], y_epoch[start:seen], loss, logits)
+                    loss_sum += (seen - start) * value
+                    if batch_hooks:
+                        logs = {"loss": loss_sum / seen, **self._metric_logs()}
+                        for c in batch_hooks:
+                            c.on_train_batch_end(step, logs)
+                    if math.isfinite(value):
+                        guard.step_was_finite()
+                        last_finite = (epoch, step, value)
+                    elif not self.stop_training:   # a callback that stops here (TerminateOnNaN) goes first
+                        guard.restore()
+                        raise _diverged(epoch, epochs, step, steps, value, last_finite)
+                    if self.stop_training:
+                        break
+                epoch_logs = {"loss": loss_sum / seen, **self._metric_logs()}
+                if x_val is not None:
+                    val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits)
+                    epoch_logs.update({"val_" + key: value for key, value in val.items()})
+                for c in all_callbacks:
+                    c.on_epoch_end(epoch, epoch_logs)
+                if self.stop_training:
+                    break
+        except (KeyboardInterrupt, TrainingDivergedError):
+            # Both leave consistent weights, so checkpoints and restored weights still apply.
             for c in all_callbacks:
-                c.on_epoch_begin(epoch)
-            if shuffle:
-                order = utils.random_generator().permutation(n)
-                np.take(x, order, axis=0, out=x_epoch)
-                np.take(y, order, axis=0, out=y_epoch)
-            self._reset_metrics()
-            loss_sum = 0.0
-            for step in range(steps):
-                start, stop = step * batch_size, min((step + 1) * batch_size, n)
-                loss_sum += (stop - start) * self._train_step(x_epoch[start:stop], y_epoch[start:stop], loss, logits)
-                if batch_hooks:
-                    logs = {"loss": loss_sum / stop, **self._metric_logs()}
-                    for c in batch_hooks:
-                        c.on_train_batch_end(step, logs)
-            logs = {"loss": loss_sum / n, **self._metric_logs()}
-            if x_val is not None:
-                val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits)
-                logs.update({"val_" + key: value for key, value in val.items()})
-            for c in all_callbacks:
-                c.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
+                c.on_train_end(epoch_logs)
+            raise
         for c in all_callbacks:
-            c.on_train_end()
+            c.on_train_end(epoch_logs)
         return history
 
     def train_on_batch(self, x: Any, y: Any) -> float | list[float]:
@@ -367,6 +474,17 @@ class Sequential:
         value = self._forward_loss(x, y, loss, logits, [])
         self._backward(loss.backward())
         return value, [g.copy() for g in self._params.grad_views]
+
+    def trace(self, x: Any, y: Any) -> trace_module.StepTrace:
+        """One training step on the batch (x, y), recorded layer by layer; the model is left unchanged.
+
+        ``print(model.trace(x, y))`` shows each layer's z, y, dy, dz, dW, db and the
+        optimizer's update (``npnet.trace``; docs/backprop.md#tracing-a-step).
+        """
+        self._require_compiled("trace")
+        x, y = self._check_xy(x, y)
+        self._build(x.shape[1])
+        return trace_module.trace_step(self, x, y)
 
     # -- inference ---------------------------------------------------------------------------
 

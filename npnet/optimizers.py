@@ -8,6 +8,7 @@ Derivations: docs/backprop.md#adam.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable, Union
 
 import numpy as np
@@ -122,8 +123,8 @@ class Adam(Optimizer):
         m += (g - m) * (1 - beta_1)
         v += (g*g - v) * (1 - beta_2)
         w -= m * alpha / (sqrt(v) + epsilon)
-    This equals the paper's m_hat / (sqrt(v_hat) + eps_hat) with
-    eps_hat = epsilon * sqrt(1 - beta_2**t); see docs/backprop.md#adam for the
+    This equals the paper's lr * m_hat / (sqrt(v_hat) + eps) with
+    eps = epsilon / sqrt(1 - beta_2**t), 32x epsilon at t = 1: see docs/backprop.md#adam for the
     size of the difference from the paper's and PyTorch's placement.
     """
 
@@ -142,25 +143,36 @@ class Adam(Optimizer):
         # Each constant is rounded where Keras rounds it (``keras_rounded``), and
         # the operations run in Keras's order, so results agree with Keras to the
         # last bit or two in float32 and exactly in float64.
-        dtype = param.dtype.type
-        t = dtype(self.iterations + 1)
-        beta_1_power = np.power(keras_rounded(self.beta_1, dtype), t)
-        beta_2_power = np.power(keras_rounded(self.beta_2, dtype), t)
-        alpha = keras_rounded(self.learning_rate, dtype) * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        lr, beta_1, beta_2, one_minus_beta_1, one_minus_beta_2, epsilon = _adam_constants(
+            self.learning_rate, self.beta_1, self.beta_2, self.epsilon, param.dtype.type)
+        t = param.dtype.type(self.iterations + 1)
+        alpha = lr * np.sqrt(1 - np.power(beta_2, t)) / (1 - np.power(beta_1, t))
         m, v, tmp, denominator = slots["m"], slots["v"], slots["tmp"], slots["denominator"]
 
         np.subtract(grad, m, out=tmp)
-        tmp *= dtype(1 - self.beta_1)
+        tmp *= one_minus_beta_1
         m += tmp                                       # m += (g - m) * (1 - beta_1)
         np.square(grad, out=tmp)
         tmp -= v
-        tmp *= dtype(1 - self.beta_2)
+        tmp *= one_minus_beta_2
         v += tmp                                       # v += (g*g - v) * (1 - beta_2)
         np.multiply(m, alpha, out=tmp)
         np.sqrt(v, out=denominator)
-        denominator += dtype(self.epsilon)
+        denominator += epsilon
         tmp /= denominator
         param -= tmp                                   # w -= m * alpha / (sqrt(v) + epsilon)
+
+
+@functools.lru_cache(maxsize=16)
+def _adam_constants(learning_rate: float, beta_1: float, beta_2: float, epsilon: float,
+                    dtype: type) -> tuple[np.floating, ...]:
+    """Adam's hyperparameters in ``dtype`` as Keras uses them: lr, beta_1, beta_2, 1 - beta_1, 1 - beta_2, epsilon.
+
+    lr and the betas pass through float32 (``keras_rounded``); Keras computes
+    ``1 - beta`` and takes epsilon in the variable's dtype directly.
+    """
+    return (keras_rounded(learning_rate, dtype), keras_rounded(beta_1, dtype), keras_rounded(beta_2, dtype),
+            dtype(1 - beta_1), dtype(1 - beta_2), dtype(epsilon))
 
 
 OptimizerLike = Union[str, Optimizer]

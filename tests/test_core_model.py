@@ -1,6 +1,8 @@
 """Sequential's training semantics, checked against what the contract (API.md) and Keras say."""
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 
 import numpy as np
@@ -236,6 +238,24 @@ def test_parameters_and_gradients_stay_views_into_one_buffer_each(tmp_path):
     assert_views_into_the_buffers(model)
     model.save(tmp_path / "m.npz")
     assert_views_into_the_buffers(npnet.models.load_model(tmp_path / "m.npz"))
+
+
+@pytest.mark.parametrize("duplicate", [copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))],
+                         ids=["deepcopy", "pickle"])
+def test_a_copied_model_keeps_its_views_and_trains_exactly_as_the_original(duplicate):
+    # Copies each view as a detached array unless the model re-binds them, and
+    # copies the sigmoid unless activations stay singletons (the fused output then
+    # silently switches to clipped probabilities): both changed the next update.
+    model = small_model(hidden=(5, 4))
+    x, y = data(n=8)
+    model.fit(x, y, epochs=2, verbose=0)
+    twin = duplicate(model)
+    assert_views_into_the_buffers(twin)
+    assert twin.layers[-1].activation is activations.sigmoid
+    for m in (model, twin):
+        m.fit(x, y, epochs=2, verbose=0, shuffle=False)
+    for ours, theirs in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_get_weights_returns_copies_and_set_weights_round_trips():

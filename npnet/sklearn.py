@@ -1,0 +1,248 @@
+"""``MultilabelMLPClassifier``: the tutorial's network as a scikit-learn classifier.
+
+A thin estimator around ``npnet.Sequential``: ``fit`` builds Dense layers
+(``hidden_layer_sizes``, ReLU by default) under a sigmoid output of K units,
+compiles it with binary crossentropy as the tutorial does, and trains it; the
+trained model is ``model_``. Shapes: X (N, I); y (N, K) a 0/1 indicator matrix
+(multilabel), or (N,) with two classes (binary, K = 1).
+
+This module is the scikit-learn integration, so it imports scikit-learn at the
+top; ``import npnet`` never imports it.
+"""
+from __future__ import annotations
+
+import contextlib
+import numbers
+from typing import Any
+
+import numpy as np
+
+try:
+    from scipy import sparse
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.utils import Tags
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("npnet.sklearn needs scikit-learn >= 1.6: pip install 'npnet[demo]'") from error
+
+from npnet import activations, backend, optimizers, utils
+from npnet._validation import check_bool, check_float, check_int
+from npnet.layers import Dense
+from npnet.models import Sequential
+
+# A RandomState random_state gives a Generator seed below this bound.
+_SEED_BOUND = np.iinfo(np.int32).max
+# Rows per forward pass in predict: bounds the memory of a prediction; the
+# results do not depend on it (tests/test_core_model.py).
+_PREDICT_BATCH_SIZE = 4096
+
+
+class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
+    """A multilabel (and binary) MLP classifier trained by npnet, with Keras's training loop.
+
+    Parameters are stored unchanged and checked in ``fit``:
+    hidden_layer_sizes : tuple of int, or an int for one hidden layer; ``()`` gives
+        one sigmoid layer per label (logistic regression). Default: the tutorial's (32, 16, 8).
+    activation : "relu", "tanh", "sigmoid" or "linear", for the hidden layers.
+    epochs, batch_size : as ``Sequential.fit``.
+    learning_rate, optimizer : ``"adam"`` or ``"sgd"`` with that learning rate.
+    validation_split : the LAST fraction of the samples is held out (as Keras);
+        its loss is ``history_["val_loss"]``.
+    shuffle : reshuffle the training samples every epoch.
+    random_state : None, an int >= 0 or a ``numpy.random.RandomState``.
+        An int seeds a Generator used for this fit only (weights and shuffling);
+        npnet's global stream is left untouched, so equal ints give bit-identical
+        fits. A RandomState gives a seed from its next draw. None draws from npnet's
+        global stream, so ``npnet.utils.set_random_seed(s)`` before ``fit`` makes
+        the fit equal to the tutorial's Sequential trained after the same call.
+    verbose : 0, 1 or 2, as ``Sequential.fit``.
+    threshold : a probability in [0, 1], or one per label (shape (K,)): ``predict``
+        gives label k when its probability is > threshold[k], as Keras's binary accuracy.
+    dtype : "float32" (Keras's default) or "float64".
+
+    Fitted attributes: ``model_`` (the trained Sequential), ``history_`` (its
+    ``History.history``: per-epoch "loss", "accuracy", "val_*"), ``loss_curve_``,
+    ``n_iter_`` (epochs run), ``classes_`` (binary: the two labels; multilabel:
+    ``arange(K)``, as MLPClassifier), ``n_outputs_`` (K), ``y_type_`` ("binary"
+    for a 1-D y, else "multilabel-indicator"), ``n_features_in_``,
+    ``feature_names_in_`` (when X has column names).
+
+    ``score`` is scikit-learn's classifier score, ``accuracy_score``: for
+    multilabel y the *subset* accuracy, a sample counting only when all K labels
+    are right. ``history_["accuracy"]`` is Keras's binary accuracy, the mean over
+    all N*K label decisions: a different, larger number for the same model
+    (the tutorial's 0.856 is a binary accuracy).
+    """
+
+    def __init__(self, *, hidden_layer_sizes: Any = (32, 16, 8), activation: str = "relu", epochs: int = 50,
+                 batch_size: int = 250, learning_rate: float = 1e-3, optimizer: str = "adam",
+                 validation_split: float = 0.0, shuffle: bool = True, random_state: Any = None,
+                 verbose: int = 0, threshold: Any = 0.5, dtype: str = "float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.validation_split = validation_split
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.threshold = threshold
+        self.dtype = dtype
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        # Sigmoid outputs only: binary or multilabel, never one-of-many (no softmax in npnet).
+        tags.classifier_tags.multi_class = False
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.multi_output = True    # a multilabel y is K binary outputs
+        tags.target_tags.single_output = True   # a 1-D binary y
+        return tags
+
+    # -- fit -------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> "MultilabelMLPClassifier":
+        """Train a new ``model_`` on X (N, I) and y: (N, K) 0/1 indicators, or (N,) with two classes.
+
+        Every parameter is checked before X is read. As in every scikit-learn
+        estimator, reading X sets ``n_features_in_`` (and ``feature_names_in_``);
+        the other fitted attributes change only once training has succeeded.
+        """
+        settings = self._checked_params()
+        X, y = validate_data(self, X, y, multi_output=True, dtype=settings["dtype"])
+        classes, targets, y_type = _encode_targets(y)
+        self._thresholds(targets.shape[1])   # refused now, not at the first predict
+        # -- every argument is valid: from here on, state changes --
+        with _random_stream(self.random_state):
+            model = _new_model(X.shape[1], targets.shape[1], settings)
+            history = model.fit(X, targets, **settings["fit"])
+        self.model_, self.history_ = model, history.history
+        self.loss_curve_ = list(self.history_["loss"])
+        self.n_iter_ = len(self.loss_curve_)
+        self.classes_, self.n_outputs_, self.y_type_ = classes, targets.shape[1], y_type
+        return self
+
+    def _checked_params(self) -> dict[str, Any]:
+        """Every constructor parameter checked (errors name it), in the form ``_new_model`` uses."""
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
+            hidden = (hidden,)   # one hidden layer, as MLPClassifier reads an int
+        if not isinstance(hidden, (tuple, list)):
+            raise TypeError(f"hidden_layer_sizes must be a tuple of ints, got {type(hidden).__name__} {hidden!r}")
+        hidden = tuple(check_int(units, f"hidden_layer_sizes[{index}]", minimum=1)
+                       for index, units in enumerate(hidden))
+        for name in ("activation", "optimizer", "dtype"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
+        activation = activations.get(self.activation)
+        # A new optimizer (fresh Adam moments) every fit; its constructor checks learning_rate.
+        optimizer = type(optimizers.get(self.optimizer))(learning_rate=self.learning_rate)
+        verbose = check_int(self.verbose, "verbose", minimum=0)
+        if verbose > 2:
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
+        _check_random_state(self.random_state)
+        return {"hidden": hidden, "activation": activation, "dtype": backend.float_dtype(self.dtype),
+                "optimizer": optimizer,
+                "fit": {"epochs": check_int(self.epochs, "epochs", minimum=1),
+                        "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
+                        "validation_split": check_float(self.validation_split, "validation_split", 0.0, 1.0,
+                                                        high_open=True),
+                        "shuffle": check_bool(self.shuffle, "shuffle"), "verbose": verbose}}
+
+    def _thresholds(self, n_labels: int) -> np.ndarray:
+        """``threshold`` as one probability per label, shape (K,)."""
+        threshold = self.threshold
+        if isinstance(threshold, numbers.Real) and not isinstance(threshold, (bool, np.bool_)):
+            return np.full(n_labels, check_float(threshold, "threshold", 0.0, 1.0))
+        if not isinstance(threshold, (list, tuple, np.ndarray)):
+            raise TypeError(f"threshold must be a number in [0, 1] or one per label, got {threshold!r}")
+        array = np.asarray(threshold)
+        if array.dtype.kind not in "iuf" or array.shape != (n_labels,):
+            raise ValueError(f"threshold must be a number or {n_labels} numbers (one per label), got {threshold!r}")
+        if not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
+            raise ValueError(f"threshold values must lie in [0, 1], got {threshold!r}")
+        return array.astype(np.float64)
+
+    # -- predict -----------------------------------------------------------------------------
+
+    def _probabilities(self, X: Any) -> np.ndarray:
+        """P(label k = 1 | x) for every row of X: (N, K), in the model's dtype."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
+        return self.model_.predict(X, batch_size=_PREDICT_BATCH_SIZE, verbose=0)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Multilabel: (N, K), column k the probability of label k. Binary: (N, 2), P(classes_[0]), P(classes_[1]).
+
+        The columns of a multilabel result need not sum to 1: each label is its own sigmoid.
+        """
+        probabilities = self._probabilities(X)
+        if self.y_type_ == "binary":
+            return np.hstack([1 - probabilities, probabilities])
+        return probabilities
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Multilabel: (N, K) int 0/1, label k when its probability > threshold[k]. Binary: (N,) labels from classes_."""
+        probabilities = self._probabilities(X)
+        labels = (probabilities > self._thresholds(self.n_outputs_)).astype(np.int64)   # (N, K)
+        if self.y_type_ == "binary":
+            return self.classes_[labels[:, 0]]
+        return labels
+
+
+def _check_random_state(random_state: Any) -> None:
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError("random_state must be None, an int >= 0 or a numpy.random.RandomState, "
+                        f"got {type(random_state).__name__} {random_state!r}")
+    check_int(random_state, "random_state", minimum=0)
+
+
+def _random_stream(random_state: Any) -> contextlib.AbstractContextManager:
+    """Where a fit's random draws come from: npnet's global stream (None), or a Generator of its own."""
+    if random_state is None:
+        return contextlib.nullcontext()
+    if isinstance(random_state, np.random.RandomState):
+        random_state = random_state.randint(_SEED_BOUND)   # advances it, as scikit-learn's estimators do
+    return utils.use_random_generator(np.random.default_rng(random_state))
+
+
+def _new_model(n_features: int, n_labels: int, settings: dict[str, Any]) -> Sequential:
+    """The tutorial's architecture for these sizes: hidden Dense layers, a sigmoid output of K units, compiled.
+
+    Dense draws its initial weights when it is added, so this runs inside the fit's random stream.
+    """
+    model = Sequential(dtype=settings["dtype"].name)
+    for units in settings["hidden"]:
+        model.add(Dense(units, activation=settings["activation"], input_dim=None if model.layers else n_features))
+    model.add(Dense(n_labels, activation="sigmoid", input_dim=None if model.layers else n_features))
+    model.compile(optimizer=settings["optimizer"], loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _encode_targets(y: Any) -> tuple[np.ndarray, np.ndarray, str]:
+    """(classes_, targets (N, K) of 0/1, kind of y) from a checked y.
+
+    A 1-D y is binary: its two labels become one output, classes_[1] -> 1.
+    A 2-D y is a multilabel indicator matrix (only 0 and 1): K outputs, classes_ = arange(K).
+    """
+    if sparse.issparse(y):
+        y = y.toarray()
+    check_classification_targets(y)   # "Unknown label type" for a continuous y, as scikit-learn words it
+    if y.ndim == 1:
+        classes, encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y has only one class ({classes.tolist()[0]!r}); a binary classifier needs two")
+        if len(classes) > 2:
+            raise ValueError(f"Only binary classification is supported. The type of the target is "
+                             f"{type_of_target(y, input_name='y')} ({len(classes)} classes); for several "
+                             "labels per sample pass y as an (N, K) 0/1 indicator matrix")
+        return classes, encoded.reshape(-1, 1), "binary"
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        values = np.unique(y)
+        raise ValueError(f"a 2-D y must be a multilabel indicator matrix of 0s and 1s, got the values "
+                         f"{values[:5].tolist()}{' ...' if len(values) > 5 else ''}")
+    return np.arange(y.shape[1]), y, "multilabel-indicator"

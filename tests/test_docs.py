@@ -1,0 +1,149 @@
+"""The docs stay true: their code runs, their excerpts and names exist, their links resolve, the examples run."""
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import npnet
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKPROP = ROOT / "docs" / "backprop.md"
+EXCERPT = re.compile(r"^# excerpt from (\S+)")
+
+
+def fenced_blocks(path: Path) -> list[tuple[str, str]]:
+    """(info string, body) of every fenced code block in a Markdown file."""
+    return re.findall(r"^```(\w*)\n(.*?)^```", path.read_text(), flags=re.M | re.S)
+
+
+def anchors(path: Path) -> set[str]:
+    """The GitHub anchors of a Markdown file's headings: lower case, punctuation dropped, spaces to dashes."""
+    headings = re.findall(r"^#+ (.+)$", re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
+    namespace: dict = {}
+    floatx = npnet.backend.floatx()
+    try:
+        for info, body in fenced_blocks(BACKPROP):
+            if info == "python" and not EXCERPT.match(body):
+                exec(compile(body, str(BACKPROP), "exec"), namespace)
+    finally:
+        npnet.backend.set_floatx(floatx)
+    printed = capsys.readouterr().out
+    # the numbers the prose quotes are the numbers the blocks print
+    assert "p = 1.0, loss clipped 15.9424, from logits 20.0000" in printed
+    assert "dz through the clip: 0.0, from logits: 1.0" in printed
+    assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)
+    assert re.search(r"after 10 step\(s\): max \|w_keras - w_paper\| = 1\.0e-03, median 8\.0e-07", printed)
+    assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04, median 1\.7e-07", printed)
+    assert re.search(r"dense_\d+/kernel +\(8, 3\) +1\.17e-02 +1\.86e-10", printed)   # the tiny-gradient entry
+
+
+@pytest.mark.parametrize("path, body", [
+    (EXCERPT.match(body).group(1), body) for info, body in fenced_blocks(BACKPROP) if EXCERPT.match(body)])
+def test_every_excerpt_in_backprop_md_is_in_its_source_file(path, body):
+    source = {line.strip() for line in (ROOT / path).read_text().splitlines()}
+    missing = [line for line in body.splitlines()[1:] if line.strip() and line.strip() not in source]
+    assert not missing, f"lines quoted in docs/backprop.md are no longer in {path}: {missing}"
+
+
+def test_every_function_the_docs_name_exists():
+    names = set(re.findall(r"`(npnet(?:\.\w+)+)`", BACKPROP.read_text()))
+    assert len(names) > 15
+    for name in sorted(names):
+        parts = name.split(".")
+        for split in range(len(parts), 0, -1):      # the longest importable prefix, then attributes
+            try:
+                target = importlib.import_module(".".join(parts[:split]))
+                break
+            except ImportError:
+                continue
+        for attribute in parts[split:]:
+            assert hasattr(target, attribute), f"docs/backprop.md names {name}, which does not exist"
+            target = getattr(target, attribute)
+
+
+def test_every_link_to_backprop_md_resolves():
+    known = anchors(BACKPROP)
+    links = []
+    for path in [*ROOT.glob("npnet/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
+                 *ROOT.glob("tests/*.py"), ROOT / "README.md"]:
+        links += [(path.name, anchor) for anchor in re.findall(r"backprop\.md#([\w-]+)", path.read_text())]
+    links += [("backprop.md", anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", BACKPROP.read_text())]
+    assert len(links) > 15
+    broken = [(where, anchor) for where, anchor in links if anchor not in known]
+    assert not broken, f"links to missing sections of docs/backprop.md: {broken}"
+
+
+def run_example(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_trace_excerpt_in_backprop_md_is_what_examples_trace_prints(sklearn):
+    printed = set(run_example("examples/trace.py").splitlines())
+    excerpt = [body for info, body in fenced_blocks(BACKPROP) if info == "text"][-1]
+    missing = [line for line in excerpt.splitlines() if line not in printed]
+    assert not missing, f"the trace quoted in docs/backprop.md is no longer what examples/trace.py prints: {missing}"
+
+
+def test_the_custom_layer_example_checks_its_gradients():
+    printed = run_example("examples/custom_layer.py")
+    assert "leaky_relu/z" in printed and "(caught)" in printed
+
+
+def test_the_trace_matches_keras_within_the_parity_tolerances(keras, sklearn):
+    from npnet import testing, tutorial
+
+    for dtype in ("float32", "float64"):
+        npnet.backend.set_floatx(dtype)
+        try:
+            npnet.utils.set_random_seed(1)
+            model = tutorial.tutorial_model()
+        finally:
+            npnet.backend.set_floatx("float32")
+        data = tutorial.tutorial_data()
+        x, y = data.x_train[:250], data.y_train[:250]
+        trace = model.trace(x, y)
+        differences = trace.compare_with_keras()
+        tolerances = testing.DEFAULT_TOLERANCES[model.dtype]
+        for key, difference in differences.items():
+            array = key.split("/")[1]
+            scale = np.max(np.abs(trace.layers[[l.name for l in model.layers].index(key.split("/")[0])]
+                                  .arrays[array]))
+            limit = {"x": tolerances.forward_rtol * scale, "z": tolerances.forward_rtol * scale, "y": tolerances.forward_rtol * scale,
+                     "update_W": tolerances.weight_atol, "update_b": tolerances.weight_atol}.get(
+                array, tolerances.gradient_atol)
+            assert difference <= limit, f"{dtype} {key}: {difference:.3g} > {limit:.3g}"
+        assert len(differences) == 35   # 9 arrays x 4 layers, less the sigmoid output's dy
+
+
+def test_trace_leaves_the_model_unchanged_and_its_step_is_the_real_one(sklearn):
+    from npnet import tutorial
+
+    npnet.utils.set_random_seed(3)
+    model = tutorial.tutorial_model()
+    data = tutorial.tutorial_data()
+    x, y = data.x_train[:250], data.y_train[:250]
+    before = model.get_weights()
+    trace = model.trace(x, y)
+    assert model.optimizer.iterations == 0
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    loss = model.train_on_batch(x, y)[0]
+    assert trace.loss == loss
+    for layer, record, (w_before, b_before) in zip(model.layers, trace.layers, zip(before[::2], before[1::2])):
+        np.testing.assert_array_equal(record.arrays["update_W"], layer.kernel - w_before)
+        np.testing.assert_array_equal(record.arrays["update_b"], layer.bias - b_before)
+    with pytest.raises(ValueError, match="x must have 6 columns"):
+        model.trace(x[:, :5], y)

@@ -2,8 +2,8 @@
 
 Where the mathematics gives a finite answer npnet gives it (and the analytic
 value); where float32 runs out, npnet does exactly what Keras does on the same
-weights, NaN for NaN. Stopping ``fit`` with a clear message once the loss is
-NaN belongs to the callbacks (issue 7), not to these tests.
+weights, NaN for NaN; ``fit`` then stops with ``TrainingDivergedError`` (tests/test_callbacks.py
+covers its message and options; here, only where it stops on a network Keras also overflows on).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import npnet
 from npnet import interop
 from npnet.layers import Dense
 from npnet.losses import BinaryCrossentropy, binary_crossentropy
+from npnet.models import TrainingDivergedError
 from npnet.optimizers import SGD, Adam
 
 
@@ -194,3 +195,26 @@ def test_a_relu_net_at_learning_rate_1e6_overflows_on_the_same_step_as_keras(ker
         losses.append(ours)
     assert np.isfinite(losses[:3]).all() and np.isnan(losses[3])
     assert losses[0] < losses[1] < losses[2] and losses[2] > 1e29
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
+                            "ignore:invalid value encountered:RuntimeWarning")
+def test_fit_on_that_relu_net_stops_at_the_batch_whose_loss_is_nan_and_keeps_the_weights_before_it():
+    x, y = unscaled_data(16)
+
+    def model():
+        npnet.utils.set_random_seed(0)
+        made = npnet.Sequential([npnet.Input(shape=(6,)), Dense(8, activation="relu"),
+                                 Dense(3, activation="sigmoid")])
+        made.compile(optimizer=SGD(learning_rate=1e6), loss="binary_crossentropy")
+        return made
+    stepped = model()
+    losses = [stepped.train_on_batch(x, y) for _ in range(2)]
+    third_step_weights = stepped.get_weights()   # what the 3rd (last finite) loss is computed on
+    losses.append(stepped.train_on_batch(x, y))
+    fitted = model()
+    with pytest.raises(TrainingDivergedError, match=r"the loss of epoch 4/6, batch 1/1 is nan") as raised:
+        fitted.fit(x, y, batch_size=16, epochs=6, shuffle=False, verbose=0)
+    assert raised.value.last_finite_loss == losses[2]
+    for ours, expected in zip(fitted.get_weights(), third_step_weights):
+        assert ours.tobytes() == expected.tobytes()

@@ -1,4 +1,4 @@
-"""``python -m npnet demo``."""
+"""``python -m npnet COMMAND``: the ``npnet`` console script (``npnet --help``)."""
 import sys
 
 from npnet.cli import main

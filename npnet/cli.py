@@ -1,11 +1,34 @@
-"""``npnet`` on the command line: ``npnet demo`` trains the tutorial's model."""
+"""``npnet`` on the command line: ``demo``, ``train``, ``evaluate`` and ``predict``.
+
+``main(argv)`` returns the exit code: 0 on success, 2 with a one-line
+``npnet: error: ...`` on stderr for anything wrong with the user's files or
+arguments (argparse's own usage errors exit with 2 as well). Data files are
+read by ``npnet.datasets``; model files are ``Sequential.save`` archives to
+which ``train`` adds the feature and label names, so ``evaluate`` and
+``predict`` can find the right columns and name their output.
+"""
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib.util
+import os
+import sys
 import time
+from typing import Any, Sequence
 
-from npnet import tutorial, utils
+import numpy as np
 
+from npnet import datasets, models, optimizers, plots, saving, tutorial, utils
+from npnet._validation import check_float, check_int
+from npnet.layers import Dense, Input
+from npnet.models import Sequential
+
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+NO_LABELS = "no labels; name the CSV label columns with --labels or --label-prefix (an NPZ needs an array 'y')"
+
+
+# -- demo ------------------------------------------------------------------------------------------
 
 def demo(args: argparse.Namespace) -> int:
     """Train the tutorial's network as the tutorial does and print its test loss and accuracy."""
@@ -23,18 +46,432 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- train -----------------------------------------------------------------------------------------
+
+def build_model(n_features: int, n_labels: int, hidden: Sequence[int] = tutorial.HIDDEN_UNITS,
+                activation: str = "relu", optimizer: str = "adam", learning_rate: float | None = None) -> Sequential:
+    """An MLP n_features-hidden...-n_labels with a sigmoid output, compiled for multilabel training.
+
+    With the defaults it is the tutorial's model, drawing the same initial
+    weights as ``tutorial.tutorial_model()`` under the same seed.
+    """
+    model = Sequential()
+    model.add(Input(shape=(n_features,)))
+    for units in hidden:
+        model.add(Dense(units, activation=activation))
+    model.add(Dense(n_labels, activation="sigmoid"))
+    model.compile(loss="binary_crossentropy", metrics=["accuracy"],
+                  optimizer=optimizers.get(optimizer) if learning_rate is None
+                  else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}))
+    return model
+
+
+def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str], list[str]]:
+    """Train/test arrays and the feature and label names, from ``--data`` or the tutorial's generator."""
+    if args.data is None:
+        data = tutorial.tutorial_data(args.data_seed, n_samples=args.n_samples, n_features=args.n_features,
+                                      n_classes=args.n_classes, n_labels=args.n_labels, test_size=args.test_size)
+        return (data, [f"feature_{i}" for i in range(args.n_features)],
+                [f"label_{i}" for i in range(args.n_classes)])
+    table = datasets.load_table(args.data, labels=args.labels, label_prefix=args.label_prefix)
+    if table.y is None:
+        raise datasets.DataError(f"{args.data}: {NO_LABELS}; columns: {', '.join(table.feature_names)}")
+    x_train, x_test, y_train, y_test = datasets.split(table.x, table.y, args.test_size, args.data_seed)
+    return tutorial.TutorialData(x_train, x_test, y_train, y_test), table.feature_names, table.label_names
+
+
+def train(args: argparse.Namespace) -> int:
+    """Fit a model on the training split, report it on the test split, optionally save and plot."""
+    _check_directories(args.output, args.plot, args.plot_labels)   # fail before training, not after
+    if args.plot or args.plot_labels:
+        plots.require_matplotlib()
+    data, feature_names, label_names = _training_data(args)
+    utils.set_random_seed(args.seed)
+    model = build_model(data.x_train.shape[1], data.y_train.shape[1], args.hidden, args.activation,
+                        args.optimizer, args.lr)
+    twin = _keras_twin(model, args.seed) if args.compare_keras else None   # before fit: same initial weights
+    if args.verbose:
+        model.summary()
+    fit_options = dict(batch_size=args.batch_size, epochs=args.epochs, validation_split=args.validation_split)
+    start = time.perf_counter()
+    history = model.fit(data.x_train, data.y_train, verbose=args.verbose, **fit_options)
+    seconds = time.perf_counter() - start
+    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=args.batch_size, verbose=0)
+    print(f"fit: {seconds:.2f} s for {args.epochs} epochs on {len(data.x_train)} samples "
+          f"({len(feature_names)} features, {len(label_names)} labels)")
+    print(f"Test loss: {loss} / Test accuracy: {accuracy}")
+    scores = label_scores(data.y_test, model.predict(data.x_test, batch_size=args.batch_size, verbose=0))
+    print(format_label_scores(scores, label_names))
+    if twin is not None:
+        print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
+    if args.output:
+        save_model_with_names(model, args.output, feature_names, label_names)
+        print(f"model: {args.output}")
+    if args.plot:
+        plots.plot_history(history, args.plot)
+        print(f"training curves: {args.plot}")
+    if args.plot_labels:
+        plots.plot_label_metrics({name: scores[name] for name in ("precision", "recall", "F1")}, label_names,
+                                 args.plot_labels)
+        print(f"per-label scores: {args.plot_labels}")
+    return 0
+
+
+def _check_directories(*paths: str | None) -> None:
+    """Refuse output paths whose directory does not exist."""
+    for path in filter(None, paths):
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise datasets.DataError(f"{path}: directory {directory} does not exist")
+
+
+def _keras_twin(model: Sequential, seed: int) -> Any:
+    """The Keras copy of ``model`` (same weights and compile settings), seeded for its own shuffling."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
+        raise ImportError("--compare-keras needs TensorFlow: pip install 'npnet[reference]'")
+    import keras
+
+    from npnet import interop
+    keras.utils.set_random_seed(seed)
+    return interop.to_keras(model)
+
+
+def _compare_with_keras(twin: Any, data: tutorial.TutorialData, ours: tuple[float, float, float],
+                        fit_options: dict) -> str:
+    """Fit the Keras twin as npnet was fitted; a table of both test scores and fit times."""
+    start = time.perf_counter()
+    twin.fit(data.x_train, data.y_train, verbose=0, **fit_options)
+    seconds = time.perf_counter() - start
+    loss, accuracy = twin.evaluate(data.x_test, data.y_test, batch_size=fit_options["batch_size"], verbose=0)
+    rows = [("test loss", ours[0], loss, ".6f"), ("test accuracy", ours[1], accuracy, ".6f"),
+            ("fit time (s)", ours[2], seconds, ".2f")]
+    lines = ["same initial weights; each library shuffles the batches with its own generator",
+             f"{'':<15}{'npnet':>12}{'Keras':>12}"]
+    lines += [f"{name:<15}{a:>12{spec}}{float(b):>12{spec}}" for name, a, b, spec in rows]
+    return "\n".join(lines)
+
+
+# -- per-label scores ------------------------------------------------------------------------------
+
+def label_scores(y_true: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    """Per-label accuracy, precision, recall, F1 (K,) each and support (K,) = positives in ``y_true``.
+
+    y_true (N, K) in {0, 1}, probabilities (N, K). A label is predicted when its
+    probability exceeds ``threshold``, as binary accuracy counts it. A ratio
+    with a zero denominator is 0, as scikit-learn's ``zero_division=0``.
+    """
+    truth, predicted = y_true > 0.5, probabilities > threshold
+    true_positives = np.sum(truth & predicted, axis=0)             # (K,)
+    predicted_positives, support = predicted.sum(axis=0), truth.sum(axis=0)
+    precision = np.divide(true_positives, predicted_positives, out=np.zeros(truth.shape[1]),
+                          where=predicted_positives > 0)
+    recall = np.divide(true_positives, support, out=np.zeros(truth.shape[1]), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(truth.shape[1]), where=total > 0)
+    return {"accuracy": np.mean(truth == predicted, axis=0), "precision": precision, "recall": recall,
+            "F1": f1, "support": support}
+
+
+def format_label_scores(scores: dict[str, np.ndarray], label_names: Sequence[str]) -> str:
+    """One row per label: the columns of ``label_scores``.
+
+    The swap point for ``npnet.report.format_report`` once that module lands.
+    """
+    width = max(12, *(len(name) + 2 for name in label_names))
+    columns = ("accuracy", "precision", "recall", "F1")
+    lines = [f"{'label':<{width}}" + "".join(f"{c:>10}" for c in columns) + f"{'support':>10}"]
+    for k, name in enumerate(label_names):
+        lines.append(f"{name:<{width}}" + "".join(f"{scores[c][k]:>10.4f}" for c in columns)
+                     + f"{int(scores['support'][k]):>10d}")
+    return "\n".join(lines)
+
+
+# -- model files -----------------------------------------------------------------------------------
+
+def save_model_with_names(model: Sequential, path: str, feature_names: Sequence[str],
+                          label_names: Sequence[str]) -> None:
+    """``model.save(path)``, plus ``feature_names`` and ``label_names`` arrays in the same archive.
+
+    ``npnet.models.load_model`` reads only ``config`` and ``weight_*``, so the file stays a
+    plain npnet model; the names are unicode arrays, loadable without pickle.
+    """
+    model.save(path)
+    arrays = saving.read_archive(path)
+    saving.write_archive(path, {**arrays, "feature_names": np.array(list(feature_names), dtype=str),
+                                "label_names": np.array(list(label_names), dtype=str)})
+
+
+def load_model_with_names(path: str) -> tuple[Sequential, list[str] | None, list[str] | None]:
+    """The model in ``path`` and the feature and label names ``save_model_with_names`` stored (None if absent)."""
+    if not os.path.isfile(path):
+        raise datasets.DataError(f"{path}: no such model file")
+    try:
+        model = models.load_model(path)
+    except ValueError as error:   # its first sentence; NumPy's advice to allow pickles is not for us
+        raise datasets.DataError(str(error).split(". ")[0]) from None
+    arrays = saving.read_archive(path)
+    names = []
+    for key, count in (("feature_names", model.input_shape[1]), ("label_names", model.layers[-1].units)):
+        stored = arrays.get(key)
+        if stored is not None and (stored.dtype.kind != "U" or stored.shape != (count,)):
+            raise ValueError(f"{path}: {key!r} must be {count} strings, got {stored!r}")
+        names.append(None if stored is None else [str(name) for name in stored])
+    if model.loss is None:   # saved before compile: score it as npnet trains it
+        model.compile(loss="binary_crossentropy", metrics=["accuracy"])
+    return model, names[0], names[1]
+
+
+def _model_table(args: argparse.Namespace, model: Sequential, feature_names: list[str] | None,
+                 label_names: list[str] | None, need_labels: bool) -> datasets.Table:
+    """``--data`` read with the model's column names; refuses tables the model cannot take.
+
+    Features are chosen by the stored names, so label or id columns in a
+    CSV are left out; evaluate also takes its label columns by the stored
+    names unless told otherwise (an NPZ carries its own in ``y``).
+    """
+    labels = args.labels
+    if need_labels and labels is None and args.label_prefix is None and not datasets.is_npz(args.data):
+        labels = label_names
+    table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix, features=feature_names)
+    if table.x.shape[1] != model.input_shape[1]:
+        raise datasets.DataError(f"{args.data}: {table.x.shape[1]} feature columns "
+                                 f"({', '.join(table.feature_names)}), the model expects {model.input_shape[1]}")
+    if need_labels:
+        if table.y is None:
+            raise datasets.DataError(f"{args.data}: {NO_LABELS}")
+        if table.y.shape[1] != model.layers[-1].units:
+            raise datasets.DataError(f"{args.data}: {table.y.shape[1]} label columns, "
+                                     f"the model predicts {model.layers[-1].units}")
+    return table
+
+
+# -- evaluate, predict -----------------------------------------------------------------------------
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Print the saved model's loss and metrics on a labelled data file, and per-label scores."""
+    model, feature_names, label_names = load_model_with_names(args.model)
+    table = _model_table(args, model, feature_names, label_names, need_labels=True)
+    values = model.evaluate(table.x, table.y, batch_size=args.batch_size, verbose=0)
+    print(" / ".join(f"{name}: {value}" for name, value in zip(model.metrics_names, np.atleast_1d(values))))
+    scores = label_scores(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0))
+    print(format_label_scores(scores, table.label_names))
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Write one CSV row per sample: 0/1 per label (probability > threshold), or the probabilities."""
+    _check_directories(args.output)
+    model, feature_names, label_names = load_model_with_names(args.model)
+    table = _model_table(args, model, feature_names, label_names, need_labels=False)
+    probabilities = model.predict(table.x, batch_size=args.batch_size, verbose=0)
+    names = label_names or [f"label_{k}" for k in range(probabilities.shape[1])]
+    # %.9g round-trips float32 exactly; the 0/1 form thresholds as binary accuracy does.
+    rows = ([[f"{p:.9g}" for p in row] for row in probabilities.tolist()] if args.proba
+            else (probabilities > args.threshold).astype(int).tolist())
+    if args.output:
+        with open(args.output, "w", newline="", encoding="utf-8") as handle:
+            _write_csv(handle, names, rows)
+        print(f"predictions for {len(rows)} samples: {args.output}")
+    else:
+        _write_csv(sys.stdout, names, rows)
+    return 0
+
+
+def _write_csv(handle: Any, header: list[str], rows: list[list[Any]]) -> None:
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+# -- the parser ------------------------------------------------------------------------------------
+
+def _int_at_least(minimum: int) -> Any:
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            return check_int(int(text), "value", minimum=minimum)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
+def _float_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Any:
+    """An argparse type: a finite number in the interval, ends open where asked."""
+    def parse(text: str) -> float:
+        try:
+            return check_float(float(text), "value", low, high, low_open=low_open, high_open=high_open)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
+_positive_int, _seed = _int_at_least(1), _int_at_least(0)
+_fraction, _open_fraction = _float_in(0.0, 1.0, high_open=True), _float_in(0.0, 1.0, low_open=True, high_open=True)
+_probability, _positive_float = _float_in(0.0, 1.0), _float_in(0.0, np.inf, low_open=True, high_open=True)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    """``"32,16,8"`` -> (32, 16, 8); ``""`` -> () (no hidden layer)."""
+    return tuple(_positive_int(part) for part in text.split(",")) if text.strip() else ()
+
+
+def _name_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names, got {text!r}")
+    return names
+
+
+def _suffix(extension: str) -> Any:
+    def parse(text: str) -> str:
+        if not text.lower().endswith(extension):
+            raise argparse.ArgumentTypeError(f"must end with {extension}, got {text!r}")
+        return text
+    return parse
+
+
+def _add_label_options(parser: argparse.ArgumentParser, note: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--labels", type=_name_list, metavar="COL1,COL2,...",
+                       help=f"CSV label columns; every other column is a feature ({note})")
+    group.add_argument("--label-prefix", metavar="PREFIX", help="CSV label columns: those whose name starts so")
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions and examples as written, each option's default appended to its help."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False):   # nothing worth saying: unset options and flags
+            return action.help
+        return super()._get_help_string(action)
+
+
+TRAIN_EXAMPLES = """examples:
+  npnet train                                   the tutorial's data and model, 50 epochs
+  npnet train --epochs 5 --hidden 64,32 --lr 0.003 --output model.npz --plot curves.png
+  npnet train --data songs.csv --labels rock,jazz,pop --output model.npz
+  npnet train --data data.npz --compare-keras   also train the Keras twin (needs npnet[reference])
+
+Data files: a CSV with a header row (label columns named by --labels or
+--label-prefix, every other column is a feature), or an NPZ with arrays
+x (N, features), y (N, labels) and optional feature_names, label_names.
+Labels must be 0/1 (or probabilities in [0, 1]); empty cells and NaN are refused."""
+
+EVALUATE_EXAMPLES = """examples:
+  npnet evaluate model.npz --data test.csv      label columns as stored at training
+  npnet evaluate model.npz --data test.csv --labels rock,jazz,pop"""
+
+PREDICT_EXAMPLES = """examples:
+  npnet predict model.npz --data new.csv --output preds.csv
+  npnet predict model.npz --data new.csv --proba        probabilities to stdout
+
+A model saved by `npnet train` picks its feature columns by name, so extra
+columns (labels, ids) in the file are ignored."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="npnet", description="npnet: a NumPy multilabel network with Keras's API.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("demo", help="train the tutorial's model on the tutorial's data (needs scikit-learn)")
-    run.add_argument("--epochs", type=int, default=tutorial.N_EPOCHS, help="passes over the data (default 50)")
-    run.add_argument("--batch-size", type=int, default=tutorial.BATCH_SIZE, help="samples per step (default 250)")
-    run.add_argument("--seed", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed (default 42)")
+    parser = argparse.ArgumentParser(
+        prog="npnet", formatter_class=_Formatter,
+        description="npnet: a NumPy multilabel network with Keras's API.",
+        epilog="examples:\n  npnet demo\n  npnet train --epochs 20 --output model.npz --plot curves.png\n"
+               "  npnet evaluate model.npz --data test.csv\n  npnet predict model.npz --data new.csv\n\n"
+               "`npnet COMMAND --help` describes each command. Errors exit with code 2.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("demo", help="train the tutorial's model on the tutorial's data (needs scikit-learn)",
+                              formatter_class=_Formatter,
+                              description="Train the tutorial's 6-32-16-8-3 network exactly as the tutorial does\n"
+                                          "and print its test loss and accuracy.")
+    run.add_argument("--epochs", metavar="N", type=int, default=tutorial.N_EPOCHS, help="passes over the data")
+    run.add_argument("--batch-size", metavar="N", type=int, default=tutorial.BATCH_SIZE, help="samples per step")
+    run.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 bar, 2 a line per epoch")
     run.set_defaults(handler=demo)
+
+    fit = commands.add_parser(
+        "train", help="train a model on the tutorial's data or a CSV/NPZ file", formatter_class=_Formatter,
+        description="Train a multilabel network (sigmoid outputs, binary crossentropy) and print its test\n"
+                    "loss, accuracy and per-label scores; optionally save it and plot its training.",
+        epilog=TRAIN_EXAMPLES)
+    source = fit.add_argument_group("data (the tutorial's make_multilabel_classification unless --data)")
+    source.add_argument("--data", metavar="FILE", help="a CSV or NPZ data file")
+    _add_label_options(source, "required for a CSV")
+    source.add_argument("--n-samples", metavar="N", type=_positive_int, default=tutorial.N_SAMPLES, help="samples")
+    source.add_argument("--n-features", metavar="N", type=_positive_int, default=tutorial.N_FEATURES, help="features")
+    source.add_argument("--n-classes", metavar="N", type=_positive_int, default=tutorial.N_CLASSES, help="labels")
+    source.add_argument("--n-labels", metavar="N", type=_positive_int, default=tutorial.N_LABELS,
+                        help="average labels per sample")
+    source.add_argument("--test-size", metavar="FRACTION", type=_open_fraction, default=tutorial.TEST_SIZE,
+                        help="fraction held out for testing")
+    source.add_argument("--data-seed", metavar="SEED", type=_seed, default=tutorial.RANDOM_STATE,
+                        help="seed of the data and the test split")
+    net = fit.add_argument_group("model and training (defaults: the tutorial's)")
+    net.add_argument("--hidden", metavar="N1,N2,...", type=_int_list,
+                     default=",".join(map(str, tutorial.HIDDEN_UNITS)), help="hidden layer sizes")
+    net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu", help="hidden activation")
+    net.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="update rule")
+    net.add_argument("--lr", metavar="RATE", type=_positive_float,
+                     help="learning rate (default: adam 0.001, sgd 0.01)")
+    net.add_argument("--epochs", metavar="N", type=_positive_int, default=tutorial.N_EPOCHS,
+                     help="passes over the training data")
+    net.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                     help="samples per step")
+    net.add_argument("--validation-split", metavar="FRACTION", type=_fraction, default=tutorial.VALIDATION_SPLIT,
+                     help="last fraction of the training split used for validation")
+    net.add_argument("--seed", metavar="SEED", type=_seed, default=tutorial.RANDOM_STATE,
+                     help="seed of the initial weights and the shuffling")
+    out = fit.add_argument_group("output")
+    out.add_argument("--output", type=_suffix(".npz"), metavar="MODEL.npz", help="save the trained model")
+    out.add_argument("--plot", type=_suffix(".png"), metavar="CURVES.png", help="loss and accuracy curves")
+    out.add_argument("--plot-labels", type=_suffix(".png"), metavar="LABELS.png",
+                     help="per-label precision, recall and F1 on the test split")
+    out.add_argument("--compare-keras", action="store_true",
+                     help="also train the Keras twin from the same initial weights (needs npnet[reference])")
+    out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                     help="0 silent, 1 progress bar, 2 a line per epoch")
+    fit.set_defaults(handler=train)
+
+    score = commands.add_parser("evaluate", help="loss and metrics of a saved model on a labelled data file",
+                                formatter_class=_Formatter, epilog=EVALUATE_EXAMPLES,
+                                description="Load a model saved by `npnet train` (or Sequential.save) and print\n"
+                                            "its loss, accuracy and per-label scores on a data file.")
+    score.add_argument("model", metavar="MODEL", help="a model file (.npz)")
+    score.add_argument("--data", metavar="FILE", required=True, help="a CSV or NPZ data file with labels")
+    _add_label_options(score, "default: the names stored in the model")
+    score.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                       help="samples per step (the scores do not depend on it)")
+    score.set_defaults(handler=evaluate)
+
+    guess = commands.add_parser("predict", help="write a saved model's predictions as CSV",
+                                formatter_class=_Formatter, epilog=PREDICT_EXAMPLES,
+                                description="Load a saved model and write one CSV row per sample, one column per\n"
+                                            "label: 1 where the probability exceeds the threshold.")
+    guess.add_argument("model", metavar="MODEL", help="a model file (.npz)")
+    guess.add_argument("--data", metavar="FILE", required=True, help="a CSV or NPZ data file")
+    _add_label_options(guess, "to leave out of the features")
+    guess.add_argument("--output", metavar="PREDS.csv", help="where to write (default: stdout)")
+    guess.add_argument("--threshold", metavar="P", type=_probability, default=0.5,
+                       help="a label is predicted when its probability exceeds this")
+    guess.add_argument("--proba", action="store_true", help="write the probabilities instead of 0/1")
+    guess.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                       help="samples per step")
+    guess.set_defaults(handler=predict)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; user errors print ``npnet: error: ...`` (no traceback) and return 2."""
     args = build_parser().parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except BrokenPipeError:   # `npnet predict ... | head`: the reader left; stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # so the exit-time flush cannot fail
+        return 0
+    except (ValueError, OSError, ImportError) as error:   # the user's files and environment, not npnet's bugs
+        print(f"npnet: error: {error}", file=sys.stderr)
+        return 2

@@ -2,7 +2,8 @@
 
 A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
 order and a ``format_version``; a model file adds ``config``, the model's
-architecture and compile settings as JSON text. Writing goes to a temporary
+architecture and compile settings as JSON text (and, from ``npnet train``,
+``feature_names`` and ``label_names``); any other member is refused. Writing goes to a temporary
 file in the same directory, then ``os.replace`` renames it over ``path``: a
 crash mid-write never leaves a broken file there. Reading uses
 ``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
@@ -18,7 +19,8 @@ from typing import Any
 import numpy as np
 
 FORMAT_VERSION = 1
-_MEMBER = re.compile(r"format_version|config|weight_\d{3,}")   # every name an npnet file may hold
+# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file.
+_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names")
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -53,10 +55,10 @@ def _umask() -> int:
 def read_archive(path: str) -> dict[str, np.ndarray]:
     """The arrays of an npnet archive, refusing pickles, other formats and other versions."""
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):   # a bare .npy array
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):   # a lone .npy array: no context manager
             raise ValueError("not an .npz archive")
-        with loaded as archive:
+        with archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise

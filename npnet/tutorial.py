@@ -26,16 +26,23 @@ class TutorialData(NamedTuple):
     y_test: np.ndarray    # (3300, 3)
 
 
-def tutorial_data(random_state: int = RANDOM_STATE) -> TutorialData:
-    """make_multilabel_classification + train_test_split with the tutorial's settings."""
+def tutorial_data(random_state: int = RANDOM_STATE, *, n_samples: int = N_SAMPLES, n_features: int = N_FEATURES,
+                  n_classes: int = N_CLASSES, n_labels: int = N_LABELS,
+                  test_size: float = TEST_SIZE) -> TutorialData:
+    """make_multilabel_classification + train_test_split, by default with the tutorial's settings.
+
+    ``random_state`` seeds both calls, as in the tutorial; the keyword
+    arguments let ``npnet train`` vary the data (shapes in ``TutorialData``
+    are for the defaults).
+    """
     try:
         from sklearn.datasets import make_multilabel_classification
         from sklearn.model_selection import train_test_split
     except ImportError:  # pragma: no cover - depends on the environment
         raise ImportError("the tutorial's data needs scikit-learn: pip install 'npnet[demo]'") from None
-    x, y = make_multilabel_classification(n_samples=N_SAMPLES, n_features=N_FEATURES, n_classes=N_CLASSES,
-                                          n_labels=N_LABELS, random_state=random_state)
-    return TutorialData(*train_test_split(x, y, test_size=TEST_SIZE, random_state=random_state))
+    x, y = make_multilabel_classification(n_samples=n_samples, n_features=n_features, n_classes=n_classes,
+                                          n_labels=n_labels, random_state=random_state)
+    return TutorialData(*train_test_split(x, y, test_size=test_size, random_state=random_state))
 
 
 def tutorial_model(n_features: int = N_FEATURES, n_classes: int = N_CLASSES) -> Sequential:

@@ -1,0 +1,356 @@
+"""The ``npnet`` command line: train, evaluate, predict, their errors and their help, run in-process."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from npnet import cli, tutorial, utils
+from npnet.models import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FAST = ["--epochs", "3", "--batch-size", "32", "--verbose", "0"]
+
+
+def write_csv(path: Path, header: list[str], rows) -> Path:
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    with open(path, newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    return header, np.array(rows, dtype=np.float64)
+
+
+@pytest.fixture
+def dataset(rng):
+    """120 samples, 4 features, 2 labels that depend on the features (learnable)."""
+    x = rng.normal(size=(120, 4)).round(4)
+    y = np.stack([x[:, 0] + x[:, 1] > 0, x[:, 2] > 0.3], axis=1).astype(int)
+    return x, y
+
+
+@pytest.fixture
+def data_csv(tmp_path, dataset):
+    x, y = dataset
+    return write_csv(tmp_path / "data.csv", ["f0", "f1", "f2", "f3", "spam", "ham"], np.hstack([x, y]).tolist())
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def lines_starting(out: str, prefix: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith(prefix)]
+
+
+# -- train -----------------------------------------------------------------------------------------
+
+def test_train_defaults_are_the_tutorials_settings():
+    args = cli.build_parser().parse_args(["train"])
+    assert (args.n_samples, args.n_features, args.n_classes, args.n_labels) == (10000, 6, 3, 2)
+    assert (args.test_size, args.data_seed, args.seed) == (0.33, 42, 42)
+    assert (args.epochs, args.batch_size, args.validation_split) == (50, 250, 0.2)
+    assert (args.hidden, args.activation, args.optimizer, args.lr) == ((32, 16, 8), "relu", "adam", None)
+
+
+def test_train_on_tutorial_data_reproduces_the_demo(sklearn, capsys):
+    code, demo_out, _ = run(capsys, "demo", "--epochs", "2", "--verbose", "0")
+    assert code == 0
+    code, train_out, _ = run(capsys, "train", "--epochs", "2", "--verbose", "0")
+    assert code == 0
+    pattern = r"Test loss: (\S+) / Test accuracy: (\S+)"
+    demo_loss, demo_accuracy = map(float, re.search(pattern, demo_out).groups())
+    loss, accuracy = map(float, re.search(pattern, train_out).groups())
+    assert accuracy == demo_accuracy
+    assert loss == pytest.approx(demo_loss, rel=1e-6)   # evaluated in batches of 250 here, 32 in the demo
+    assert "on 6700 samples (6 features, 3 labels)" in train_out
+    assert len(lines_starting(train_out, "label_")) == 3
+
+
+def test_train_varies_the_tutorial_data_with_its_flags(sklearn, capsys):
+    code, out, _ = run(capsys, "train", "--n-samples", "300", "--n-features", "4", "--n-classes", "5",
+                       "--test-size", "0.2", *FAST)
+    assert code == 0
+    assert "on 240 samples (4 features, 5 labels)" in out and len(lines_starting(out, "label_")) == 5
+
+
+def test_train_on_csv_reports_each_named_label(capsys, data_csv):
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", *FAST)
+    assert code == 0, err
+    assert "(4 features, 2 labels)" in out
+    assert [line.split()[0] for line in lines_starting(out, "spam") + lines_starting(out, "ham")] == ["spam", "ham"]
+    support = int(lines_starting(out, "spam")[0].split()[-1])
+    assert 0 < support <= 40   # ceil(120 * 0.33) = 40 test samples
+
+
+def test_train_label_prefix_takes_every_column_starting_with_it(capsys, tmp_path, dataset):
+    x, y = dataset
+    path = write_csv(tmp_path / "p.csv", ["a", "b", "c", "d", "y_one", "y_two"], np.hstack([x, y]).tolist())
+    code, out, _ = run(capsys, "train", "--data", path, "--label-prefix", "y_", *FAST)
+    assert code == 0 and "(4 features, 2 labels)" in out
+    assert lines_starting(out, "y_one") and lines_starting(out, "y_two")
+
+
+def test_train_on_npz_uses_its_label_names(capsys, tmp_path, dataset):
+    x, y = dataset
+    path = tmp_path / "data.npz"
+    np.savez(path, x=x, y=y, label_names=np.array(["up", "down"]))
+    code, out, _ = run(capsys, "train", "--data", path, *FAST)
+    assert code == 0 and "(4 features, 2 labels)" in out
+    assert lines_starting(out, "up") and lines_starting(out, "down")
+
+
+def test_train_builds_the_requested_network(capsys, data_csv, tmp_path):
+    model_path = tmp_path / "m.npz"
+    code, _, _ = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--hidden", "7,5",
+                     "--activation", "tanh", "--optimizer", "sgd", "--lr", "0.05", "--output", model_path, *FAST)
+    assert code == 0
+    model = load_model(model_path)
+    assert [(layer.units, layer.activation.name) for layer in model.layers] == [(7, "tanh"), (5, "tanh"),
+                                                                               (2, "sigmoid")]
+    assert model.optimizer.get_config() == {"name": "sgd", "learning_rate": 0.05, "momentum": 0.0,
+                                            "nesterov": False}
+
+
+def test_train_is_repeatable_under_the_same_seeds(capsys, data_csv):
+    outputs = [run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--seed", "3", *FAST)[1]
+               for _ in range(2)]
+    assert lines_starting(outputs[0], "Test loss") == lines_starting(outputs[1], "Test loss")
+
+
+# -- save, evaluate, predict -------------------------------------------------------------------------
+
+@pytest.fixture
+def trained(capsys, data_csv, tmp_path):
+    model_path = tmp_path / "model.npz"
+    code, _, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--output", model_path, *FAST)
+    assert code == 0, err
+    return model_path
+
+
+def test_evaluate_prints_the_loaded_models_scores(capsys, trained, data_csv, dataset):
+    x, y = dataset
+    code, out, _ = run(capsys, "evaluate", trained, "--data", data_csv)   # label columns as stored
+    assert code == 0
+    loss, accuracy = load_model(trained).evaluate(x, y, batch_size=250, verbose=0)
+    assert out.splitlines()[0] == f"loss: {loss} / accuracy: {accuracy}"
+    assert lines_starting(out, "spam") and lines_starting(out, "ham")
+
+
+def test_predict_round_trip_equals_load_model_predict(capsys, trained, data_csv, dataset, tmp_path):
+    x, _ = dataset
+    expected = load_model(trained).predict(x, verbose=0)
+    code, _, _ = run(capsys, "predict", trained, "--data", data_csv, "--proba", "--output", tmp_path / "p.csv")
+    assert code == 0
+    header, probabilities = read_csv(tmp_path / "p.csv")
+    assert header == ["spam", "ham"]
+    np.testing.assert_array_equal(probabilities.astype(np.float32), expected)   # %.9g round-trips float32
+    code, out, _ = run(capsys, "predict", trained, "--data", data_csv, "--threshold", "0.7")
+    rows = [line.split(",") for line in out.splitlines()]
+    assert rows[0] == ["spam", "ham"]
+    np.testing.assert_array_equal(np.array(rows[1:], dtype=int), (expected > 0.7).astype(int))
+
+
+def test_predict_picks_the_models_feature_columns_by_name(capsys, trained, dataset, tmp_path):
+    x, _ = dataset
+    shuffled = write_csv(tmp_path / "new.csv", ["id", "f3", "f1", "f0", "f2"],
+                         np.hstack([np.arange(len(x))[:, None], x[:, [3, 1, 0, 2]]]).tolist())
+    code, out, err = run(capsys, "predict", trained, "--data", shuffled, "--proba")
+    assert code == 0, err
+    probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+    np.testing.assert_array_equal(probabilities.astype(np.float32), load_model(trained).predict(x, verbose=0))
+
+
+def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):
+    model, feature_names, label_names = cli.load_model_with_names(str(trained))
+    assert feature_names == ["f0", "f1", "f2", "f3"] and label_names == ["spam", "ham"]
+    np.testing.assert_array_equal(model.get_weights()[0], load_model(trained).get_weights()[0])
+
+
+# -- errors: exit code 2, one line naming the problem --------------------------------------------------
+
+def _bad_csv(tmp_path, text: str) -> Path:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    return path
+
+
+def _binary(tmp_path) -> Path:
+    path = tmp_path / "binary.csv"
+    path.write_bytes(bytes(range(128, 256)) * 4)
+    return path
+
+
+def _pickled(tmp_path) -> Path:
+    path = tmp_path / "pickled.npz"
+    np.savez(path, x=np.array([{"a": 1}], dtype=object))
+    return path
+
+
+@pytest.mark.parametrize("make_data, labels, message", [
+    (lambda p: p / "nowhere.csv", "y", "no such file"),
+    (_binary, "y", "not a readable CSV"),
+    (_pickled, None, "pickled Python objects"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,1\n"), "z", "unknown label column 'z'; columns: a, b, y"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,four,1\n"), "y", "column 'b', data line 2: 'four', not a number"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,,1\n"), "y", "column 'b', data line 2: an empty cell"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\nnan,4,1\n"), "y", "feature column 'a' has 1 NaN"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,2\n"), "y", "label column 'y' has values in [0, 2]"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4\n"), "y", "line 3 has 2 cells, the header has 3"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,1\n"), None, "no labels; name the CSV label columns with --labels"),
+], ids=["missing", "unreadable", "pickle", "unknown-label", "non-numeric", "empty-cell", "nan", "label-range",
+        "ragged", "no-labels"])
+def test_bad_training_data_exits_2_with_one_line(capsys, tmp_path, make_data, labels, message):
+    argv = ["train", "--data", make_data(tmp_path), *FAST] + (["--labels", labels] if labels else [])
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("npnet: error: ") and "Traceback" not in err
+    assert message in err
+
+
+def test_a_file_that_is_not_an_npnet_model_exits_2(capsys, tmp_path, data_csv, dataset):
+    x, y = dataset
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    with open(tmp_path / "array.npz", "wb") as handle:
+        np.save(handle, x)
+    for model_path, message in ((tmp_path / "data.npz", "is not an npnet file"),
+                                (tmp_path / "array.npz", "not an .npz archive"),
+                                (data_csv, "is not a readable npnet file"),
+                                (tmp_path / "absent.npz", "no such model file")):
+        code, _, err = run(capsys, "evaluate", model_path, "--data", data_csv)
+        assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_feature_count_mismatch_with_the_model_exits_2(capsys, trained, tmp_path, dataset):
+    x, y = dataset
+    np.savez(tmp_path / "five.npz", x=np.hstack([x, x[:, :1]]), y=y)
+    code, _, err = run(capsys, "predict", trained, "--data", tmp_path / "five.npz")
+    assert code == 2 and "5 feature columns" in err and "the model expects 4" in err
+
+
+def test_missing_feature_column_names_the_available_ones(capsys, trained, tmp_path, dataset):
+    x, y = dataset
+    path = write_csv(tmp_path / "three.csv", ["f0", "f1", "f2", "spam", "ham"], np.hstack([x[:, :3], y]).tolist())
+    code, _, err = run(capsys, "evaluate", trained, "--data", path)
+    assert code == 2 and "unknown feature column 'f3'; columns: f0, f1, f2, spam, ham" in err
+
+
+def test_an_output_directory_that_does_not_exist_is_refused_before_training(capsys, data_csv, tmp_path):
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham",
+                         "--output", tmp_path / "nowhere" / "m.npz", *FAST)
+    assert code == 2 and "nowhere does not exist" in err and out == ""
+
+
+def test_out_of_range_arguments_are_usage_errors(capsys):
+    for argv in (["train", "--epochs", "0"], ["train", "--test-size", "1"], ["train", "--lr", "-1"],
+                 ["train", "--plot", "curves.jpg"], ["predict", "m.npz", "--data", "d.csv", "--threshold", "2"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        assert exit_info.value.code == 2
+        assert "error: argument" in capsys.readouterr().err
+
+
+# -- plots, Keras, help -----------------------------------------------------------------------------
+
+def test_plot_flags_write_png_files(capsys, data_csv, tmp_path):
+    curves, bars = tmp_path / "curves.png", tmp_path / "labels.png"
+    code, out, _ = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--plot", curves,
+                       "--plot-labels", bars, *FAST)
+    assert code == 0 and str(curves) in out and str(bars) in out
+    for path in (curves, bars):
+        content = path.read_bytes()
+        assert content.startswith(PNG_SIGNATURE) and len(content) > 1000
+
+
+def test_plot_without_matplotlib_says_which_extra_before_training(capsys, data_csv, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure"):   # None in sys.modules makes the import raise ImportError
+        monkeypatch.setitem(sys.modules, name, None)
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--plot", "c.png", *FAST)
+    assert code == 2 and "pip install 'npnet[plots]'" in err and out == ""
+
+
+def test_compare_keras_without_tensorflow_says_which_extra(capsys, data_csv, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("tensorflow", "keras") else real_find_spec(name, *a))
+    code, _, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--compare-keras", *FAST)
+    assert code == 2 and "pip install 'npnet[reference]'" in err
+
+
+def test_compare_keras_prints_both_test_scores(keras, capsys, data_csv):
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--compare-keras", *FAST)
+    assert code == 0, err
+    npnet_loss = float(re.search(r"Test loss: (\S+)", out).group(1))
+    row = lines_starting(out, "test loss")[0].split()
+    assert float(row[2]) == pytest.approx(npnet_loss, abs=5e-7)
+    assert float(row[3]) == pytest.approx(npnet_loss, abs=0.05)   # same start, differently shuffled batches
+
+
+@pytest.mark.parametrize("command", [[], ["demo"], ["train"], ["evaluate"], ["predict"]])
+def test_help_works_for_every_command(capsys, command):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: npnet {' '.join(command)}".rstrip())
+    if command != ["demo"]:
+        assert "examples:" in out
+
+
+def test_python_dash_m_npnet_trains_and_predicts_from_files(tmp_path, data_csv):
+    model_path = tmp_path / "model.npz"
+    result = subprocess.run([sys.executable, "-m", "npnet", "train", "--data", str(data_csv), "--labels", "spam,ham",
+                             "--output", str(model_path), *FAST], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run([sys.executable, "-m", "npnet", "predict", str(model_path), "--data", "missing.csv"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and result.stderr == "npnet: error: missing.csv: no such file\n"
+
+
+# -- per-label scores --------------------------------------------------------------------------------
+
+def test_label_scores_by_hand():
+    y_true = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
+    probabilities = np.array([[0.9, 0.2], [0.4, 0.1], [0.6, 0.3], [0.1, 0.2]])
+    scores = cli.label_scores(y_true, probabilities)
+    # label 0: TP 1, FP 1, FN 1; label 1: nothing predicted, one positive missed
+    np.testing.assert_allclose(scores["precision"], [0.5, 0.0])
+    np.testing.assert_allclose(scores["recall"], [0.5, 0.0])
+    np.testing.assert_allclose(scores["F1"], [0.5, 0.0])
+    np.testing.assert_allclose(scores["accuracy"], [0.5, 0.75])
+    np.testing.assert_array_equal(scores["support"], [2, 1])
+
+
+def test_label_scores_match_scikit_learn(sklearn, rng):
+    from sklearn.metrics import precision_recall_fscore_support
+    y_true = rng.integers(0, 2, size=(200, 4))
+    probabilities = rng.random((200, 4))
+    scores = cli.label_scores(y_true, probabilities)
+    expected = precision_recall_fscore_support(y_true, (probabilities > 0.5).astype(int), zero_division=0)
+    for name, values in zip(("precision", "recall", "F1", "support"), expected):
+        np.testing.assert_allclose(scores[name], values, rtol=1e-12)
+
+
+def test_build_model_defaults_draw_the_tutorial_models_weights():
+    utils.set_random_seed(5)
+    ours = cli.build_model(6, 3)
+    utils.set_random_seed(5)
+    theirs = tutorial.tutorial_model()
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert ours.optimizer.get_config() == theirs.optimizer.get_config()

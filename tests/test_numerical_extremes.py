@@ -141,7 +141,7 @@ def test_inputs_beyond_float32_are_refused_not_turned_into_inf():
         model.predict(x.astype(np.float64) * 1e39, verbose=0)
 
 
-# -- constant label columns ---------------------------------------------------------------------------------------------
+# -- constant label columns ------------------------------------------------------------------------------------------
 
 def test_all_zero_and_all_one_label_columns_train_to_finite_losses_and_the_right_side():
     rng = np.random.default_rng(0)

@@ -42,7 +42,7 @@ REFUSED_VALUE = ["nan", "inf", "-inf", "empty", "ragged", "3d", "scalar"]
 
 
 def make_variant(base: np.ndarray, kind: str, dtype: np.dtype, position: int):
-    """``base`` (finite floats, at least 2-D... or 1-D) turned into variant ``kind``.
+    """``base`` (finite floats, 1-D or 2-D) turned into variant ``kind``.
 
     Numeric variants keep values representable, so that the variant and its
     canonical form hold the same numbers: ints and bools come from rounding /
@@ -432,7 +432,8 @@ def test_set_weights_accepts_what_keras_accepts_and_refuses_the_rest_by_name(kin
     if kind == "tuple":
         given_weights, error = tuple(weights), None
     elif kind in ("missing", "extra", "dict"):
-        given_weights = {"missing": weights[:-1], "extra": weights + [weights[0]], "dict": dict(enumerate(weights))}[kind]
+        given_weights = {"missing": weights[:-1], "extra": weights + [weights[0]],
+                         "dict": dict(enumerate(weights))}[kind]
         error, name = (TypeError if kind == "dict" else ValueError), "weights"
     else:
         base = weights[index]

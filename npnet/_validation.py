@@ -77,11 +77,23 @@ def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndar
     return converted
 
 
-def check_unit_interval(array: np.ndarray, name: str) -> None:
-    """Binary crossentropy targets are probabilities: refuse anything outside [0, 1]."""
+def check_unit_interval(array: np.ndarray, name: str, reason: str = "for binary crossentropy") -> None:
+    """Probabilities (binary crossentropy's targets, metrics' inputs): refuse anything outside [0, 1]."""
     if array.min() < 0 or array.max() > 1:
-        raise ValueError(f"{name} must lie in [0, 1] for binary crossentropy, "
+        raise ValueError(f"{name} must lie in [0, 1] {reason}, "
                          f"got values in [{array.min()}, {array.max()}]")
+
+
+def check_multilabel(y_true: Any, y_prob: Any) -> tuple[np.ndarray, np.ndarray]:
+    """y_true as an int64 (N, K) array of 0/1 labels, y_prob as a float64 (N, K) array in [0, 1]."""
+    y_prob = as_float_array(y_prob, "y_prob", np.float64, ndim=2)
+    labels = as_float_array(y_true, "y_true", np.float64, ndim=2)
+    if labels.shape != y_prob.shape:
+        raise ValueError(f"y_true and y_prob must have the same shape, got {labels.shape} and {y_prob.shape}")
+    if not np.isin(labels, (0.0, 1.0)).all():
+        raise ValueError(f"y_true must hold 0/1 labels, got values such as {labels[~np.isin(labels, (0.0, 1.0))][0]}")
+    check_unit_interval(y_prob, "y_prob", "(probabilities)")
+    return labels.astype(np.int64), y_prob
 
 
 def check_weights_list(weights: Any, targets: list[np.ndarray], name: str) -> list[np.ndarray]:

@@ -1,4 +1,4 @@
-"""``npnet`` on the command line: ``demo``, ``train``, ``evaluate`` and ``predict``.
+"""``npnet`` on the command line: ``demo``, ``trace``, ``train``, ``evaluate`` and ``predict``.
 
 ``main(argv)`` returns the exit code: 0 on success, 2 with a one-line
 ``npnet: error: ...`` on stderr for anything wrong with the user's files or
@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from npnet import datasets, models, optimizers, plots, saving, tutorial, utils
+from npnet import datasets, models, optimizers, plots, report, saving, tutorial, utils
 from npnet._validation import check_float, check_int
 from npnet.layers import Dense, Input
 from npnet.models import Sequential
@@ -43,6 +43,24 @@ def demo(args: argparse.Namespace) -> int:
     loss, accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)
     print(f"fit: {seconds:.2f} s for {args.epochs} epochs")
     print(f"Test loss: {loss} / Test accuracy: {accuracy}")
+    return 0
+
+
+# -- trace -----------------------------------------------------------------------------------------
+
+def trace(args: argparse.Namespace) -> int:
+    """Print one training step of the tutorial's network layer by layer (``Sequential.trace``)."""
+    utils.set_random_seed(args.seed)
+    data = tutorial.tutorial_data()
+    model = tutorial.tutorial_model()
+    step = model.trace(data.x_train[:args.batch_size], data.y_train[:args.batch_size])
+    print(step)
+    if args.compare_keras:
+        _require_reference("--compare-keras")
+        differences = step.compare_with_keras()
+        worst = max(differences, key=differences.get)
+        print(f"\nKeras (tf.GradientTape) on the same weights: {len(differences)} arrays compared, "
+              f"largest difference {differences[worst]:.2g} ({worst})")
     return 0
 
 
@@ -100,8 +118,8 @@ def train(args: argparse.Namespace) -> int:
     print(f"fit: {seconds:.2f} s for {args.epochs} epochs on {len(data.x_train)} samples "
           f"({len(feature_names)} features, {len(label_names)} labels)")
     print(f"Test loss: {loss} / Test accuracy: {accuracy}")
-    scores = label_scores(data.y_test, model.predict(data.x_test, batch_size=args.batch_size, verbose=0))
-    print(format_label_scores(scores, label_names))
+    scores = label_report(data.y_test, model.predict(data.x_test, batch_size=args.batch_size, verbose=0),
+                          label_names)
     if twin is not None:
         print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
     if args.output:
@@ -111,7 +129,8 @@ def train(args: argparse.Namespace) -> int:
         plots.plot_history(history, args.plot)
         print(f"training curves: {args.plot}")
     if args.plot_labels:
-        plots.plot_label_metrics({name: scores[name] for name in ("precision", "recall", "F1")}, label_names,
+        plots.plot_label_metrics({key: [scores["labels"][name][key] for name in label_names]
+                                  for key in ("precision", "recall", "f1")}, label_names,
                                  args.plot_labels)
         print(f"per-label scores: {args.plot_labels}")
     return 0
@@ -125,12 +144,17 @@ def _check_directories(*paths: str | None) -> None:
             raise datasets.DataError(f"{path}: directory {directory} does not exist")
 
 
-def _keras_twin(model: Sequential, seed: int) -> Any:
-    """The Keras copy of ``model`` (same weights and compile settings), seeded for its own shuffling."""
+def _require_reference(option: str) -> None:
+    """Refuse ``option`` unless TensorFlow and Keras are installed; keep TensorFlow's logging quiet."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
-        raise ImportError("--compare-keras needs TensorFlow: pip install 'npnet[reference]'")
+        raise ImportError(f"{option} needs TensorFlow: pip install 'npnet[reference]'")
+
+
+def _keras_twin(model: Sequential, seed: int) -> Any:
+    """The Keras copy of ``model`` (same weights and compile settings), seeded for its own shuffling."""
+    _require_reference("--compare-keras")
     import keras
 
     from npnet import interop
@@ -155,37 +179,11 @@ def _compare_with_keras(twin: Any, data: tutorial.TutorialData, ours: tuple[floa
 
 # -- per-label scores ------------------------------------------------------------------------------
 
-def label_scores(y_true: np.ndarray, probabilities: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
-    """Per-label accuracy, precision, recall, F1 (K,) each and support (K,) = positives in ``y_true``.
-
-    y_true (N, K) in {0, 1}, probabilities (N, K). A label is predicted when its
-    probability exceeds ``threshold``, as binary accuracy counts it. A ratio
-    with a zero denominator is 0, as scikit-learn's ``zero_division=0``.
-    """
-    truth, predicted = y_true > 0.5, probabilities > threshold
-    true_positives = np.sum(truth & predicted, axis=0)             # (K,)
-    predicted_positives, support = predicted.sum(axis=0), truth.sum(axis=0)
-    precision = np.divide(true_positives, predicted_positives, out=np.zeros(truth.shape[1]),
-                          where=predicted_positives > 0)
-    recall = np.divide(true_positives, support, out=np.zeros(truth.shape[1]), where=support > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros(truth.shape[1]), where=total > 0)
-    return {"accuracy": np.mean(truth == predicted, axis=0), "precision": precision, "recall": recall,
-            "F1": f1, "support": support}
-
-
-def format_label_scores(scores: dict[str, np.ndarray], label_names: Sequence[str]) -> str:
-    """One row per label: the columns of ``label_scores``.
-
-    The swap point for ``npnet.report.format_report`` once that module lands.
-    """
-    width = max(12, *(len(name) + 2 for name in label_names))
-    columns = ("accuracy", "precision", "recall", "F1")
-    lines = [f"{'label':<{width}}" + "".join(f"{c:>10}" for c in columns) + f"{'support':>10}"]
-    for k, name in enumerate(label_names):
-        lines.append(f"{name:<{width}}" + "".join(f"{scores[c][k]:>10.4f}" for c in columns)
-                     + f"{int(scores['support'][k]):>10d}")
-    return "\n".join(lines)
+def label_report(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]) -> dict[str, Any]:
+    """``npnet.report.multilabel_report`` at threshold 0.5, printed as its table; returns the report."""
+    scores = report.multilabel_report(y_true, probabilities, label_names=list(label_names))
+    print(report.format_report(scores))
+    return scores
 
 
 # -- model files -----------------------------------------------------------------------------------
@@ -255,8 +253,7 @@ def evaluate(args: argparse.Namespace) -> int:
     table = _model_table(args, model, feature_names, label_names, need_labels=True)
     values = model.evaluate(table.x, table.y, batch_size=args.batch_size, verbose=0)
     print(" / ".join(f"{name}: {value}" for name, value in zip(model.metrics_names, np.atleast_1d(values))))
-    scores = label_scores(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0))
-    print(format_label_scores(scores, table.label_names))
+    label_report(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), table.label_names)
     return 0
 
 
@@ -378,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="npnet", formatter_class=_Formatter,
         description="npnet: a NumPy multilabel network with Keras's API.",
-        epilog="examples:\n  npnet demo\n  npnet train --epochs 20 --output model.npz --plot curves.png\n"
+        epilog="examples:\n  npnet demo\n  npnet trace --compare-keras\n  npnet train --epochs 20 --output model.npz --plot curves.png\n"
                "  npnet evaluate model.npz --data test.csv\n  npnet predict model.npz --data new.csv\n\n"
                "`npnet COMMAND --help` describes each command. Errors exit with code 2.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -392,6 +389,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
     run.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1, help="0 silent, 1 bar, 2 a line per epoch")
     run.set_defaults(handler=demo)
+
+    step = commands.add_parser(
+        "trace", help="one training step of the tutorial's network, layer by layer, with real numbers",
+        formatter_class=_Formatter,
+        description="Print each layer's z, y = f(z), dy, dz = dy * f'(z), dW, db and Adam's update for the\n"
+                    "first batch of the tutorial's data (docs/backprop.md#tracing-a-step).")
+    step.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
+                      help="samples in the batch")
+    step.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
+    step.add_argument("--compare-keras", action="store_true",
+                      help="recompute every array with Keras on the same weights (needs npnet[reference])")
+    step.set_defaults(handler=trace)
 
     fit = commands.add_parser(
         "train", help="train a model on the tutorial's data or a CSV/NPZ file", formatter_class=_Formatter,

@@ -8,15 +8,18 @@ both sides start from a fresh optimizer with the same hyperparameters.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from npnet import losses, optimizers
+from npnet import losses, metrics, optimizers
 from npnet.layers import Dense
-from npnet.metrics import BinaryAccuracy
 from npnet.models import Sequential
 
 # Keras's class name for each npnet optimizer, and the hyperparameters both share.
 _KERAS_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+# npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
+_METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
+                                          metrics.AUC, metrics.F1Score)}
 
 
 def _keras():
@@ -32,6 +35,8 @@ def to_keras(model: Sequential) -> Any:
 
     Metrics named ``"accuracy"``/``"acc"`` become ``keras.metrics.BinaryAccuracy``
     under the same name, because that is what they mean in npnet (README).
+    Each metric becomes the Keras class of the same name with the same
+    arguments, in the model's dtype (so a float64 model's twin thresholds in float64).
     """
     keras = _keras()
     if not isinstance(model, Sequential):
@@ -51,9 +56,15 @@ def to_keras(model: Sequential) -> Any:
         keras_model.compile(
             optimizer=optimizer_class(**optimizer_config),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
-            metrics=[keras.metrics.BinaryAccuracy(name=metric.name, threshold=metric.threshold)
-                     for metric in model._metrics])
+            metrics=[_metric_to_keras(keras, metric, dtype) for metric in model._metrics])
     return keras_model
+
+
+def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:
+    if type(metric) not in _METRICS.values():
+        raise ValueError(f"metric {metric.name!r} is a {type(metric).__name__}; Keras counterparts exist for "
+                         f"{sorted(_METRICS)}")
+    return getattr(keras.metrics, type(metric).__name__)(**metric.get_config(), dtype=dtype)
 
 
 def _activation_name(keras_layer: Any) -> str:
@@ -111,17 +122,26 @@ def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:
     raise ValueError(f"loss {loss!r} has no npnet counterpart (binary crossentropy)")
 
 
-def _metrics_from_keras(metrics: Any) -> list[Any] | None:
-    """Keras's compile-config metrics as npnet metrics: accuracy names and BinaryAccuracy objects."""
-    if not metrics:
+def _metrics_from_keras(metrics_config: Any) -> list[Any] | None:
+    """Keras's compile-config metrics as npnet metrics: registered names, and the classes in ``_METRICS``.
+
+    A class is converted when every argument npnet lacks (top_k, class_id,
+    label_weights, from_logits, ...) has its default (None/False).
+    """
+    if not metrics_config:
         return None
     converted = []
-    for metric in metrics if isinstance(metrics, list) else [metrics]:
-        if metric in ("accuracy", "acc", "binary_accuracy"):
-            converted.append(metric)
-        elif isinstance(metric, dict) and metric.get("class_name") == "BinaryAccuracy":
-            config = metric["config"]
-            converted.append(BinaryAccuracy(name=config["name"], threshold=float(config["threshold"])))
-        else:
-            raise ValueError(f"metric {metric!r} has no npnet counterpart (binary accuracy)")
+    for metric in metrics_config if isinstance(metrics_config, list) else [metrics_config]:
+        if isinstance(metric, str):
+            converted.append(metric)   # npnet.metrics.get refuses names it does not know
+            continue
+        cls = _METRICS.get(metric.get("class_name")) if isinstance(metric, dict) else None
+        if cls is None:
+            raise ValueError(f"metric {metric!r} has no npnet counterpart ({sorted(_METRICS)})")
+        config, accepted = metric["config"], inspect.signature(cls).parameters
+        unsupported = {key: value for key, value in config.items()
+                       if key not in accepted and key != "dtype" and value not in (None, False)}
+        if unsupported:
+            raise ValueError(f"metric {config.get('name')!r}: npnet's {cls.__name__} has no {unsupported}")
+        converted.append(cls(**{key: value for key, value in config.items() if key in accepted}))
     return converted

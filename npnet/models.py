@@ -611,7 +611,7 @@ class Sequential:
         if self.loss is None:
             return None
         return {"loss": self.loss.get_config(), "optimizer": self.optimizer.get_config(),
-                "metrics": [metric.name for metric in self._metrics]}
+                "metrics": [metrics_module.serialize(metric) for metric in self._metrics]}
 
     def _compile_from_config(self, config: dict[str, Any]) -> None:
         if not isinstance(config, dict):

@@ -5,13 +5,19 @@ import sys
 import time
 from typing import TextIO
 
+import numpy as np
+
 _BAR_WIDTH = 20
 
 
-def format_logs(logs: dict[str, float]) -> str:
-    """``" - loss: 0.3117 - accuracy: 0.8536"``, as Keras prints them (tiny values as ``1.2346e-04``)."""
+def format_logs(logs: dict[str, float | np.ndarray]) -> str:
+    """``" - loss: 0.3117 - accuracy: 0.8536"``, as Keras prints them (tiny values as ``1.2346e-04``).
+
+    An array value (``F1Score(average=None)``, per class) shows as its mean, as in Keras's progress bar.
+    """
+    means = {key: float(np.mean(value)) for key, value in logs.items()}
     return "".join(f" - {key}: {value:.4f}" if abs(value) > 1e-3 else f" - {key}: {value:.4e}"
-                   for key, value in logs.items())
+                   for key, value in means.items())
 
 
 def _format_step_time(seconds: float) -> str:

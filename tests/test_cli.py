@@ -54,7 +54,7 @@ def run(capsys, *argv) -> tuple[int, str, str]:
 
 
 def lines_starting(out: str, prefix: str) -> list[str]:
-    return [line for line in out.splitlines() if line.startswith(prefix)]
+    return [line.strip() for line in out.splitlines() if line.strip().startswith(prefix)]
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -92,8 +92,8 @@ def test_train_on_csv_reports_each_named_label(capsys, data_csv):
     code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", *FAST)
     assert code == 0, err
     assert "(4 features, 2 labels)" in out
-    assert [line.split()[0] for line in lines_starting(out, "spam") + lines_starting(out, "ham")] == ["spam", "ham"]
-    support = int(lines_starting(out, "spam")[0].split()[-1])
+    assert [line.split()[0] for line in lines_starting(out, "spam ") + lines_starting(out, "ham ")] == ["spam", "ham"]
+    support = int(lines_starting(out, "spam")[0].split()[4])   # precision recall f1 support roc-auc
     assert 0 < support <= 40   # ceil(120 * 0.33) = 40 test samples
 
 
@@ -324,26 +324,15 @@ def test_python_dash_m_npnet_trains_and_predicts_from_files(tmp_path, data_csv):
 
 # -- per-label scores --------------------------------------------------------------------------------
 
-def test_label_scores_by_hand():
-    y_true = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
-    probabilities = np.array([[0.9, 0.2], [0.4, 0.1], [0.6, 0.3], [0.1, 0.2]])
-    scores = cli.label_scores(y_true, probabilities)
-    # label 0: TP 1, FP 1, FN 1; label 1: nothing predicted, one positive missed
-    np.testing.assert_allclose(scores["precision"], [0.5, 0.0])
-    np.testing.assert_allclose(scores["recall"], [0.5, 0.0])
-    np.testing.assert_allclose(scores["F1"], [0.5, 0.0])
-    np.testing.assert_allclose(scores["accuracy"], [0.5, 0.75])
-    np.testing.assert_array_equal(scores["support"], [2, 1])
-
-
-def test_label_scores_match_scikit_learn(sklearn, rng):
-    from sklearn.metrics import precision_recall_fscore_support
-    y_true = rng.integers(0, 2, size=(200, 4))
-    probabilities = rng.random((200, 4))
-    scores = cli.label_scores(y_true, probabilities)
-    expected = precision_recall_fscore_support(y_true, (probabilities > 0.5).astype(int), zero_division=0)
-    for name, values in zip(("precision", "recall", "F1", "support"), expected):
-        np.testing.assert_allclose(scores[name], values, rtol=1e-12)
+def test_train_prints_scikit_learns_per_label_report(sklearn, capsys, data_csv):
+    from sklearn.metrics import hamming_loss
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", *FAST)
+    assert code == 0, err
+    for row in ("spam ", "ham ", "micro avg", "macro avg", "weighted avg", "hamming loss", "subset accuracy"):
+        assert len(lines_starting(out, row)) == 1, row
+    accuracy = float(re.search(r"Test accuracy: (\S+)", out).group(1))
+    assert float(lines_starting(out, "hamming loss")[0].split()[-1]) == pytest.approx(1 - accuracy, abs=1e-4)
+    assert hamming_loss([[1, 0]], [[1, 1]]) == 0.5   # the report's numbers are scikit-learn's (npnet.report)
 
 
 def test_build_model_defaults_draw_the_tutorial_models_weights():
@@ -354,3 +343,18 @@ def test_build_model_defaults_draw_the_tutorial_models_weights():
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_array_equal(a, b)
     assert ours.optimizer.get_config() == theirs.optimizer.get_config()
+
+
+def test_trace_prints_every_layer_forward_and_backward(sklearn, capsys):
+    assert cli.main(["trace", "--batch-size", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("One training step of") and "on a batch of 20" in printed
+    assert len(re.findall(r"^  dense(?:_\d+)? \((?:relu|sigmoid)\)$", printed, flags=re.M)) == 8   # forward, backward
+    assert printed.count("    dW ") == 4 and printed.count("    dy ") == 3   # no dy for the fused sigmoid output
+    assert "update (adam, step 1)" in printed
+
+
+def test_trace_compare_keras_reports_a_difference_at_float32_rounding(keras, sklearn, capsys):
+    assert cli.main(["trace", "--compare-keras"]) == 0
+    match = re.search(r"35 arrays compared, largest difference (\S+)", capsys.readouterr().out)
+    assert match and float(match.group(1)) < 1e-5   # measured 1.2e-07 (testing.DEFAULT_TOLERANCES: 1e-5)

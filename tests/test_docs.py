@@ -147,3 +147,17 @@ def test_trace_leaves_the_model_unchanged_and_its_step_is_the_real_one(sklearn):
         np.testing.assert_array_equal(record.arrays["update_b"], layer.bias - b_before)
     with pytest.raises(ValueError, match="x must have 6 columns"):
         model.trace(x[:, :5], y)
+
+
+def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn):
+    nbformat = pytest.importorskip("nbformat") if not __import__("os").environ.get("NPNET_REQUIRE_REFERENCE") \
+        else __import__("nbformat")
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "examples" / "backprop_walkthrough.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()   # raises on any error
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    assert any("image/png" in output.get("data", {}) for output in outputs)
+    assert any("test binary accuracy" in output.get("text", "") for output in outputs)

@@ -41,11 +41,11 @@ def check_float(value: Any, name: str, low: float, high: float,
     return value
 
 
-def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndarray:
-    """``value`` as a finite, non-empty ``dtype`` array of exactly ``ndim`` dimensions.
+def as_real_array(value: Any, name: str) -> np.ndarray:
+    """``value`` as an array of bools, ints or floats (no copy when it already is one).
 
-    Booleans, integers and floats convert (as Keras converts them to floatx);
-    strings, objects and complex numbers are refused rather than guessed at.
+    Strings, objects and complex numbers are refused rather than guessed at:
+    casting complex to float would silently drop the imaginary part.
     """
     try:
         array = np.asarray(value)
@@ -53,12 +53,24 @@ def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndar
         raise ValueError(f"{name} must be a rectangular array of numbers: {error}") from None
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers (bool, int or float), got dtype {array.dtype}")
+    return array
+
+
+def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndarray:
+    """``value`` as a finite, non-empty ``dtype`` array of exactly ``ndim`` dimensions.
+
+    Booleans, integers and floats convert (as Keras converts them to floatx);
+    everything else is refused (``as_real_array``).
+    """
+    array = as_real_array(value, name)
     if array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); it needs at least one sample")
+    # C order: BLAS takes a Fortran-ordered x by another path whose float32 sums differ in the
+    # last bit, and the result must not depend on the caller's memory layout (nor in Keras does it).
     with np.errstate(over="ignore"):
-        converted = array.astype(dtype, copy=False)
+        converted = np.asarray(array, dtype=dtype, order="C")
     if not np.isfinite(converted).all():
         where = "" if np.isfinite(array).all() else " (NaN or inf)"
         raise ValueError(f"{name} has non-finite values{where or f' after conversion to {dtype}'}")
@@ -106,7 +118,7 @@ def check_weights_list(weights: Any, targets: list[np.ndarray], name: str) -> li
         raise ValueError(f"{name} must hold {len(targets)} arrays, got {len(weights)}")
     arrays = []
     for index, (value, target) in enumerate(zip(weights, targets)):
-        array = np.asarray(value)
+        array = as_real_array(value, f"{name}[{index}]")
         if array.shape != target.shape:
             raise ValueError(f"{name}[{index}] must have shape {target.shape}, got {array.shape}")
         arrays.append(as_float_array(array, f"{name}[{index}]", target.dtype, ndim=target.ndim)

@@ -14,6 +14,8 @@ from typing import Callable, Union
 
 import numpy as np
 
+from npnet._validation import as_real_array
+
 
 class Activation:
     """``y = f(z)`` and its backward ``dz = dy * f'(z)``, with ``f'`` written in terms of ``y``."""
@@ -21,10 +23,14 @@ class Activation:
     name = "activation"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind != "f":
-            x = x.astype(np.float32)
-        return self.forward(x, np.empty_like(x))
+        """``f(x)`` as a new array: a float array keeps its dtype; lists, bools and ints become float32.
+
+        (As TensorFlow converts them: a list of Python floats is float32 there, not NumPy's float64.)
+        """
+        array = as_real_array(x, "x")
+        if not (isinstance(x, (np.ndarray, np.generic)) and array.dtype.kind == "f"):
+            array = array.astype(np.float32)
+        return self.forward(array, np.empty_like(array))
 
     def forward(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Write ``f(z)`` into ``out`` (may be ``z`` itself) and return it."""

@@ -13,7 +13,7 @@ from typing import Any, Callable, Union
 import numpy as np
 
 from npnet import activations, backend
-from npnet._validation import as_float_array, check_bool, check_sample_weight, check_unit_interval
+from npnet._validation import as_float_array, as_real_array, check_bool, check_sample_weight, check_unit_interval
 from npnet.params import WorkArrays
 
 
@@ -90,9 +90,12 @@ def balanced_pos_weight(y: Any) -> np.ndarray:
 
 def _checked_pair(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[np.ndarray, np.ndarray]:
     """Validate a (y_true, y_pred) pair for the public functions; both come back in one float dtype."""
-    y_pred_array = np.asarray(y_pred)
+    y_pred_array = as_real_array(y_pred, "y_pred")
+    # A float64 array computes in float64, as in Keras; lists, ints and float16 in floatx
+    # (TensorFlow makes a list of Python floats float32, not NumPy's float64).
+    is_float_array = isinstance(y_pred, (np.ndarray, np.generic)) and y_pred_array.dtype.kind == "f"
     dtype = (np.promote_types(y_pred_array.dtype, backend.float_dtype())
-             if y_pred_array.dtype.kind == "f" else backend.float_dtype())
+             if is_float_array else backend.float_dtype())
     ndim = max(y_pred_array.ndim, 1)
     y_pred = as_float_array(y_pred_array, "y_pred", dtype, ndim=ndim)
     y_true = as_float_array(y_true, "y_true", dtype, ndim=ndim)

@@ -23,7 +23,8 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from npnet import backend, losses
-from npnet._validation import as_float_array, check_bool, check_float, check_int, check_unit_interval
+from npnet._validation import (as_float_array, as_real_array, check_bool, check_float, check_int,
+                               check_unit_interval)
 
 # keras.backend.epsilon(): the end points of AUC's grid and F1Score's smoothing term.
 _EPSILON = 1e-7
@@ -40,7 +41,7 @@ def _check_targets(y_true: Any, y_pred: Any, unit_interval: bool = True,
                    ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """y_true and y_pred as float arrays of one shape (``ndim`` dimensions if given, else y_pred's)."""
     if ndim is None:
-        ndim = max(np.asarray(y_pred).ndim, 1)
+        ndim = max(as_real_array(y_pred, "y_pred").ndim, 1)
     y_pred = as_float_array(y_pred, "y_pred", backend.float_dtype(), ndim=ndim)
     y_true = as_float_array(y_true, "y_true", backend.float_dtype(), ndim=ndim)
     if y_true.shape != y_pred.shape:

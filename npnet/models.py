@@ -15,8 +15,8 @@ import numpy as np
 
 from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
 from npnet import trace as trace_module
-from npnet._validation import (as_float_array, check_bool, check_float, check_int, check_sample_weight,
-                               check_unit_interval, check_weights_list)
+from npnet._validation import (as_float_array, as_real_array, check_bool, check_float, check_int,
+                               check_sample_weight, check_unit_interval, check_weights_list)
 from npnet.callbacks import Callback, History, ProgbarLogger
 from npnet.layers import Dense, InputLayer, unique_name
 from npnet.params import ParameterBuffer
@@ -286,7 +286,7 @@ class Sequential:
     def _check_xy(self, x: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x, prefix + "x")
         units = self._layers[-1].units
-        y_array = np.asarray(y)
+        y_array = as_real_array(y, prefix + "y")
         if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
             y_array = y_array.reshape(-1, 1)
         y = as_float_array(y_array, prefix + "y", self.dtype, ndim=2)
@@ -585,7 +585,8 @@ class Sequential:
 
     def __call__(self, x: Any) -> np.ndarray:
         """``predict(x)`` in one batch, silently."""
-        return self.predict(x, batch_size=max(len(np.asarray(x)), 1), verbose=0)
+        x = self._check_x(x)
+        return self.predict(x, batch_size=len(x), verbose=0)
 
     # -- weights ---------------------------------------------------------------------------
 
@@ -614,7 +615,8 @@ class Sequential:
         if self._input_dim is not None and input_dim != self._input_dim:
             raise ValueError(f"weights[0] has {input_dim} rows, the model expects {self._input_dim} inputs")
         sizes = [input_dim] + [layer.units for layer in self._layers]
-        expected = [np.empty(s, self.dtype) for layer, n_in in zip(self._layers, sizes)
+        # Read-only zero-stride stand-ins: a config claiming 10**15 units allocates nothing here.
+        expected = [np.broadcast_to(np.zeros((), self.dtype), s) for layer, n_in in zip(self._layers, sizes)
                     for s in layer.parameter_shapes(n_in)]
         check_weights_list(weights, expected, "weights")
 
@@ -705,11 +707,28 @@ def load_model(path: str | os.PathLike) -> Sequential:
     if "config" not in arrays:
         raise ValueError(f"{path!r} holds weights only (written by save_weights?); use load_weights")
     config = saving.array_to_config(arrays.pop("config"), path)
+    weights = saving.arrays_to_weights(arrays, path)
     try:
-        model = Sequential.from_config(config.get("model"))
+        saving.check_keys(config, ("model", "compile"), "the file's config")
+        model_config = config.get("model")
+        if not isinstance(model_config, dict):
+            raise ValueError("config must be a dict with a 'layers' list")
+        saving.check_keys(model_config, ("name", "dtype", "input_dim", "layers"), "the model config")
+        for index, layer_config in enumerate(model_config.get("layers") or []):
+            if isinstance(layer_config, dict):
+                saving.check_keys(layer_config, ("units", "activation", "use_bias", "name"),
+                                  f"layer config {index}")
+        if config.get("compile") is not None:
+            saving.check_keys(config["compile"], ("loss", "optimizer", "metrics"), "the compile config")
+        # Built from the weights' shapes, not the config's sizes: a file cannot make npnet
+        # allocate more than it holds. The declared input size must then agree.
+        model = Sequential.from_config({**model_config, "input_dim": None})
         if config.get("compile") is not None:
             model._compile_from_config(config["compile"])
-        model.set_weights(saving.arrays_to_weights(arrays, path))
+        model.set_weights(weights)
+        if model_config.get("input_dim") not in (None, model.input_shape[1]):
+            raise ValueError(f"the config declares {model_config['input_dim']!r} input features, "
+                             f"the weights have {model.input_shape[1]}")
     except (TypeError, ValueError) as error:
         raise ValueError(f"{path!r} does not describe a valid npnet model: {error}") from None
     return model

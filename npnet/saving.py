@@ -2,7 +2,8 @@
 
 A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
 order and a ``format_version``; a model file adds ``config``, the model's
-architecture and compile settings as JSON text. Writing goes to a temporary
+architecture and compile settings as JSON text (and, from ``npnet train``,
+``feature_names`` and ``label_names``); any other member is refused. Writing goes to a temporary
 file in the same directory, then ``os.replace`` renames it over ``path``: a
 crash mid-write never leaves a broken file there. Reading uses
 ``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
@@ -11,27 +12,44 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-import zipfile
 from typing import Any
 
 import numpy as np
 
 FORMAT_VERSION = 1
+# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file.
+_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names")
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """Write ``arrays`` (plus ``format_version``) to ``path`` atomically."""
+    """Write ``arrays`` (plus ``format_version``) to ``path`` atomically.
+
+    On any failure (a full disk, an interrupt, ``path`` being a directory)
+    the temporary file is removed and whatever was at ``path`` stays as it was.
+    """
     arrays = {**arrays, "format_version": np.array(FORMAT_VERSION)}
     directory = os.path.dirname(os.path.abspath(path))
-    with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz.tmp", delete=False) as handle:
-        try:
+    descriptor, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
             np.savez(handle, **arrays)
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
+            handle.flush()
+            os.fsync(handle.fileno())   # the bytes are on disk before the rename makes them the file
+        # mkstemp creates the file 0600; give it the mode open() would have, as np.save's files have.
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_archive(path: str) -> dict[str, np.ndarray]:
@@ -44,8 +62,13 @@ def read_archive(path: str) -> dict[str, np.ndarray]:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, KeyError) as error:
+    except Exception as error:  # noqa: BLE001 -- zipfile and numpy raise many types on broken files
+        # (BadZipFile, EOFError, KeyError, NotImplementedError for flipped header bits, MemoryError
+        # for a header claiming a huge shape, ...): whatever it is, the file is unreadable.
         raise ValueError(f"{path!r} is not a readable npnet file: {error}") from None
+    unexpected = sorted(name for name in arrays if not _MEMBER.fullmatch(name))
+    if unexpected:
+        raise ValueError(f"{path!r} is not an npnet file: unexpected member {unexpected[0]!r}")
     version = arrays.pop("format_version", None)
     if version is None or version.shape != () or version.dtype.kind not in "iu":
         raise ValueError(f"{path!r} is not an npnet file (no format_version)")
@@ -83,3 +106,10 @@ def array_to_config(array: np.ndarray, path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ValueError(f"{path!r}: config must be a JSON object")
     return config
+
+
+def check_keys(config: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """Refuse keys that ``Sequential.save`` never writes: a file holding them was not written by npnet."""
+    unknown = sorted(set(config) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} in {where} (expected only {', '.join(allowed)})")

@@ -5,8 +5,16 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import Phase, settings
 
 import npnet
+
+# Property tests run the same examples on every run and machine ("ci", the default);
+# HYPOTHESIS_PROFILE=explore searches afresh and longer when hunting for bugs locally.
+settings.register_profile("ci", max_examples=500, deadline=None, derandomize=True, database=None,
+                          print_blob=True, phases=[Phase.explicit, Phase.generate, Phase.shrink])
+settings.register_profile("explore", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def _require(module_name: str):

@@ -155,7 +155,11 @@ class SklearnPeer(Peer):
         return model.predict_proba(x)
 
     def train_step(self, model, x, y):
-        model.partial_fit(x, y, classes=None if hasattr(model, "coefs_") else np.arange(y.shape[1]))
+        if hasattr(model, "coefs_"):
+            model.partial_fit(x, y)
+        else:   # the first call names the labels and makes the whole batch one update
+            model.set_params(batch_size=len(x))
+            model.partial_fit(x, y, classes=np.arange(y.shape[1]))
 
 
 @dataclass

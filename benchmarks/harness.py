@@ -15,6 +15,7 @@ import os
 import platform
 import re
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Generic, NamedTuple, Sequence, TypeVar
@@ -140,6 +141,11 @@ def write_section(name: str, body: str, path: Path = RESULTS_PATH) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def progress(message: str) -> None:
+    """A line on stderr while a long run goes on (stdout carries only the report)."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def pyplot():

@@ -7,7 +7,7 @@ The sweeps:
 
 - rows: the tutorial's 6-32-16-8-3 net, batch 250, 1,000 to 100,000 rows;
 - width: 10,000 x 100 inputs, hidden (w, w/2, w/4), 20 outputs, batch 250;
-- batch: 20,000 x 100 inputs, hidden (256, 128, 64), 20 outputs, batch 32 to 4,096;
+- batch: 10,000 x 100 inputs, hidden (256, 128, 64), 20 outputs, batch 32 to 4,096;
 - compute-bound: 100,000 x 100 inputs, 512-256-128-20, batch 1,024 (npnet and PyTorch only),
   where BLAS does nearly all the work and npnet / torch should be <= 1.
 
@@ -34,6 +34,10 @@ class Config(NamedTuple):
     outputs: int
     batch_size: int
 
+    def __str__(self) -> str:
+        return (f"{self.rows:,} x {self.inputs}, {'-'.join(map(str, (*self.hidden, self.outputs)))}, "
+                f"batch {self.batch_size}")
+
 
 class Sweep(NamedTuple):
     name: str                            # also the x-axis label
@@ -48,7 +52,7 @@ SWEEPS = [
     Sweep("width", "units in the first hidden layer", [32, 64, 128, 256, 512],
           lambda width: Config(10_000, 100, (width, width // 2, width // 4), 20, 250)),
     Sweep("batch", "batch size", [32, 128, 512, 1024, 4096],
-          lambda batch: Config(20_000, 100, (256, 128, 64), 20, batch)),
+          lambda batch: Config(10_000, 100, (256, 128, 64), 20, batch)),
 ]
 COMPUTE_BOUND = Config(100_000, 100, (512, 256, 128), 20, 1024)
 QUICK_COMPUTE_BOUND = Config(20_000, 100, (512, 256, 128), 20, 1024)
@@ -66,7 +70,11 @@ def time_config(config: Config, chosen: list[peers.Peer], repeats: int, seed: in
     config = Config(*config)
     x, y = synthetic(config.rows, config.inputs, config.outputs, seed)
     work = peers.Workload(config.hidden, config.batch_size, epochs=1)
-    return {peer.name: harness.measure(peers.fit_runner(peer, x, y, work, seed), repeats) for peer in chosen}
+    timings = {}
+    for peer in chosen:
+        timings[peer.name] = harness.measure(peers.fit_runner(peer, x, y, work, seed), repeats)
+        harness.progress(f"{config}: {peer.name} {timings[peer.name].median:.4f} s")
+    return timings
 
 
 def run_sweep(sweep: Sweep, chosen: list[peers.Peer], repeats: int, seed: int) -> list[dict]:
@@ -140,9 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     bound_timings = time_config(bound, bound_peers, args.repeats, args.seed)
     sections = [f"### One epoch as {sweep.name} grows\n\n{sweep_table(rows)}" for sweep, rows in
                 zip(sweeps, sweep_rows)]
-    sections.append(f"### Compute-bound: {bound.rows:,} x {bound.inputs} inputs, "
-                    f"{'-'.join(map(str, bound.hidden))}-{bound.outputs}, batch {bound.batch_size}, one epoch\n\n"
-                    + compute_bound_table(bound_timings))
+    sections.append(f"### Compute-bound: {bound}, one epoch\n\n" + compute_bound_table(bound_timings))
     sections.append("\n".join(
         [f"- Median of {args.repeats} one-epoch fits after a warm-up, each on a freshly built model; "
          "synthetic float32 data, shuffled, no validation. peer / npnet > 1: npnet is faster.",

@@ -60,6 +60,7 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
                                                              arrays["y_test"]) for model in timing.results)
             row = {"peer": peer.name, "median": timing.median, "min": timing.best, "accuracy": accuracy,
                    "validates": peer.validates}
+            harness.progress(f"{peer.name}: fit median {timing.median:.3f} s")
             if fresh_process:
                 row.update(isolated.run(peer.name, data_path, work, seed, threads))
             rows.append(row)

@@ -156,6 +156,32 @@ def pyplot():
     return plt
 
 
+def log_bars(labels: Sequence[str], values: Sequence[float], unit: str, xlabel: str, path: str) -> None:
+    """A PNG of horizontal bars on a log axis, each labelled with its value and ``unit``."""
+    plt = pyplot()
+    from matplotlib.ticker import NullFormatter
+    figure, axes = plt.subplots(figsize=(7, 0.6 * len(values) + 1.5))
+    axes.barh(labels, values, color="tab:blue")
+    for index, value in enumerate(values):
+        axes.text(value, index, f" {value:.3g} {unit}", va="center")
+    axes.set_xscale("log")
+    axes.set_xlim(min(values) / 2, max(values) * 4)
+    axes.xaxis.set_minor_formatter(NullFormatter())   # minor tick labels collide on short log ranges
+    axes.invert_yaxis()
+    axes.set_xlabel(xlabel)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_results(script: str, title: str, report: str, threads: int | None) -> None:
+    """Write ``report`` as the script's RESULTS.md section; a --threads run gets a section of its own."""
+    if threads is None:
+        write_section(script, f"## {title}\n\n{report}")
+    else:
+        write_section(f"{script}-threads-{threads}", f"## {title} (--threads {threads})\n\n{report}")
+
+
 def common_arguments(parser: argparse.ArgumentParser, repeats: int) -> argparse.ArgumentParser:
     """The options every script takes."""
     parser.add_argument("--repeats", type=int, default=repeats, help="timed repeats after one warm-up")

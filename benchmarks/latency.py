@@ -49,15 +49,8 @@ def table(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    plt = harness.pyplot()
-    figure, axes = plt.subplots(figsize=(6, 0.6 * len(rows) + 1.5))
-    axes.barh([row["peer"] for row in rows], [row["median_us"] for row in rows], color="tab:green")
-    axes.set_xscale("log")
-    axes.invert_yaxis()
-    axes.set_xlabel("one training step, batch 250, tutorial net (microseconds, log)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    harness.log_bars([row["peer"] for row in rows], [row["median_us"] for row in rows], "us",
+                     "one training step, batch 250, tutorial net (microseconds, log)", path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.png:
         plot(rows, args.png)
     if args.write_results:
-        harness.write_section("latency", "## Latency of one training step\n\n" + report)
+        harness.write_results("latency", "Latency of one training step", report, args.threads)
 
 
 if __name__ == "__main__":

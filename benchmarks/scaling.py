@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.png:
         plot(sweep_rows, args.png)
     if args.write_results:
-        harness.write_section("scaling", "## Scaling: one epoch as the problem grows\n\n" + report)
+        harness.write_results("scaling", "Scaling: one epoch as the problem grows", report, args.threads)
 
 
 if __name__ == "__main__":

@@ -106,19 +106,9 @@ def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int
 
 
 def plot(rows: list[dict], path: str) -> None:
-    """Horizontal bars of the median fit time per peer, log scale."""
-    plt = harness.pyplot()
-    figure, axes = plt.subplots(figsize=(7, 0.6 * len(rows) + 1.5))
-    names = [row["peer"] for row in rows]
-    axes.barh(names, [row["median"] for row in rows], color="tab:blue")
-    for index, row in enumerate(rows):
-        axes.text(row["median"], index, f" {row['median']:.2f} s", va="center")
-    axes.set_xscale("log")
-    axes.invert_yaxis()
-    axes.set_xlabel("fit time, tutorial (50 epochs), seconds (log)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    """Bars of the median fit time per peer, log scale."""
+    harness.log_bars([row["peer"] for row in rows], [row["median"] for row in rows], "s",
+                     "fit time, tutorial (50 epochs), seconds (log)", path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.png:
         plot(rows, args.png)
     if args.write_results:
-        harness.write_section("tutorial", "## Tutorial fit: npnet vs Keras, scikit-learn, PyTorch\n\n" + report)
+        harness.write_results("tutorial", "Tutorial fit: npnet vs Keras, scikit-learn, PyTorch", report, args.threads)
 
 
 if __name__ == "__main__":

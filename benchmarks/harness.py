@@ -55,19 +55,6 @@ def measure(prepare: Callable[[], Callable[[], T]], repeats: int, warmup: int = 
     return Timing(seconds, results)
 
 
-# -- thread settings --------------------------------------------------------------------------
-
-def limit_threads(threads: int | None) -> None:
-    """Cap BLAS/OpenMP pools (NumPy, scikit-learn, PyTorch's OpenMP) at ``threads``; None keeps the defaults.
-
-    PyTorch's intra-op pool and TensorFlow's are set by their peers (peers.py)
-    from the same number, since their own settings override OpenMP's.
-    """
-    if threads is not None:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(limits=threads)
-
-
 # -- the machine ------------------------------------------------------------------------------
 
 def cpu_model() -> str:
@@ -107,7 +94,7 @@ def blas_report() -> list[str]:
     return lines
 
 
-def machine_report(thread_notes: Sequence[str] = ()) -> str:
+def machine_report() -> str:
     """Markdown bullets: CPU, cores, load, thread settings, BLAS kernels, versions."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -115,7 +102,6 @@ def machine_report(thread_notes: Sequence[str] = ()) -> str:
     lines = [f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable",
              f"- load average (1, 5, 15 min) at the end: {load}",
              f"- thread environment: {env or 'none set (library defaults)'}"]
-    lines += [f"- {note}" for note in thread_notes]
     lines += [f"- thread pool: {line}" for line in blas_report()]
     packages = versions(["numpy", "scikit-learn", "tensorflow", "keras", "torch", "threadpoolctl"])
     lines.append(f"- Python {platform.python_version()}; " + ", ".join(f"{k} {v}" for k, v in packages.items()))

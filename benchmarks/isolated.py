@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     import_seconds = time.perf_counter() - start
 
     import numpy as np
-    from benchmarks import harness, peers
-    harness.limit_threads(args.threads)
+    from benchmarks import peers
     (peer,), _ = peers.get([args.peer], args.threads, skip_missing=False)
     with np.load(args.data, allow_pickle=False) as arrays:
         x, y, x_test, y_test = (arrays[key] for key in ("x", "y", "x_test", "y_test"))

@@ -58,7 +58,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers", default="npnet,keras,torch,sklearn")
     parser.add_argument("--number", type=int, default=200, help="steps timed per repeat")
     args = parser.parse_args(argv)
-    harness.limit_threads(args.threads)
     chosen, notes = peers.get(args.peers.split(","), args.threads)
     rows = run(chosen, args.repeats, args.number, args.seed)
     report = "\n\n".join([table(rows), "\n".join(

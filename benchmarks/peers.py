@@ -46,15 +46,19 @@ class Peer:
     """A framework under test. ``model`` is whatever ``build`` returns, opaque to the callers."""
 
     name: str
-    module: str            # the top-level import that makes this peer available
+    module: str            # what a user imports to train with this peer
     validates: bool = True  # whether ``fit`` runs the per-epoch validation pass
 
     def available(self) -> bool:
-        return importlib.util.find_spec(self.module) is not None
+        return importlib.util.find_spec(self.module.split(".")[0]) is not None   # without importing it
 
     def configure(self, threads: int | None) -> str:
-        """Import the framework, fix its thread count; return a note saying what was set."""
-        return f"{self.name}: library default threads"
+        """Import the framework, fix its own thread count; return a note saying what was set.
+
+        NumPy's BLAS and OpenMP pools are capped afterwards by ``get``, for all peers at once.
+        """
+        importlib.import_module(self.module)
+        return f"{self.name}: BLAS/OpenMP threads {threads or 'library default'}"
 
     def build(self, n_inputs: int, hidden: tuple[int, ...], n_outputs: int, seed: int) -> Any:
         raise NotImplementedError
@@ -135,7 +139,7 @@ class SklearnPeer(Peer):
     floor(N * (1 - validation_split)) rows only, the rows the others train on.
     """
 
-    name, module, validates = "sklearn", "sklearn", False
+    name, module, validates = "sklearn", "sklearn.neural_network", False
 
     def build(self, n_inputs, hidden, n_outputs, seed):
         from sklearn.neural_network import MLPClassifier
@@ -260,7 +264,7 @@ PEERS: dict[str, Peer] = {peer.name: peer for peer in (NpnetPeer(), KerasPeer(),
 
 
 def get(names: list[str], threads: int | None = None, skip_missing: bool = True) -> tuple[list[Peer], list[str]]:
-    """The named peers, configured for ``threads``, and notes (their thread settings, who was skipped).
+    """The named peers, imported and configured for ``threads``, and notes (thread settings, who was skipped).
 
     A peer whose framework is not installed is left out with a note
     (``skip_missing``), or raises ImportError.
@@ -278,6 +282,9 @@ def get(names: list[str], threads: int | None = None, skip_missing: bool = True)
             continue
         notes.append(peer.configure(threads))
         peers.append(peer)
+    if threads is not None:   # after the imports, so that every library's pool is loaded and capped
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(limits=threads)
     return peers, notes
 
 

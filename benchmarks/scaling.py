@@ -139,7 +139,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keras", action="store_true", help="add Keras (slow: ~1 s of tracing per model)")
     parser.add_argument("--quick", action="store_true", help="smaller sweeps and compute-bound run")
     args = parser.parse_args(argv)
-    harness.limit_threads(args.threads)
     chosen, notes = peers.get(args.peers.split(",") + (["keras"] if args.keras else []), args.threads)
     sweeps = [Sweep(s.name, s.unit, s.values[:3] if args.quick else s.values, s.config) for s in SWEEPS]
     sweep_rows = [run_sweep(sweep, chosen, args.repeats, args.seed) for sweep in sweeps]

@@ -48,7 +48,6 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
     validates, and with ``fresh_process`` import_seconds, fit_seconds,
     peak_rss_mb) and notes on the thread settings.
     """
-    harness.limit_threads(threads)
     chosen, notes = peers.get(peer_names, threads)
     rows = []
     with tempfile.TemporaryDirectory() as directory:

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from benchmarks import harness, latency, peers, scaling, tutorial
+from benchmarks import harness, isolated, latency, peers, scaling, tutorial
 
 TINY = peers.Workload(hidden=tutorial.WORK.hidden, batch_size=250, epochs=2, validation_split=0.2)
 
@@ -59,3 +59,17 @@ def test_scaling_and_latency_run_for_npnet_and_sklearn(sklearn):
     assert all(row["median"] > 0 for row in rows)
     steps = latency.run(peers.get(["npnet", "sklearn"])[0], repeats=1, number=5, seed=0)
     assert [row["peer"] for row in steps] == ["npnet", "sklearn"] and all(row["median_us"] > 0 for row in steps)
+
+
+def test_a_peer_whose_framework_is_missing_is_left_out_with_a_note(monkeypatch):
+    class Absent(peers.NpnetPeer):
+        name, module = "absent", "no_such_framework_npnet_test"
+    monkeypatch.setitem(peers.PEERS, "absent", Absent())
+    chosen, notes = peers.get(["npnet", "absent"])
+    assert [peer.name for peer in chosen] == ["npnet"] and "absent: not installed, left out" in notes
+    with pytest.raises(ImportError, match="no_such_framework_npnet_test"):
+        peers.get(["absent"], skip_missing=False)
+
+
+def test_fresh_process_imports_what_each_peer_names():
+    assert isolated.IMPORTS == {name: peer.module for name, peer in peers.PEERS.items()}

@@ -73,13 +73,13 @@ def versions(packages: Sequence[str]) -> dict[str, str]:
     """Installed versions from package metadata (nothing is imported); "absent" if not installed."""
     found = {}
     for name in packages:
-        for distribution in {"tensorflow": ("tensorflow", "tensorflow-cpu"), "sklearn": ("scikit-learn",)}.get(
-                name, (name,)):
+        found[name] = "absent"
+        for distribution in (name, f"{name}-cpu"):   # TensorFlow's CPU build is "tensorflow-cpu"
             try:
                 found[name] = importlib.metadata.version(distribution)
                 break
             except importlib.metadata.PackageNotFoundError:
-                found[name] = "absent"
+                continue
     return found
 
 

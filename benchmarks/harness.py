@@ -149,7 +149,7 @@ def log_bars(labels: Sequence[str], values: Sequence[float], unit: str, xlabel: 
     figure, axes = plt.subplots(figsize=(7, 0.6 * len(values) + 1.5))
     axes.barh(labels, values, color="tab:blue")
     for index, value in enumerate(values):
-        axes.text(value, index, f" {value:.3g} {unit}", va="center")
+        axes.text(value, index, f" {value:.3g} {unit}" if value < 1000 else f" {value:,.0f} {unit}", va="center")
     axes.set_xscale("log")
     axes.set_xlim(min(values) / 2, max(values) * 4)
     axes.xaxis.set_minor_formatter(NullFormatter())   # minor tick labels collide on short log ranges

@@ -113,6 +113,7 @@ def compute_bound_table(timings: dict[str, harness.Timing]) -> str:
 def plot(sweep_rows: list[list[dict]], path: str) -> None:
     """One log-log panel per sweep: median epoch seconds against the swept value, a line per peer."""
     plt = harness.pyplot()
+    from matplotlib.ticker import NullFormatter
     figure, axes = plt.subplots(1, len(sweep_rows), figsize=(4.2 * len(sweep_rows), 3.8))
     for ax, rows in zip(np.atleast_1d(axes), sweep_rows):
         for name in dict.fromkeys(row["peer"] for row in rows):
@@ -120,6 +121,10 @@ def plot(sweep_rows: list[list[dict]], path: str) -> None:
             ax.plot([row["value"] for row in mine], [row["median"] for row in mine], marker="o", label=name)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        values = list(dict.fromkeys(row["value"] for row in rows))
+        ax.set_xticks(values, [f"{value:,}" for value in values])   # the swept values, not powers of ten
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(rows[0]["sweep"])
         ax.set_ylabel("seconds per epoch")
         ax.legend()

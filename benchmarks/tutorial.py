@@ -45,8 +45,8 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
     """Time every available peer on ``arrays`` (``tutorial_arrays()``).
 
     Returns one row per peer (a dict: peer, median, min, ratio, accuracy,
-    validates, and with ``fresh_process`` import_seconds, fit_seconds,
-    peak_rss_mb) and notes on the thread settings.
+    validates, and with ``fresh_process`` the keys of ``isolated.run``) and
+    notes on the thread settings.
     """
     chosen, notes = peers.get(peer_names, threads)
     rows = []
@@ -79,7 +79,7 @@ def table(rows: list[dict]) -> str:
         lines.append([row["peer"] + ("" if row["validates"] else " *"), cell(row, "median", "{:.3f}"),
                       cell(row, "min", "{:.3f}"), cell(row, "ratio", "{:.2f}x"),
                       f">= {target:g}x" if target else "", cell(row, "accuracy", "{:.4f}"),
-                      cell(row, "import_seconds", "{:.2f}"), cell(row, "fit_seconds", "{:.3f}"),
+                      cell(row, "import_seconds", "{:.2f}"), cell(row, "first_fit_seconds", "{:.3f}"),
                       cell(row, "peak_rss_mb", "{:.0f}")])
     return harness.markdown_table(HEADERS, lines)
 

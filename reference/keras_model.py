@@ -24,8 +24,11 @@ def keras_module() -> Any:
 
 
 def build_model(n_features: int = tutorial.N_FEATURES, n_classes: int = tutorial.N_CLASSES,
-                binary_accuracy: bool = True, dtype: str = "float32") -> Any:
+                binary_accuracy: bool = True, dtype: str = "float32",
+                hidden_units: tuple[int, ...] = tutorial.HIDDEN_UNITS) -> Any:
     """The tutorial's 6-32-16-8-3 network, compiled as the tutorial compiles it.
+
+    ``hidden_units`` resizes the ReLU layers (the benchmarks' scaling sweeps).
 
     ``binary_accuracy=True`` reports the metric as BinaryAccuracy named
     "accuracy" (what the tutorial's 0.856 measured); ``False`` passes the
@@ -34,7 +37,7 @@ def build_model(n_features: int = tutorial.N_FEATURES, n_classes: int = tutorial
     keras = keras_module()
     model = keras.Sequential([keras.Input(shape=(n_features,), dtype=dtype)]
                              + [keras.layers.Dense(units, activation="relu", dtype=dtype)
-                                for units in tutorial.HIDDEN_UNITS]
+                                for units in hidden_units]
                              + [keras.layers.Dense(n_classes, activation="sigmoid", dtype=dtype)])
     accuracy = keras.metrics.BinaryAccuracy(name="accuracy") if binary_accuracy else "accuracy"
     model.compile(loss=keras.losses.binary_crossentropy, optimizer=keras.optimizers.Adam(), metrics=[accuracy])

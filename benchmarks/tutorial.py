@@ -1,0 +1,133 @@
+"""The tutorial's training run, timed: npnet against Keras 3, scikit-learn and PyTorch.
+
+Each peer trains the tutorial's 6-32-16-8-3 network (ReLU, sigmoid outputs,
+binary crossentropy, Adam lr 1e-3) for 50 epochs in batches of 250 on the
+tutorial's 6,700 training rows with validation_split 0.2 (5,360 rows trained
+on, 1,340 evaluated after every epoch), float32, shuffled. The clock covers
+the whole ``fit`` call on a freshly built model. Every row also reports the
+binary accuracy on the tutorial's 3,300 test rows, so no peer is fast by
+doing less. Then each peer trains once more in a fresh interpreter for its
+import time and peak memory (benchmarks/isolated.py).
+
+    python -m benchmarks.tutorial [--peers npnet,keras,sklearn,torch] [--repeats 5]
+                                  [--epochs 50] [--threads N] [--png tutorial.png] [--write-results]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import harness, isolated, peers
+from npnet import tutorial
+
+WORK = peers.Workload(hidden=tutorial.HIDDEN_UNITS, batch_size=tutorial.BATCH_SIZE, epochs=tutorial.N_EPOCHS,
+                      validation_split=tutorial.VALIDATION_SPLIT)
+# How many times faster than each peer npnet's fit must be (issue 5).
+TARGETS = {"keras": 40.0, "sklearn": 4.0, "torch": 15.0}
+HEADERS = ["peer", "fit median (s)", "fit min (s)", "peer / npnet", "target", "test binary acc",
+           "import (s)", "first fit, fresh process (s)", "peak RSS (MB)"]
+
+
+def tutorial_arrays() -> dict[str, np.ndarray]:
+    """The tutorial's train and test splits as float32 (N, 6) inputs and (N, 3) targets for every peer."""
+    data = tutorial.tutorial_data()
+    return {"x": data.x_train.astype(np.float32), "y": data.y_train.astype(np.float32),
+            "x_test": data.x_test.astype(np.float32), "y_test": data.y_test.astype(np.float32)}
+
+
+def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Workload = WORK, repeats: int = 5,
+        seed: int = 0, threads: int | None = None,
+        fresh_process: bool = True) -> tuple[list[dict], list[str]]:
+    """Time every available peer on ``arrays`` (``tutorial_arrays()``).
+
+    Returns one row per peer (a dict: peer, median, min, ratio, accuracy,
+    validates, and with ``fresh_process`` the keys of ``isolated.run``) and
+    notes on the thread settings.
+    """
+    chosen, notes = peers.get(peer_names, threads)
+    rows = []
+    with tempfile.TemporaryDirectory() as directory:
+        data_path = Path(directory) / "tutorial.npz"
+        np.savez(data_path, **arrays)
+        for peer in chosen:
+            timing = harness.measure(peers.fit_runner(peer, arrays["x"], arrays["y"], work, seed), repeats)
+            accuracy = statistics.mean(peers.binary_accuracy(peer.predict(model, arrays["x_test"]),
+                                                             arrays["y_test"]) for model in timing.results)
+            row = {"peer": peer.name, "median": timing.median, "min": timing.best, "accuracy": accuracy,
+                   "validates": peer.validates}
+            harness.progress(f"{peer.name}: fit median {timing.median:.3f} s")
+            if fresh_process:
+                row.update(isolated.run(peer.name, data_path, work, seed, threads))
+            rows.append(row)
+    npnet_row = next((row for row in rows if row["peer"] == "npnet"), None)
+    for row in rows:
+        row["ratio"] = row["median"] / npnet_row["median"] if npnet_row else None
+    return rows, notes
+
+
+def table(rows: list[dict]) -> str:
+    """The markdown table: one line per peer; ratios are the peer's median over npnet's."""
+    def cell(row, key, form):
+        return form.format(row[key]) if row.get(key) is not None else "-"
+    lines = []
+    for row in rows:
+        target = TARGETS.get(row["peer"])
+        lines.append([row["peer"] + ("" if row["validates"] else " *"), cell(row, "median", "{:.3f}"),
+                      cell(row, "min", "{:.3f}"), cell(row, "ratio", "{:.2f}x"),
+                      f">= {target:g}x" if target else "", cell(row, "accuracy", "{:.4f}"),
+                      cell(row, "import_seconds", "{:.2f}"), cell(row, "first_fit_seconds", "{:.3f}"),
+                      cell(row, "peak_rss_mb", "{:.0f}")])
+    return harness.markdown_table(HEADERS, lines)
+
+
+def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int) -> str:
+    """What the table measured and how, as markdown bullets."""
+    split = peers.split_index(n_rows, work.validation_split)
+    return "\n".join([
+        f"- Workload: {work.epochs} epochs, batch {work.batch_size}, {split} training rows, validation_split "
+        f"{work.validation_split}, hidden {work.hidden}, Adam lr {peers.LEARNING_RATE}, eps {peers.EPSILON}, float32.",
+        f"- Fit times: median and min of {repeats} runs after one warm-up run; each run builds a fresh model "
+        "outside the clock and times the whole fit call (Keras's includes tracing its train and test functions, "
+        "as every new model's first fit does).",
+        "- \\* scikit-learn's MLPClassifier has no per-epoch validation pass: it trains on the same "
+        f"{split} rows and skips the evaluation of the other {n_rows - split} after each "
+        "epoch that the others do.",
+        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); target: what npnet must reach.",
+        "- Test binary accuracy: mean over the tutorial's 3,300 test rows x 3 labels of (p > 0.5) == y, "
+        "averaged over the timed runs.",
+        "- Fresh process: import time of the framework from a clean interpreter, its first fit there, and the "
+        "child's peak resident memory (interpreter + libraries + data + model).",
+        *[f"- Threads: {note}" for note in notes]])
+
+
+def plot(rows: list[dict], path: str) -> None:
+    """Bars of the median fit time per peer, log scale."""
+    harness.log_bars([row["peer"] for row in rows], [row["median"] for row in rows], "s",
+                     "fit time, tutorial (50 epochs), seconds (log)", path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = harness.common_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), repeats=5)
+    parser.add_argument("--peers", default="npnet,keras,sklearn,torch")
+    parser.add_argument("--epochs", type=int, default=WORK.epochs)
+    parser.add_argument("--no-fresh-process", action="store_true", help="skip the import/memory columns")
+    args = parser.parse_args(argv)
+    work = peers.Workload(WORK.hidden, WORK.batch_size, args.epochs, WORK.validation_split)
+    arrays = tutorial_arrays()
+    rows, notes = run(args.peers.split(","), arrays, work, args.repeats, args.seed, args.threads,
+                      fresh_process=not args.no_fresh_process)
+    report = "\n\n".join([table(rows), notes_text(work, args.repeats, notes, len(arrays["x"])),
+                           harness.machine_report()])
+    print(report)
+    if args.png:
+        plot(rows, args.png)
+    if args.write_results:
+        harness.write_results("tutorial", "Tutorial fit: npnet vs Keras, scikit-learn, PyTorch", report, args.threads)
+
+
+if __name__ == "__main__":
+    main()

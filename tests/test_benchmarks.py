@@ -1,0 +1,77 @@
+"""The benchmark harness, run small: npnet and scikit-learn only (no TensorFlow, no PyTorch), seconds not minutes."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from benchmarks import harness, isolated, latency, peers, scaling, tutorial
+
+TINY = peers.Workload(hidden=tutorial.WORK.hidden, batch_size=250, epochs=2, validation_split=0.2)
+
+
+@pytest.fixture(scope="module")
+def arrays(sklearn):
+    return tutorial.tutorial_arrays()
+
+
+def test_tutorial_table_has_a_row_per_peer_with_every_column_and_accuracies_in_unit_interval(arrays):
+    heavy_before = {"tensorflow", "torch"} & set(sys.modules)
+    rows, _ = tutorial.run(["npnet", "sklearn"], arrays, TINY, repeats=1, fresh_process=True)
+    assert {"tensorflow", "torch"} & set(sys.modules) == heavy_before   # the harness never loads them itself
+    lines = tutorial.table(rows).splitlines()
+    assert lines[0] == "| " + " | ".join(tutorial.HEADERS) + " |"
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| npnet", "| sklearn *"]
+    assert all(line.count("|") == len(tutorial.HEADERS) + 1 and " - " not in line for line in lines[2:])
+    for row in rows:
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["first_fit_accuracy"] <= 1.0
+        assert row["median"] > 0 and row["import_seconds"] > 0 and row["peak_rss_mb"] > 10
+    assert rows[0]["ratio"] == 1.0
+    # Same seed, same data: the fresh process trained exactly the model the timed runs trained.
+    assert rows[0]["first_fit_accuracy"] == rows[0]["accuracy"]
+
+
+def test_measure_reports_repeats_after_discarding_warmup():
+    calls = []
+    timing = harness.measure(lambda: (lambda: calls.append(1) or len(calls)), repeats=3, warmup=2, number=4)
+    assert len(calls) == 20 and timing.results == [12, 16, 20] and len(timing.seconds) == 3
+    assert timing.best <= timing.median
+
+
+def test_write_section_replaces_its_own_section_and_keeps_the_others(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    harness.write_section("a", "first", path)
+    harness.write_section("b", "other", path)
+    harness.write_section("a", "second", path)
+    text = path.read_text()
+    assert "second" in text and "first" not in text and "other" in text
+    assert text.index("second") < text.index("other")
+
+
+def test_unknown_peer_is_refused_by_name():
+    with pytest.raises(ValueError, match="nope"):
+        peers.get(["npnet", "nope"])
+
+
+def test_scaling_and_latency_run_for_npnet_and_sklearn(sklearn):
+    sweep = scaling.Sweep("rows", "rows", [200, 400], lambda rows: (rows, 6, (8,), 3, 100))
+    rows = scaling.run_sweep(sweep, peers.get(["npnet", "sklearn"])[0], repeats=1, seed=0)
+    assert [(row["value"], row["peer"]) for row in rows] == [(200, "npnet"), (200, "sklearn"),
+                                                              (400, "npnet"), (400, "sklearn")]
+    assert all(row["median"] > 0 for row in rows)
+    steps = latency.run(peers.get(["npnet", "sklearn"])[0], repeats=1, number=5, seed=0)
+    assert [row["peer"] for row in steps] == ["npnet", "sklearn"] and all(row["median_us"] > 0 for row in steps)
+
+
+def test_a_peer_whose_framework_is_missing_is_left_out_with_a_note(monkeypatch):
+    class Absent(peers.NpnetPeer):
+        name, module = "absent", "no_such_framework_npnet_test"
+    monkeypatch.setitem(peers.PEERS, "absent", Absent())
+    chosen, notes = peers.get(["npnet", "absent"])
+    assert [peer.name for peer in chosen] == ["npnet"] and "absent: not installed, left out" in notes
+    with pytest.raises(ImportError, match="no_such_framework_npnet_test"):
+        peers.get(["absent"], skip_missing=False)
+
+
+def test_fresh_process_imports_what_each_peer_names():
+    assert isolated.IMPORTS == {name: peer.module for name, peer in peers.PEERS.items()}

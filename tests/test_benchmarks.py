@@ -75,3 +75,11 @@ def test_a_peer_whose_framework_is_missing_is_left_out_with_a_note(monkeypatch):
 
 def test_fresh_process_imports_what_each_peer_names():
     assert isolated.IMPORTS == {name: peer.module for name, peer in peers.PEERS.items()}
+
+
+def test_the_numpy_floor_trains_the_same_network(arrays):
+    from benchmarks import floor
+    accuracy = floor.floor_fit(arrays["x"], arrays["y"], peers.Workload(hidden=tutorial.WORK.hidden,
+                                                                          batch_size=250, epochs=5,
+                                                                          validation_split=0.2), seed=0)
+    assert 0.75 < accuracy <= 1.0   # it learns: the floor does the whole work, not less

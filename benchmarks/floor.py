@@ -138,9 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                         "", f"- {steps} training steps and {work.epochs} validation passes, medians of "
                             f"{args.repeats} runs; the tutorial workload of benchmarks.tutorial.",
                         "", harness.machine_report()])
-    print(report)
-    if args.write_results:
-        harness.write_results("floor", "The NumPy floor of the tutorial fit", report, args.threads)
+    harness.publish(args, "floor", "The NumPy floor of the tutorial fit", report)
 
 
 if __name__ == "__main__":

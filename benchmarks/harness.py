@@ -168,6 +168,16 @@ def write_results(script: str, title: str, report: str, threads: int | None) -> 
         write_section(f"{script}-threads-{threads}", f"## {title} (--threads {threads})\n\n{report}")
 
 
+def publish(args: argparse.Namespace, script: str, title: str, report: str,
+            draw: Callable[[str], None] | None = None) -> None:
+    """Print ``report``; with --png, ``draw(path)`` the chart; with --write-results, write its RESULTS.md section."""
+    print(report)
+    if args.png and draw is not None:
+        draw(args.png)
+    if args.write_results:
+        write_results(script, title, report, args.threads)
+
+
 def common_arguments(parser: argparse.ArgumentParser, repeats: int) -> argparse.ArgumentParser:
     """The options every script takes."""
     parser.add_argument("--repeats", type=int, default=repeats, help="timed repeats after one warm-up")

@@ -65,11 +65,7 @@ def main(argv: list[str] | None = None) -> None:
          "steps on one fresh model each; the step includes each framework's per-call input handling.",
          "- sklearn's partial_fit re-validates its inputs on every call and is not meant as a step API.",
          *[f"- Threads: {note}" for note in notes]]), harness.machine_report()])
-    print(report)
-    if args.png:
-        plot(rows, args.png)
-    if args.write_results:
-        harness.write_results("latency", "Latency of one training step", report, args.threads)
+    harness.publish(args, "latency", "Latency of one training step", report, lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

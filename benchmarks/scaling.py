@@ -159,11 +159,8 @@ def main(argv: list[str] | None = None) -> None:
          *[f"- Sweep {describe(sweep)}" for sweep in sweeps],
          *[f"- Threads: {note}" for note in notes]]))
     report = "\n\n".join(sections + [harness.machine_report()])
-    print(report)
-    if args.png:
-        plot(sweep_rows, args.png)
-    if args.write_results:
-        harness.write_results("scaling", "Scaling: one epoch as the problem grows", report, args.threads)
+    harness.publish(args, "scaling", "Scaling: one epoch as the problem grows", report,
+                    lambda path: plot(sweep_rows, path))
 
 
 if __name__ == "__main__":

@@ -122,11 +122,8 @@ def main(argv: list[str] | None = None) -> None:
                       fresh_process=not args.no_fresh_process)
     report = "\n\n".join([table(rows), notes_text(work, args.repeats, notes, len(arrays["x"])),
                            harness.machine_report()])
-    print(report)
-    if args.png:
-        plot(rows, args.png)
-    if args.write_results:
-        harness.write_results("tutorial", "Tutorial fit: npnet vs Keras, scikit-learn, PyTorch", report, args.threads)
+    harness.publish(args, "tutorial", "Tutorial fit: npnet vs Keras, scikit-learn, PyTorch", report,
+                    lambda path: plot(rows, path))
 
 
 if __name__ == "__main__":

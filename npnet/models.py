@@ -622,9 +622,7 @@ class Sequential:
 
     def save_weights(self, path: str | os.PathLike) -> None:
         """Write the weights to an ``.npz`` file (no pickle), atomically (``npnet.saving``)."""
-        path = os.fspath(path)
-        if not path.endswith(".npz"):
-            raise ValueError(f"path must end with '.npz', got {path!r}")
+        path = _npz_path(path)
         self._require_built("save_weights")
         saving.write_archive(path, saving.weights_to_arrays(self._params.value_views))
 
@@ -638,7 +636,7 @@ class Sequential:
 
         ``npnet.models.load_model(path)`` gives back an equal model; weights round-trip bit-exactly.
         """
-        path = os.fspath(path)
+        path = _npz_path(path)
         self._require_built("save")
         config = {"model": self.get_config(), "compile": self._compile_config()}
         saving.write_archive(path, {"config": saving.config_to_array(config),
@@ -694,6 +692,14 @@ class Sequential:
             lines.append("Total params: unknown until the model is built (input size not yet known)")
         lines.append(rule)
         print_fn("\n".join(lines))
+
+
+def _npz_path(path: str | os.PathLike) -> str:
+    """``path`` as a str ending in ".npz", the only format npnet writes (NumPy's archive, read without pickle)."""
+    path = os.fspath(path)
+    if not isinstance(path, str) or not path.endswith(".npz"):
+        raise ValueError(f"path must end with '.npz', got {path!r}")
+    return path
 
 
 def load_model(path: str | os.PathLike) -> Sequential:

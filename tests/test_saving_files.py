@@ -326,3 +326,11 @@ def test_config_that_is_not_json_is_refused_by_name(tmp_path, text):
     rewrite(path, config=np.array(text))
     with pytest.raises(ValueError, match=r"badjson\.npz': config is not valid JSON"):
         load_model(path)
+
+
+def test_save_and_save_weights_both_refuse_paths_that_are_not_npz(tmp_path):
+    model = make_model()
+    for method in (model.save, model.save_weights):
+        with pytest.raises(ValueError, match=r"path must end with '\.npz'"):
+            method(tmp_path / "model.keras")
+    assert not list(tmp_path.iterdir())

@@ -28,6 +28,8 @@ def _bce_elementwise(y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool,
     From probabilities: p is first clipped to [eps, 1 - eps] with eps = 1e-7,
     so the loss stays finite.
     """
+    if pos_weight is not None:
+        pos_weight = pos_weight.astype(y_true.dtype, copy=False)   # as TF casts it to the logits' dtype
     if from_logits:
         z = y_pred
         if pos_weight is None:
@@ -188,7 +190,7 @@ class BinaryCrossentropy(Loss):
         eps = backend.epsilon()
         p = np.clip(y_pred, eps, 1 - eps)
         inside = (y_pred >= eps) & (y_pred <= 1 - eps)
-        positive = y / p if w is None else w * y / p
+        positive = y / p if w is None else w.astype(y.dtype, copy=False) * y / p
         return _weighted((-positive + (1 - y) / (1 - p)) * inside / y.size, self.sample_weight)
 
 
@@ -196,6 +198,7 @@ def _dlogits(p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.
     """d(loss entry)/dz: p - y, or (1 - y) - (1 + (w - 1) y)(1 - p) with per-label positive weights w."""
     if pos_weight is None:
         return p - y
+    pos_weight = pos_weight.astype(y.dtype, copy=False)
     return (1 - y) - (1 + (pos_weight - 1) * y) * (1 - p)
 
 

@@ -37,7 +37,8 @@ class TrainingDivergedError(FloatingPointError):
     batch, ``loss`` is its value, ``last_finite_loss`` the loss of the batch
     before it (None if there was none). The model's weights are those that
     batch before was computed on: the last weights with a finite loss (or, if
-    the very first batch diverged, the weights fit started with).
+    the very first batch diverged, the weights fit started with). The optimizer
+    is reset (``Optimizer.reset``): its moments had taken in the non-finite step.
     """
 
     def __init__(self, message: str, epoch: int, batch: int, loss: float, last_finite_loss: float | None):
@@ -83,16 +84,17 @@ def _batch_size(batch_size: Any) -> int:
 
 
 def _diverged(epoch: int, epochs: int, step: int, steps: int, loss: float,
-              last_finite: tuple[int, int, float] | None) -> TrainingDivergedError:
+              last_finite: tuple[int, int, float] | None, what: str | None = None) -> TrainingDivergedError:
+    what = what or f"the loss of epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps} is {loss}"
     if last_finite is None:
         before = "no batch before it had a finite loss; the weights are those fit started with"
     else:
         e, b, value = last_finite
         before = (f"the last finite batch loss was {value:.6g} (epoch {e + 1}/{epochs}, batch {b + 1}/{steps}); "
-                  "the weights are restored to those it was computed on, the optimizer state is not")
+                  "the weights are restored to those it was computed on")
     return TrainingDivergedError(
-        f"training diverged: the loss of epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps} is {loss}; "
-        f"{before}. Lower the learning rate, or pass callbacks=[npnet.callbacks.TerminateOnNaN()] "
+        f"training diverged: {what}; {before}, and the optimizer starts afresh (its moments took in the "
+        "non-finite step). Lower the learning rate, or pass callbacks=[npnet.callbacks.TerminateOnNaN()] "
         "to stop without an error.", epoch, step, loss, None if last_finite is None else last_finite[2])
 
 
@@ -261,8 +263,10 @@ class Sequential:
         the loss from the logits: finite for any logit, gradient (p - y) / (N*K)
         (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
-        fused = (isinstance(self.loss, losses.BinaryCrossentropy) and not self.loss.from_logits
-                 and self._layers[-1].activation is activations.sigmoid)
+        plain = (isinstance(self.loss, losses.BinaryCrossentropy)   # a subclass's own forward/backward is kept
+                 and type(self.loss).forward is losses.BinaryCrossentropy.forward
+                 and type(self.loss).backward is losses.BinaryCrossentropy.backward)
+        fused = plain and not self.loss.from_logits and self._layers[-1].activation is activations.sigmoid
         return (self._fused_loss if fused else self.loss), fused
 
     # -- checks at the boundary -------------------------------------------------------------
@@ -297,7 +301,9 @@ class Sequential:
                              f"got {len(x)} and {len(y)}")
         if isinstance(self.loss, losses.BinaryCrossentropy):
             check_unit_interval(y, prefix + "y")
-            losses.check_pos_weight(self.loss.pos_weight, units)
+            pos_weight = losses.check_pos_weight(self.loss.pos_weight, units)
+            if pos_weight is not None:
+                as_float_array(pos_weight, "pos_weight", self.dtype, ndim=1)   # must fit the model's dtype
         return x, y
 
     def _check_sample_weight(self, sample_weight: Any, n: int, prefix: str = "") -> np.ndarray | None:
@@ -466,9 +472,16 @@ class Sequential:
                         last_finite = (epoch, step, value)
                     elif not self.stop_training:   # a callback that stops here (TerminateOnNaN) goes first
                         guard.restore()
+                        self.optimizer.reset()
                         raise _diverged(epoch, epochs, step, steps, value, last_finite)
                     if self.stop_training:
                         break
+                if math.isfinite(value) and not np.isfinite(self._params.values).all():   # its last update overflowed
+                    guard.restore()
+                    self.optimizer.reset()
+                    raise _diverged(epoch, epochs, step, steps, value, last_finite,
+                                    f"the update of epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps} "
+                                    f"(loss {value:.6g}) made the weights non-finite")
                 epoch_logs = {"loss": loss_sum / seen, **self._metric_logs()}
                 if x_val is not None:
                     val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits, sample_weight=w_val)
@@ -501,7 +514,8 @@ class Sequential:
         for key, value in class_weight.items():
             check_int(key, "class_weight key", minimum=0)
             check_float(value, f"class_weight[{key}]", 0.0, math.inf, high_open=True)
-        per_class = np.array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], dtype=self.dtype)
+        per_class = as_float_array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], "class_weight",
+                                   self.dtype, ndim=1)   # refuses weights that overflow the model's dtype
         return per_class[np.round(y[:, 0]).astype(np.int64)]   # targets lie in [0, 1]: classes 0 and 1
 
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:

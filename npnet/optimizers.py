@@ -67,6 +67,10 @@ class Optimizer:
                              "use a new optimizer for other parameters")
         self.apply(checked)
 
+    def reset(self) -> None:
+        """Forget the slots and the step count: the state of a fresh optimizer with the same settings."""
+        self.iterations, self._slots, self._shapes = 0, None, None
+
     def get_config(self) -> dict[str, Any]:
         """``{"name": ..., **hyperparameters}``; ``optimizers.from_config`` inverts it (state not included)."""
         return {"name": self.name, **{key: getattr(self, key) for key in self.config_names}}

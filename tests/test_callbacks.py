@@ -402,6 +402,29 @@ def test_divergence_at_the_first_batch_leaves_the_starting_weights():
     assert_same_weights(m.get_weights(), start)
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_after_divergence_the_optimizer_starts_afresh_so_a_lower_learning_rate_trains():
+    m = model(SGD(learning_rate=DIVERGING_SGD, momentum=0.9))
+    start = m.get_weights()
+    with pytest.raises(TrainingDivergedError, match="the optimizer starts afresh"):
+        m.fit(*data(), batch_size=5, epochs=4, verbose=0)
+    assert m.optimizer.iterations == 0                      # its velocity had taken in the NaN step
+    m.set_weights(start)
+    m.optimizer.learning_rate = 1e-3
+    history = m.fit(*data(), batch_size=5, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_an_overflowing_last_update_is_caught_although_its_loss_was_finite():
+    m = model(SGD(learning_rate=1e38))
+    start = m.get_weights()
+    with pytest.raises(TrainingDivergedError, match=r"the update of epoch 1/1, batch 1/1 \(loss \S+\) made "
+                                                    r"the weights non-finite"):
+        m.fit(data()[0] * 1e3, data()[1], batch_size=20, epochs=1, verbose=0)
+    assert_same_weights(m.get_weights(), start)            # the weights its (finite) loss was computed on
+
+
 # -- KeyboardInterrupt --------------------------------------------------------------------------
 
 class InterruptAt(Callback):

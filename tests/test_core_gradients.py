@@ -138,3 +138,24 @@ def test_gradient_checks_refuse_float32_models(rng):
     model.compile(loss="binary_crossentropy")
     with pytest.raises(ValueError, match="float64"):
         gradcheck.check_model(model, rng.normal(size=(4, 3)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("scale", [1e-12, 1e-9, 1.0, 1e6])
+def test_a_doubled_gradient_is_caught_at_any_scale_of_the_loss_and_a_right_one_passes(float64, scale):
+    class Scaled(BinaryCrossentropy):
+        """scale * BCE, with its gradient right or, with ``factor`` 2, doubled."""
+
+        def __init__(self, factor):
+            super().__init__()
+            self.factor = factor
+
+        def forward(self, y_true, y_pred, sample_weight=None):
+            return scale * super().forward(y_true, y_pred, sample_weight)
+
+        def backward(self):
+            return self.factor * scale * super().backward()
+
+    rng = np.random.default_rng(3)
+    y_true, y_pred = (rng.random((4, 3)) < 0.5).astype(float), rng.uniform(0.2, 0.8, (4, 3))
+    gradcheck.check_loss(Scaled(1.0), y_true, y_pred).assert_passed(1e-5)
+    assert not gradcheck.check_loss(Scaled(2.0), y_true, y_pred).passed(1e-5)

@@ -175,3 +175,40 @@ def test_class_weight_is_refused_for_multilabel_outputs_with_the_reason():
         model.fit(X, Y, class_weight={0: 1.0, 1: 2.0}, verbose=0)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_weights_that_overflow_the_models_dtype_are_refused_before_any_state_changes():
+    model = network("float32", units=1)
+    before = model.get_weights()
+    with pytest.raises(ValueError, match="class_weight has non-finite values after conversion to float32"):
+        model.fit(X, Y[:, :1], class_weight={0: 1.0, 1: 1e39}, verbose=0)
+    big = network("float32", loss=BinaryCrossentropy(pos_weight=1e39))
+    with pytest.raises(ValueError, match="pos_weight has non-finite values after conversion to float32"):
+        big.fit(X, Y, verbose=0)
+    assert model.optimizer.iterations == big.optimizer.iterations == 0
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pos_weight_keeps_a_float32_model_in_float32():
+    loss = BinaryCrossentropy(pos_weight=POS_WEIGHT)
+    y, p = Y[:6].astype(np.float32), RNG.uniform(0.1, 0.9, size=(6, 3)).astype(np.float32)
+    loss.forward(y, p)
+    assert loss.backward().dtype == np.float32
+    model = network("float32", loss=BinaryCrossentropy(pos_weight=POS_WEIGHT))
+    assert all(g.dtype == np.float32 for g in model.loss_and_gradients(X, Y)[1])
+
+
+def test_a_subclass_of_binary_crossentropy_keeps_its_own_forward_and_backward():
+    class Halved(BinaryCrossentropy):
+        def forward(self, y_true, y_pred, sample_weight=None):
+            return super().forward(y_true, y_pred, sample_weight) / 2
+
+        def backward(self):
+            return super().backward() / 2
+
+    plain, halved = network("float64"), network("float64", loss=Halved())
+    loss, gradients = plain.loss_and_gradients(X, Y)
+    half, half_gradients = halved.loss_and_gradients(X, Y)
+    assert half == pytest.approx(loss / 2, rel=1e-6)       # the subclass runs (through clipped probabilities)
+    np.testing.assert_allclose(half_gradients[0], gradients[0] / 2, rtol=1e-5, atol=1e-12)

@@ -181,6 +181,7 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, seed: int = 0) -> Gradche
 
 def check_activation(activation: Any, z: Any, eps: float = 1e-6, seed: int = 0) -> GradcheckReport:
     """An activation's ``backward`` at z: dL/dz for L = sum(r * f(z)) with a fixed random r."""
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)
     activation = activations_module.get(activation)
     z = np.array(as_float_array(z, "z", np.float64, ndim=np.ndim(z)), dtype=np.float64)
     r = np.random.default_rng(seed).standard_normal(z.shape)
@@ -193,6 +194,7 @@ def check_activation(activation: Any, z: Any, eps: float = 1e-6, seed: int = 0) 
 
 def check_loss(loss: Any, y_true: Any, y_pred: Any, eps: float = 1e-6) -> GradcheckReport:
     """A loss's ``backward``: dL/dy_pred of its ``forward`` (the batch mean) at (y_true, y_pred)."""
+    eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)
     loss = losses_module.get(loss)
     y_true = as_float_array(y_true, "y_true", np.float64, ndim=2)
     y_pred = as_float_array(y_pred, "y_pred", np.float64, ndim=2).copy()

@@ -42,6 +42,12 @@ def sklearn():
     return _require("sklearn")
 
 
+@pytest.fixture(scope="session")
+def notebooks():
+    """(nbformat, nbclient.NotebookClient), to execute the example notebook; required in CI like TensorFlow."""
+    return _require("nbformat"), _require("nbclient").NotebookClient
+
+
 @pytest.fixture
 def float64():
     """Build models in float64 for the duration of a test (gradient checks)."""

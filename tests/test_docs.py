@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def test_every_link_to_backprop_md_resolves():
 
 def run_example(*args: str) -> str:
     result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -149,10 +150,8 @@ def test_trace_leaves_the_model_unchanged_and_its_step_is_the_real_one(sklearn):
         model.trace(x[:, :5], y)
 
 
-def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn):
-    nbformat = pytest.importorskip("nbformat") if not __import__("os").environ.get("NPNET_REQUIRE_REFERENCE") \
-        else __import__("nbformat")
-    from nbclient import NotebookClient
+def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
+    nbformat, NotebookClient = notebooks
 
     notebook = nbformat.read(ROOT / "examples" / "backprop_walkthrough.ipynb", as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",

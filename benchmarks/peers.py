@@ -79,14 +79,10 @@ class NpnetPeer(Peer):
     name, module = "npnet", "npnet"
 
     def build(self, n_inputs, hidden, n_outputs, seed):
-        import npnet
-        npnet.utils.set_random_seed(seed)
-        layers = [npnet.layers.Dense(hidden[0], activation="relu", input_dim=n_inputs)]
-        layers += [npnet.layers.Dense(units, activation="relu") for units in hidden[1:]]
-        model = npnet.Sequential(layers + [npnet.layers.Dense(n_outputs, activation="sigmoid")], dtype="float32")
-        model.compile(optimizer=npnet.optimizers.Adam(LEARNING_RATE, epsilon=EPSILON), loss="binary_crossentropy",
-                      metrics=["accuracy"])
-        return model
+        from npnet import optimizers, tutorial, utils
+        utils.set_random_seed(seed)
+        return tutorial.multilabel_model(n_inputs, n_outputs, hidden,
+                                         optimizer=optimizers.Adam(LEARNING_RATE, epsilon=EPSILON), dtype="float32")
 
     def fit(self, model, x, y, work):
         model.fit(x, y, batch_size=work.batch_size, epochs=work.epochs, verbose=0,

@@ -21,7 +21,6 @@ import numpy as np
 
 from npnet import datasets, models, optimizers, plots, report, saving, tutorial, utils
 from npnet._validation import check_float, check_int
-from npnet.layers import Dense, Input
 from npnet.models import Sequential
 
 HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
@@ -73,15 +72,10 @@ def build_model(n_features: int, n_labels: int, hidden: Sequence[int] = tutorial
     With the defaults it is the tutorial's model, drawing the same initial
     weights as ``tutorial.tutorial_model()`` under the same seed.
     """
-    model = Sequential()
-    model.add(Input(shape=(n_features,)))
-    for units in hidden:
-        model.add(Dense(units, activation=activation))
-    model.add(Dense(n_labels, activation="sigmoid"))
-    model.compile(loss="binary_crossentropy", metrics=["accuracy"],
-                  optimizer=optimizers.get(optimizer) if learning_rate is None
-                  else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}))
-    return model
+    return tutorial.multilabel_model(
+        n_features, n_labels, hidden, activation,
+        optimizers.get(optimizer) if learning_rate is None
+        else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}))
 
 
 def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str], list[str]]:

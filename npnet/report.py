@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from npnet._validation import as_float_array, check_float, check_multilabel, check_unit_interval
-from npnet.thresholds import apply_thresholds
+from npnet._validation import check_multilabel
+from npnet.thresholds import apply_thresholds, per_label
 
 _PER_LABEL = ("precision", "recall", "f1", "support", "roc_auc")
 _AVERAGES = ("micro", "macro", "weighted")
@@ -36,17 +36,6 @@ def _label_names(label_names: Any, k: int) -> list[str]:
     if len(label_names) != k or len(set(label_names)) != k:
         raise ValueError(f"label_names must be {k} distinct names, one per label, got {list(label_names)}")
     return list(label_names)
-
-
-def _thresholds(threshold: Any, k: int) -> np.ndarray:
-    """One cut for every label (a number), or one per label (a (K,) array); checked in [0, 1]."""
-    if np.ndim(threshold) == 0:
-        return np.full(k, check_float(threshold, "threshold", 0.0, 1.0))
-    thresholds = as_float_array(threshold, "threshold", np.float64, ndim=1)
-    if thresholds.shape != (k,):
-        raise ValueError(f"threshold must be a number or one value per label ({k}), got shape {thresholds.shape}")
-    check_unit_interval(thresholds, "threshold", "(thresholds)")
-    return thresholds
 
 
 def _roc_auc(sk: Any, y_true: np.ndarray, y_prob: np.ndarray, **kwargs: Any) -> float | None:
@@ -85,7 +74,7 @@ def multilabel_report(y_true: Any, y_prob: Any, threshold: Any = 0.5, label_name
     y_true, y_prob = check_multilabel(y_true, y_prob)
     k = y_true.shape[1]
     names = _label_names(label_names, k)
-    thresholds = _thresholds(threshold, k)
+    thresholds = per_label(threshold, k)
     y_pred = apply_thresholds(y_prob, thresholds)
     sk = _sklearn_metrics()
     report: dict[str, Any] = {

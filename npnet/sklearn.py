@@ -26,10 +26,8 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("npnet.sklearn needs scikit-learn >= 1.6: pip install 'npnet[demo]'") from error
 
-from npnet import activations, backend, optimizers, utils
+from npnet import activations, backend, optimizers, thresholds, tutorial, utils
 from npnet._validation import check_bool, check_float, check_int
-from npnet.layers import Dense
-from npnet.models import Sequential
 
 # A RandomState random_state gives a Generator seed below this bound.
 _SEED_BOUND = np.iinfo(np.int32).max
@@ -116,7 +114,9 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         self._thresholds(targets.shape[1])   # refused now, not at the first predict
         # -- every argument is valid: from here on, state changes --
         with _random_stream(self.random_state):
-            model = _new_model(X.shape[1], targets.shape[1], settings)
+            # Dense layers draw their weights as they are added: inside the fit's random stream
+            model = tutorial.multilabel_model(X.shape[1], targets.shape[1], settings["hidden"],
+                                              settings["activation"], settings["optimizer"], settings["dtype"].name)
             history = model.fit(X, targets, **settings["fit"])
         self.model_, self.history_ = model, history.history
         self.loss_curve_ = list(self.history_["loss"])
@@ -125,7 +125,7 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _checked_params(self) -> dict[str, Any]:
-        """Every constructor parameter checked (errors name it), in the form ``_new_model`` uses."""
+        """Every constructor parameter checked (errors name it), in the form ``fit`` uses."""
         hidden = self.hidden_layer_sizes
         if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
             hidden = (hidden,)   # one hidden layer, as MLPClassifier reads an int
@@ -153,17 +153,7 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _thresholds(self, n_labels: int) -> np.ndarray:
         """``threshold`` as one probability per label, shape (K,)."""
-        threshold = self.threshold
-        if isinstance(threshold, numbers.Real) and not isinstance(threshold, (bool, np.bool_)):
-            return np.full(n_labels, check_float(threshold, "threshold", 0.0, 1.0))
-        if not isinstance(threshold, (list, tuple, np.ndarray)):
-            raise TypeError(f"threshold must be a number in [0, 1] or one per label, got {threshold!r}")
-        array = np.asarray(threshold)
-        if array.dtype.kind not in "iuf" or array.shape != (n_labels,):
-            raise ValueError(f"threshold must be a number or {n_labels} numbers (one per label), got {threshold!r}")
-        if not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
-            raise ValueError(f"threshold values must lie in [0, 1], got {threshold!r}")
-        return array.astype(np.float64)
+        return thresholds.per_label(self.threshold, n_labels)
 
     # -- predict -----------------------------------------------------------------------------
 
@@ -208,19 +198,6 @@ def _random_stream(random_state: Any) -> contextlib.AbstractContextManager:
     if isinstance(random_state, np.random.RandomState):
         random_state = random_state.randint(_SEED_BOUND)   # advances it, as scikit-learn's estimators do
     return utils.use_random_generator(np.random.default_rng(random_state))
-
-
-def _new_model(n_features: int, n_labels: int, settings: dict[str, Any]) -> Sequential:
-    """The tutorial's architecture for these sizes: hidden Dense layers, a sigmoid output of K units, compiled.
-
-    Dense draws its initial weights when it is added, so this runs inside the fit's random stream.
-    """
-    model = Sequential(dtype=settings["dtype"].name)
-    for units in settings["hidden"]:
-        model.add(Dense(units, activation=settings["activation"], input_dim=None if model.layers else n_features))
-    model.add(Dense(n_labels, activation="sigmoid", input_dim=None if model.layers else n_features))
-    model.compile(optimizer=settings["optimizer"], loss="binary_crossentropy", metrics=["accuracy"])
-    return model
 
 
 def _encode_targets(y: Any) -> tuple[np.ndarray, np.ndarray, str]:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from npnet._validation import as_float_array, check_multilabel, check_unit_interval
+from npnet._validation import as_float_array, check_float, check_multilabel, check_unit_interval
 from npnet.metrics import confusion_at_levels
 
 # 0.01, 0.02, ..., 0.99: exact 0.5 included, so the default cut is always a candidate.
@@ -58,12 +58,19 @@ def tune_thresholds(y_true: Any, y_prob: Any, metric: str = "f1", grid: Any = No
     return grid[preference[np.argmax(best[preference], axis=0)]]
 
 
+def per_label(threshold: Any, labels: int, name: str = "threshold") -> np.ndarray:
+    """One cut per label, (K,) float64 in [0, 1]: a number (the same for every label) or K numbers."""
+    if np.ndim(threshold) == 0:
+        return np.full(labels, check_float(threshold, name, 0.0, 1.0))
+    thresholds = as_float_array(threshold, name, np.float64, ndim=1)
+    if thresholds.shape != (labels,):
+        raise ValueError(f"{name} must be a number or one value per label ({labels}), got shape {thresholds.shape}")
+    check_unit_interval(thresholds, name, "(thresholds)")
+    return thresholds
+
+
 def apply_thresholds(y_prob: Any, thresholds: Any) -> np.ndarray:
     """Labels ``y_prob > thresholds`` per column: y_prob (N, K) in [0, 1], thresholds (K,) -> (N, K) int64."""
     y_prob = as_float_array(y_prob, "y_prob", np.float64, ndim=2)
     check_unit_interval(y_prob, "y_prob", "(probabilities)")
-    thresholds = as_float_array(thresholds, "thresholds", np.float64, ndim=1)
-    check_unit_interval(thresholds, "thresholds", "(thresholds)")
-    if thresholds.shape != y_prob.shape[1:]:
-        raise ValueError(f"thresholds must have one value per label ({y_prob.shape[1]}), got {thresholds.shape}")
-    return (y_prob > thresholds).astype(np.int64)
+    return (y_prob > per_label(thresholds, y_prob.shape[1], "thresholds")).astype(np.int64)

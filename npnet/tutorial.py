@@ -5,12 +5,14 @@ here lazily, so npnet's library modules never need it.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from npnet.layers import Dense
+from npnet.activations import ActivationLike
+from npnet.layers import Dense, Input
 from npnet.models import Sequential
+from npnet.optimizers import OptimizerLike
 
 # The tutorial's configuration options.
 N_SAMPLES, N_FEATURES, N_CLASSES, N_LABELS = 10000, 6, 3, 2
@@ -45,12 +47,23 @@ def tutorial_data(random_state: int = RANDOM_STATE, *, n_samples: int = N_SAMPLE
     return TutorialData(*train_test_split(x, y, test_size=test_size, random_state=random_state))
 
 
+def multilabel_model(n_features: int, n_labels: int, hidden: Sequence[int] = HIDDEN_UNITS,
+                     activation: ActivationLike = "relu", optimizer: OptimizerLike = "adam",
+                     dtype: str | None = None) -> Sequential:
+    """The tutorial's architecture for any sizes: Dense hidden layers, a sigmoid output of K units, compiled.
+
+    Compiled as the tutorial compiles: binary crossentropy, ``metrics=["accuracy"]``.
+    Layers draw their initial weights as they are added, so the same seed gives
+    the same weights to every caller (the demo, the CLI, the scikit-learn wrapper).
+    """
+    model = Sequential([Input(shape=(n_features,))], dtype=dtype)
+    for units in hidden:
+        model.add(Dense(units, activation=activation))
+    model.add(Dense(n_labels, activation="sigmoid"))
+    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    return model
+
+
 def tutorial_model(n_features: int = N_FEATURES, n_classes: int = N_CLASSES) -> Sequential:
     """The tutorial's network 6-32-16-8-3, ReLU hidden layers, sigmoid output, compiled as the tutorial."""
-    model = Sequential()
-    model.add(Dense(HIDDEN_UNITS[0], activation="relu", input_dim=n_features))
-    for units in HIDDEN_UNITS[1:]:
-        model.add(Dense(units, activation="relu"))
-    model.add(Dense(n_classes, activation="sigmoid"))
-    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["accuracy"])
-    return model
+    return multilabel_model(n_features, n_classes)

@@ -335,6 +335,18 @@ def test_train_prints_scikit_learns_per_label_report(sklearn, capsys, data_csv):
     assert hamming_loss([[1, 0]], [[1, 1]]) == 0.5   # the report's numbers are scikit-learn's (npnet.report)
 
 
+def test_one_label_is_reported_as_its_positive_class(sklearn, capsys, tmp_path, dataset):
+    x, y = dataset
+    path = write_csv(tmp_path / "spam.csv", ["f0", "f1", "f2", "f3", "spam"], np.hstack([x, y[:, :1]]).tolist())
+    positives = int(y[:, 0].sum())
+    assert positives != len(y) - positives   # else the negative class's support would look the same
+    model_path = tmp_path / "spam.npz"
+    assert run(capsys, "train", "--data", path, "--labels", "spam", "--output", model_path, *FAST)[0] == 0
+    code, out, err = run(capsys, "evaluate", model_path, "--data", path)
+    assert code == 0, err
+    assert int(lines_starting(out, "spam")[0].split()[4]) == positives
+
+
 def test_build_model_defaults_draw_the_tutorial_models_weights():
     utils.set_random_seed(5)
     ours = cli.build_model(6, 3)

@@ -98,6 +98,9 @@ def train(args: argparse.Namespace) -> int:
     if args.plot or args.plot_labels:
         plots.require_matplotlib()
     data, feature_names, label_names = _training_data(args)
+    soft = _soft_labels(data.y_test, label_names, args.data)
+    if soft and args.plot_labels:
+        raise datasets.DataError(f"{soft}; --plot-labels plots precision, recall and F1, which count 0/1 labels")
     utils.set_random_seed(args.seed)
     model = build_model(data.x_train.shape[1], data.y_train.shape[1], args.hidden, args.activation,
                         args.optimizer, args.lr)
@@ -108,17 +111,17 @@ def train(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     history = model.fit(data.x_train, data.y_train, verbose=args.verbose, **fit_options)
     seconds = time.perf_counter() - start
-    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=args.batch_size, verbose=0)
     print(f"fit: {seconds:.2f} s for {args.epochs} epochs on {len(data.x_train)} samples "
           f"({len(feature_names)} features, {len(label_names)} labels)")
-    print(f"Test loss: {loss} / Test accuracy: {accuracy}")
-    scores = label_report(data.y_test, model.predict(data.x_test, batch_size=args.batch_size, verbose=0),
-                          label_names)
-    if twin is not None:
-        print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
-    if args.output:
+    if args.output:   # first: nothing that fails after training may cost the trained model
         save_model_with_names(model, args.output, feature_names, label_names)
         print(f"model: {args.output}")
+    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=args.batch_size, verbose=0)
+    print(f"Test loss: {loss} / Test accuracy: {accuracy}")
+    scores = label_report(data.y_test, model.predict(data.x_test, batch_size=args.batch_size, verbose=0),
+                          label_names, args.data)
+    if twin is not None:
+        print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
     if args.plot:
         plots.plot_history(history, args.plot)
         print(f"training curves: {args.plot}")
@@ -173,11 +176,35 @@ def _compare_with_keras(twin: Any, data: tutorial.TutorialData, ours: tuple[floa
 
 # -- per-label scores ------------------------------------------------------------------------------
 
-def label_report(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]) -> dict[str, Any]:
-    """``npnet.report.multilabel_report`` at threshold 0.5, printed as its table; returns the report."""
+def label_report(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str],
+                 source: str | None) -> dict[str, Any] | None:
+    """``npnet.report.multilabel_report`` at threshold 0.5, printed as its table; returns the report.
+
+    Labels that are probabilities (soft labels, which training takes as binary
+    crossentropy targets) have no precision or recall: the table is skipped
+    with a line saying which column of ``source`` (the data file) is soft, and
+    None is returned.
+    """
+    soft = _soft_labels(y_true, label_names, source)
+    if soft:
+        print(f"per-label scores skipped: {soft}; precision, recall and F1 count 0/1 labels "
+              "(score the model on a file whose labels are 0/1)")
+        return None
     scores = report.multilabel_report(y_true, probabilities, label_names=list(label_names))
     print(report.format_report(scores))
     return scores
+
+
+def _soft_labels(y: np.ndarray, label_names: Sequence[str], source: str | None) -> str | None:
+    """"FILE: label column 'c' holds probabilities such as 0.3, ..." for the first label that is not 0/1, or None."""
+    hard = np.isin(y, (0.0, 1.0))   # (N, K)
+    soft_columns = np.flatnonzero(~hard.all(axis=0))
+    if not soft_columns.size:
+        return None
+    first = soft_columns[0]
+    more = f" (and {soft_columns.size - 1} more)" if soft_columns.size > 1 else ""
+    return (f"{source or 'the data'}: label column {label_names[first]!r}{more} holds probabilities "
+            f"such as {y[~hard[:, first], first][0]:g}, not 0/1 labels")
 
 
 # -- model files -----------------------------------------------------------------------------------
@@ -247,7 +274,8 @@ def evaluate(args: argparse.Namespace) -> int:
     table = _model_table(args, model, feature_names, label_names, need_labels=True)
     values = model.evaluate(table.x, table.y, batch_size=args.batch_size, verbose=0)
     print(" / ".join(f"{name}: {value}" for name, value in zip(model.metrics_names, np.atleast_1d(values))))
-    label_report(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), table.label_names)
+    label_report(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), table.label_names,
+                 args.data)
     return 0
 
 
@@ -351,7 +379,10 @@ TRAIN_EXAMPLES = """examples:
 Data files: a CSV with a header row (label columns named by --labels or
 --label-prefix, every other column is a feature), or an NPZ with arrays
 x (N, features), y (N, labels) and optional feature_names, label_names.
-Labels must be 0/1 (or probabilities in [0, 1]); empty cells and NaN are refused."""
+Labels must be 0/1 (or probabilities in [0, 1]); empty cells and NaN are refused.
+With probabilities, the model trains on them and is saved, accuracy counts only
+the targets that are exactly 0/1 (as Keras's binary accuracy does), the
+per-label scores are skipped with a note, and --plot-labels is refused."""
 
 EVALUATE_EXAMPLES = """examples:
   npnet evaluate model.npz --data test.csv      label columns as stored at training

@@ -347,6 +347,45 @@ def test_one_label_is_reported_as_its_positive_class(sklearn, capsys, tmp_path, 
     assert int(lines_starting(out, "spam")[0].split()[4]) == positives
 
 
+@pytest.fixture
+def soft_csv(tmp_path, dataset):
+    """The data of ``data_csv`` whose 'ham' labels are probabilities (soft labels)."""
+    x, y = dataset
+    ham = np.where(y[:, 1] == 1, 0.9, 0.2)
+    return write_csv(tmp_path / "soft.csv", ["f0", "f1", "f2", "f3", "spam", "ham"],
+                     np.hstack([x, y[:, :1], ham[:, None]]).tolist())
+
+
+def test_soft_labels_train_save_the_model_and_skip_the_per_label_scores_naming_file_and_column(
+        capsys, soft_csv, tmp_path):
+    model_path = tmp_path / "soft.npz"
+    code, out, err = run(capsys, "train", "--data", soft_csv, "--labels", "spam,ham", "--output", model_path, *FAST)
+    assert code == 0, err
+    assert load_model(model_path).layers[-1].units == 2
+    skipped = f"per-label scores skipped: {soft_csv}: label column 'ham' holds probabilities such as 0."
+    assert lines_starting(out, skipped) and not lines_starting(out, "micro avg")
+    code, out, err = run(capsys, "evaluate", model_path, "--data", soft_csv)
+    assert code == 0, err
+    assert out.startswith("loss: ") and lines_starting(out, skipped)
+
+
+def test_soft_labels_with_plot_labels_are_refused_before_training(capsys, soft_csv, tmp_path):
+    code, out, err = run(capsys, "train", "--data", soft_csv, "--labels", "spam,ham",
+                         "--plot-labels", tmp_path / "labels.png", *FAST)
+    assert code == 2 and out == ""
+    assert f"{soft_csv}: label column 'ham' holds probabilities such as 0." in err and "--plot-labels" in err
+
+
+def test_the_model_is_saved_before_anything_after_training_can_fail(capsys, data_csv, tmp_path, monkeypatch):
+    def failing_report(*args, **kwargs):
+        raise ValueError("the report failed")
+    monkeypatch.setattr(cli.report, "multilabel_report", failing_report)
+    model_path = tmp_path / "model.npz"
+    code, _, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--output", model_path, *FAST)
+    assert code == 2 and "the report failed" in err
+    assert load_model(model_path).layers[-1].units == 2
+
+
 def test_build_model_defaults_draw_the_tutorial_models_weights():
     utils.set_random_seed(5)
     ours = cli.build_model(6, 3)

@@ -3,13 +3,17 @@
 Needs the ``reference`` extra (TensorFlow); Keras is imported only inside
 these functions. A Keras Dense kernel is (I, O) and its bias (O,), in the
 same order as npnet's ``get_weights()``, so weights move unchanged.
-Optimizer state (Adam's moments, the step count) is not carried over:
-both sides start from a fresh optimizer with the same hyperparameters.
+``to_keras`` also gives the twin the optimizer's state (the step count and
+Adam's moments or SGD's velocity), so it trains on from where the model
+stands; ``from_keras`` starts a fresh optimizer with the same hyperparameters.
 """
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
+
+import numpy as np
 
 from npnet import losses, metrics, optimizers
 from npnet.layers import Dense
@@ -17,6 +21,9 @@ from npnet.models import Sequential
 
 # Keras's class name for each npnet optimizer, and the hyperparameters both share.
 _KERAS_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+# Each optimizer's slots: {Keras's slot name: npnet's}. Keras names a slot's variable for one weight
+# "<weight path>_<slot>" (keras/src/optimizers/base_optimizer.py, add_optimizer_variables).
+_KERAS_SLOTS = {"adam": {"momentum": "m", "velocity": "v"}, "sgd": {"momentum": "velocity"}}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
 _METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
                                           metrics.AUC, metrics.F1Score)}
@@ -31,7 +38,8 @@ def _keras():
 
 
 def to_keras(model: Sequential) -> Any:
-    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile settings.
+    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile
+    settings and optimizer state (step count and slots).
 
     Metrics named ``"accuracy"``/``"acc"`` become ``keras.metrics.BinaryAccuracy``
     under the same name, because that is what they mean in npnet (README).
@@ -60,7 +68,32 @@ def to_keras(model: Sequential) -> Any:
             optimizer=optimizer_class(**optimizer_config),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model._metrics])
+        _optimizer_state_to_keras(model, keras_model)
     return keras_model
+
+
+def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
+    """Give the twin's optimizer npnet's step count and slot values (Adam's m and v, SGD's velocity).
+
+    Keras creates its slots in ``optimizer.build(trainable_variables)``, one
+    variable per weight and slot, in weight order; npnet's optimizer holds each
+    slot as one flat (P,) array over the model's parameter buffer (the model
+    hands it a single (grads, values) pair), cut here into the weights' shapes.
+    """
+    optimizer, keras_optimizer = model.optimizer, keras_model.optimizer
+    keras_optimizer.build(keras_model.trainable_variables)
+    keras_optimizer.iterations.assign(optimizer.iterations)
+    if optimizer._slots is None:   # no step taken yet: Keras's zeros are npnet's
+        return
+    (slots,) = optimizer._slots
+    shapes = [weight.shape for weight in model.get_weights()]
+    offsets = np.cumsum([math.prod(shape) for shape in shapes])[:-1]
+    for keras_name, npnet_name in _KERAS_SLOTS[optimizer.name].items():
+        if npnet_name not in slots:   # SGD without momentum keeps no velocity
+            continue
+        variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{keras_name}")]
+        for variable, value, shape in zip(variables, np.split(slots[npnet_name], offsets), shapes, strict=True):
+            variable.assign(value.reshape(shape))
 
 
 def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:

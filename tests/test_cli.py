@@ -229,7 +229,8 @@ def test_a_file_that_is_not_an_npnet_model_exits_2(capsys, tmp_path, data_csv, d
         np.save(handle, x)
     for model_path, message in ((tmp_path / "data.npz", "is not an npnet file"),
                                 (tmp_path / "array.npz", "not an .npz archive"),
-                                (data_csv, "is not a readable npnet file"),
+                                (data_csv, "is not a readable npnet file: it is a text file starting "
+                                           "'f0,f1,f2,f3,spam,ham' (a CSV data file?), not an .npz archive"),
                                 (tmp_path / "absent.npz", "no such model file")):
         code, _, err = run(capsys, "evaluate", model_path, "--data", data_csv)
         assert code == 2 and message in err and err.count("\n") == 1

@@ -91,10 +91,11 @@ def read_archive(path: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-# What a file that is not a zip is, by its first bytes (checked in order).
+# What a file that is not a zip is, by its first bytes (checked in order); a pickle of protocol
+# 2 to 5 opens with the PROTO opcode 0x80 and the protocol number.
 _SIGNATURES = ((b"\x93NUMPY", "a single NumPy array (.npy)"),
                (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)"),
-               *((b"\x80" + bytes([protocol]), "a Python pickle (npnet never loads pickles)") for protocol in range(2, 6)))
+               *((bytes([0x80, protocol]), "a Python pickle (npnet never loads pickles)") for protocol in range(2, 6)))
 
 
 def _not_a_zip(path: str) -> str | None:

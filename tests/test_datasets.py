@@ -40,16 +40,19 @@ def test_npz_selects_labels_by_stored_names(tmp_path):
     table = load_table(path, labels=["r", "p"])
     assert table.feature_names == ["u", "v"] and table.label_names == ["r", "p"]
     np.testing.assert_array_equal(table.y, [[1, 0], [1, 1], [0, 0]])
-    with pytest.raises(DataError, match=r"features \['u', 'v'\] differ from the expected \['v', 'u'\]"):
-        load_table(path, features=["v", "u"])
+    swapped = load_table(path, features=["v", "u"])   # an NPZ that names its features is read by name
+    assert swapped.feature_names == ["v", "u"]
+    np.testing.assert_array_equal(swapped.x, np.arange(6.0).reshape(3, 2)[:, ::-1])
+    with pytest.raises(DataError, match="unknown feature column 'w'; columns: u, v"):
+        load_table(path, features=["u", "w"])
 
 
 def test_npz_one_dimensional_y_is_one_label_with_default_names(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x=np.ones((3, 2)), y=np.array([0, 1, 1]))
     table = load_table(path)
-    assert table.y.shape == (3, 1) and table.label_names == ["label_0"] and table.feature_names == ["feature_0",
-                                                                                                    "feature_1"]
+    assert table.y.shape == (3, 1) and table.label_names == ["label_0"]
+    assert table.feature_names is None   # features are matched by position (npnet.cli)
 
 
 @pytest.mark.parametrize("arrays, message", [

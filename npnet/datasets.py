@@ -175,21 +175,23 @@ class _NotANumber(Exception):
 
 
 def _float_matrix(frame: Any, names: list[str]) -> np.ndarray:
-    """The named columns as one C-ordered float64 (N, len(names)) array, filled a column at a time."""
-    matrix = np.empty((len(frame), len(names)))
-    for j, name in enumerate(names):
+    """The named columns as one float64 (N, len(names)) array; ``_NotANumber`` names a column with a bad cell.
+
+    Columns pandas parsed as numbers are taken as they are (when they are all
+    float64 and adjacent in the frame, the array is a view of pandas's own
+    block, with no copy); columns it left as text are converted cell by cell.
+    """
+    for name in names:
         column = frame[name]
-        if column.dtype.kind in "biuf":
-            matrix[:, j] = column.to_numpy()
-            # na_values=[""]: a NaN here is an empty cell or a short row, not a "nan" (text, parsed below).
-            if column.dtype.kind == "f" and np.isnan(matrix[:, j]).any():
-                raise _NotANumber(repr(name))
-        else:
+        if column.dtype.kind not in "biuf":
             try:
-                matrix[:, j] = [_cell_number(cell) for cell in column.tolist()]
+                frame[name] = np.array([_cell_number(cell) for cell in column.tolist()], dtype=np.float64)
             except (TypeError, ValueError):
                 raise _NotANumber(repr(name)) from None
-    return matrix
+        # na_values=[""]: a NaN that pandas parsed is an empty cell or a short row ("nan" stays text, above).
+        elif column.dtype.kind == "f" and np.isnan(column.to_numpy()).any():
+            raise _NotANumber(repr(name))
+    return frame[names].to_numpy(dtype=np.float64)
 
 
 def _cell_number(cell: Any) -> float:

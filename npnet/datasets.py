@@ -111,7 +111,7 @@ def _read_csv(path, labels, label_prefix, features, delimiter):
     if not feature_columns:
         raise DataError(f"{path}: no feature columns left once the label columns are taken")
     used = feature_columns + label_columns
-    frame = _csv_frame(path, header, delimiter, sorted(used))
+    frame = _csv_frame(path, header, delimiter)
     try:
         x = _float_matrix(frame, [header[i] for i in feature_columns])
         y = _float_matrix(frame, [header[i] for i in label_columns]) if label_columns else None
@@ -144,29 +144,31 @@ def _pandas() -> Any:
     return pandas
 
 
-def _csv_frame(path: str, header: list[str], delimiter: str, columns: list[int]) -> Any:
-    """The ``columns`` (header positions, ascending) as a pandas DataFrame named by ``header``.
+def _csv_frame(path: str, header: list[str], delimiter: str) -> Any:
+    """The whole file as a pandas DataFrame whose columns are named by ``header``.
 
     Only empty cells become NaN (``na_values=[""]``): a cell that pandas
     cannot read as a number leaves its column as text, converted (or
-    refused) by ``_float_matrix``. A row longer than the header is a
-    ParserError, or, when every row is, a ParserWarning raised as an error.
+    refused) by ``_float_matrix``, and columns that are not used may hold
+    anything. A row longer than the header is a ParserError, or, when every
+    row is, a ParserWarning raised as an error. (Not ``usecols``: with it
+    pandas drops a long row's extra cells without a word.)
     """
     pandas = _pandas()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pandas.errors.ParserWarning)
             warnings.simplefilter("ignore", pandas.errors.DtypeWarning)   # mixed columns are converted cell by cell
-            frame = pandas.read_csv(path, sep=delimiter, header=0, usecols=columns, index_col=False,
-                                    keep_default_na=False, na_values=[""], encoding="utf-8", engine="c")
+            frame = pandas.read_csv(path, sep=delimiter, header=0, index_col=False, keep_default_na=False,
+                                    na_values=[""], encoding="utf-8", engine="c")
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not a readable CSV file ({error})") from None
     except (pandas.errors.ParserError, pandas.errors.ParserWarning) as error:
-        problem = _first_bad_cell(path, header, delimiter, columns)
+        problem = _first_bad_cell(path, header, delimiter, [])
         raise DataError(f"{path}: {problem or 'not a readable CSV file (' + ' '.join(str(error).split()) + ')'}")
     if len(frame) == 0:
         raise DataError(f"{path}: the CSV has a header but no data rows")
-    frame.columns = [header[i] for i in columns]   # pandas keeps the names' padding; these are stripped
+    frame.columns = header   # pandas keeps the names' padding; these are stripped
     return frame
 
 

@@ -153,7 +153,8 @@ def train(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=settings.batch_size, verbose=0)
     print(f"fit: {seconds:.2f} s for {settings.epochs} epochs in batches of {settings.batch_size} on "
-          f"{len(data.x_train)} samples ({data.x_train.shape[1]} features, {len(label_names)} labels), "
+          f"{len(data.x_train)} samples ({data.x_train.shape[1]} features, {len(label_names)} label"
+          f"{'s' * (len(label_names) != 1)}), "
           f"{'standardized' if standardization is not None else 'raw'} features")
     print(f"Test loss: {loss} / Test accuracy: {accuracy}")
     scores = label_report(data.y_test, model.predict(data.x_test, batch_size=settings.batch_size, verbose=0),

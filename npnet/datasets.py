@@ -246,8 +246,9 @@ def _require_columns(path: str, available: list[str], names: Sequence[str], kind
         raise DataError(f"{path}: {kind} column names must be distinct and at least one, got {list(names)}")
     missing = [name for name in names if name not in available]
     if missing:
+        hint = " (one column: is the file separated by another delimiter?)" if len(available) == 1 else ""
         raise DataError(f"{path}: unknown {kind} column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
-                        f"columns: {', '.join(available)}")
+                        f"columns: {', '.join(available)}{hint}")
 
 
 # -- NPZ -------------------------------------------------------------------------------------------

@@ -225,6 +225,55 @@ def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):
     np.testing.assert_array_equal(model.get_weights()[0], load_model(trained).get_weights()[0])
 
 
+def test_a_model_trained_on_an_npz_predicts_on_a_csv_and_back_without_renaming(capsys, tmp_path, dataset):
+    x, y = dataset
+    np.savez(tmp_path / "unnamed.npz", x=x, y=y)                       # no feature_names: columns by position
+    csv_path = write_csv(tmp_path / "named.csv", ["f0", "f1", "f2", "f3", "spam", "ham"], np.hstack([x, y]).tolist())
+    for train_on, predict_on in ((tmp_path / "unnamed.npz", csv_path), (csv_path, tmp_path / "unnamed.npz")):
+        model_path = tmp_path / f"from_{train_on.suffix[1:]}.npz"
+        csv_labels = ["--labels", "spam,ham"]   # a CSV's label columns; an NPZ keeps its labels in y
+        assert run(capsys, "train", "--data", train_on, *csv_labels * (train_on == csv_path), "--output",
+                   model_path, *FAST)[0] == 0
+        code, out, err = run(capsys, "predict", model_path, "--data", predict_on, *csv_labels * (predict_on == csv_path),
+                             "--proba")
+        assert code == 0, err
+        probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+        np.testing.assert_array_equal(probabilities.astype(np.float32), model_probabilities(model_path, x))
+
+
+def test_an_npz_that_names_its_features_is_read_by_name(capsys, trained, tmp_path, dataset):
+    x, y = dataset
+    np.savez(tmp_path / "named.npz", x=x[:, ::-1], y=y, feature_names=np.array(["f3", "f2", "f1", "f0"]))
+    code, out, err = run(capsys, "predict", trained, "--data", tmp_path / "named.npz", "--proba")
+    assert code == 0, err
+    probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+    np.testing.assert_array_equal(probabilities.astype(np.float32), model_probabilities(trained, x))
+
+
+def test_delimiter_reads_a_semicolon_file_in_every_command(capsys, tmp_path, dataset):
+    x, y = dataset
+    path = tmp_path / "semi.csv"
+    path.write_text("f0;f1;f2;f3;spam;ham\n" + "".join(";".join(map(repr, row)) + "\n"
+                                                      for row in np.hstack([x, y]).tolist()))
+    model_path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--data", path, "--delimiter", ";", "--labels", "spam,ham",
+                         "--output", model_path, *FAST)
+    assert code == 0 and "(4 features, 2 labels), standardized features" in out, err
+    assert run(capsys, "evaluate", model_path, "--data", path, "--delimiter", ";")[0] == 0
+    code, out, _ = run(capsys, "predict", model_path, "--data", path, "--delimiter", ";", "--proba")
+    probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+    np.testing.assert_array_equal(probabilities.astype(np.float32), model_probabilities(model_path, x))
+    code, _, err = run(capsys, "train", "--data", path, "--labels", "spam,ham", *FAST)   # without --delimiter
+    assert code == 2 and "unknown label columns 'spam', 'ham'; columns: f0;f1;f2;f3;spam;ham (one column: " \
+                         "is the file separated by another delimiter?)" in err
+
+
+def test_train_on_csv_without_pandas_exits_2_with_the_install_hint(capsys, data_csv, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", *FAST)
+    assert (code, out) == (2, "") and err == "npnet: error: reading CSV files needs pandas: pip install 'npnet[data]'\n"
+
+
 # -- errors: exit code 2, one line naming the problem --------------------------------------------------
 
 def _bad_csv(tmp_path, text: str) -> Path:
@@ -301,6 +350,7 @@ def test_an_output_directory_that_does_not_exist_is_refused_before_training(caps
 
 def test_out_of_range_arguments_are_usage_errors(capsys):
     for argv in (["train", "--epochs", "0"], ["train", "--test-size", "1"], ["train", "--lr", "-1"],
+                 ["train", "--delimiter", ";;"], ["evaluate", "m.npz", "--data", "d.csv", "--delimiter", '"'],
                  ["train", "--plot", "curves.jpg"], ["predict", "m.npz", "--data", "d.csv", "--threshold", "2"]):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)

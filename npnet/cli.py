@@ -4,8 +4,11 @@
 ``npnet: error: ...`` on stderr for anything wrong with the user's files or
 arguments (argparse's own usage errors exit with 2 as well). Data files are
 read by ``npnet.datasets``; model files are ``Sequential.save`` archives to
-which ``train`` adds the feature and label names, so ``evaluate`` and
-``predict`` can find the right columns and name their output.
+which ``train`` adds the feature and label names and, on a data file, the
+features' standardization (``npnet.preprocessing``), so ``evaluate`` and
+``predict`` find the right columns, scale them as at training and name their
+output. ``training_settings`` holds the defaults ``train`` picks for data it
+has never seen.
 """
 from __future__ import annotations
 
@@ -445,8 +448,11 @@ PREDICT_EXAMPLES = """examples:
   npnet predict model.npz --data new.csv --output preds.csv
   npnet predict model.npz --data new.csv --proba        probabilities to stdout
 
-A model saved by `npnet train` picks its feature columns by name, so extra
-columns (labels, ids) in the file are ignored."""
+A model saved by `npnet train` picks its feature columns by name when the
+file names them too, so extra columns (labels, ids) are ignored; when either
+side names none (a model trained on an NPZ without feature_names, or such an
+NPZ), by position: the file's non-label columns must be the model's inputs.
+Features are standardized as at training when the model file says so."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,8 @@
 """npnet.datasets: CSV and NPZ tables, column selection, refusals, and the seeded test split."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -84,11 +86,18 @@ def test_a_single_npy_array_is_not_a_data_file(tmp_path):
     ("a,b\n", "header but no data rows"),
     ("a,a\n1,2\n", "distinct, non-empty column names"),
     ("a,\n1,2\n", "distinct, non-empty column names"),
+    ("a,b\n1,2,3\n4,5,6\n", "line 2 has 3 cells, the header has 2"),     # every row too long (a pandas warning)
+    ("a,b\n1,2\n\n4,5,6\n", "line 4 has 3 cells, the header has 2"),     # blank lines count in line numbers
+    ("a,b\n1,2\n4,\n", "column 'b', data line 2: an empty cell"),
+    ("a,b\n1,2\n4,  \n", "column 'b', data line 2: an empty cell"),
+    ("a,b\n1,2\n4,NA\n", "column 'b', data line 2: 'NA', not a number"),
+    ("a,b\n1,2\n4,nan\n", "feature column 'b' has 1 NaN or infinite value(s), first in data row 2"),
+    ("a,b\n1,2\n4,1e999\n", "feature column 'b' has 1 NaN or infinite value(s), first in data row 2"),
 ])
-def test_csv_header_refusals(tmp_path, text, message):
+def test_csv_refusals_name_the_line_and_column(tmp_path, text, message):
     path = tmp_path / "t.csv"
     path.write_text(text)
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(DataError, match=re.escape(message)):
         load_table(path)
 
 
@@ -162,20 +171,6 @@ def test_columns_that_are_not_read_may_hold_anything(tmp_path):
     np.testing.assert_array_equal(load_table(path, features=["b", "a"]).x, [[2, 1], [4, 3]])
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a,b\n1,2,3\n4,5,6\n", "line 2 has 3 cells, the header has 2"),     # every row too long (a pandas warning)
-    ("a,b\n1,2\n\n4,5,6\n", "line 4 has 3 cells, the header has 2"),     # blank lines count in line numbers
-    ("a,b\n1,2\n4,\n", "column 'b', data line 2: an empty cell"),
-    ("a,b\n1,2\n4,  \n", "column 'b', data line 2: an empty cell"),
-    ("a,b\n1,2\n4,NA\n", "column 'b', data line 2: 'NA', not a number"),
-    ("a,b\n1,2\n4,nan\n", "feature column 'b' has 1 NaN or infinite value(s), first in data row 2"),
-    ("a,b\n1,2\n4,1e999\n", "feature column 'b' has 1 NaN or infinite value(s), first in data row 2"),
-])
-def test_bad_cells_and_rows_are_named_by_line_and_column(tmp_path, text, message):
-    path = tmp_path / "t.csv"
-    path.write_text(text)
-    with pytest.raises(DataError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        load_table(path)
 
 
 def test_without_pandas_a_csv_asks_for_the_data_extra(table_csv, monkeypatch):

@@ -8,9 +8,9 @@ before the clock), in wall time and in CPU time (user + system, from
 npnet, ...), so a load from other processes on the machine falls on every
 reader alike; the table gives medians over ``--repeats`` rounds, and each
 ratio is the median over rounds of a reader's figure over that round's
-pandas figure. All three readers run on one thread, so on a quiet machine
-wall time is CPU time; on a loaded one the wall time mostly measures the
-wait for a core, and CPU time is what the read costs.
+pandas figure. All three readers run on one thread; on a loaded machine the
+wall time mostly measures the wait for a core, and CPU time is what the read
+costs without that wait.
 
 - npnet: ``npnet.datasets.load_table(path, label_prefix="label_")``, features and labels as float64
   arrays, every cell checked (pandas's C parser underneath).
@@ -149,14 +149,15 @@ def verdict(rows: list[dict]) -> str:
 def notes_text(csv_path: Path, repeats: int, notes: list[str]) -> str:
     size = csv_path.stat().st_size / 1e6
     return "\n".join([
-        f"- File: {size:.0f} MB, {N_FEATURES} features written with 6 decimals (`%.6f`) and {N_LABELS} 0/1 labels.",
+        f"- File: {size:.0f} MB, {N_FEATURES} features written with 6 decimals (`%.6f`) and {N_LABELS} 0/1 labels; "
+        f"pandas {harness.versions(['pandas'])['pandas']}.",
         f"- Each figure is the median of {repeats} reads, each in a fresh interpreter, interleaved by reader; "
         "times are the read call alone, peak RSS the child's VmHWM (interpreter, libraries and result "
         "included: the old reader's child does not import pandas, about 40 MB less). Ratios: the median over "
         "rounds of the reader's figure over the same round's pandas.read_csv.",
         "- The machine is shared with other jobs (load average in the last bullet below), so wall times vary "
         "from round to round and mostly measure the wait for a core; CPU time (user + system) is the cost "
-        "of the read itself, and equals wall time on a quiet machine (every reader runs on one thread).",
+        "of the read itself, without that wait (every reader runs on one thread).",
         *[f"- {note}" for note in notes]])
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from npnet import cli, tutorial, utils
 from npnet.models import load_model
+from npnet.preprocessing import Standardization
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -222,6 +223,8 @@ def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):
     model, feature_names, label_names, standardization = cli.load_trained_model(str(trained))
     assert feature_names == ["f0", "f1", "f2", "f3"] and label_names == ["spam", "ham"]
     np.testing.assert_array_equal(standardization.mean, stored_standardization(trained)[0])
+    from_python = Standardization.from_archive(trained, n_features=4)   # what the README offers Python users
+    np.testing.assert_array_equal(from_python.scale, standardization.scale)
     np.testing.assert_array_equal(model.get_weights()[0], load_model(trained).get_weights()[0])
 
 

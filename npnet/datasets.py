@@ -107,7 +107,7 @@ def _read_csv(path, labels, label_prefix, features, delimiter):
         _require_columns(path, header, features, "feature")
         feature_columns = [header.index(name) for name in features]
     else:
-        feature_columns = [i for i in range(len(header)) if i not in label_columns]
+        feature_columns = [i for i, name in enumerate(header) if i not in label_columns and name]
     if not feature_columns:
         raise DataError(f"{path}: no feature columns left once the label columns are taken")
     used = feature_columns + label_columns
@@ -122,7 +122,11 @@ def _read_csv(path, labels, label_prefix, features, delimiter):
 
 
 def _csv_header(path: str, delimiter: str) -> list[str]:
-    """The first non-blank row's cells, stripped: distinct, non-empty column names."""
+    """The first non-blank row's cells, stripped: distinct, non-empty column names.
+
+    The first name may be empty: ``DataFrame.to_csv`` writes its index there
+    unless told ``index=False``, and that column is then neither feature nor label.
+    """
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             first = next((row for row in csv.reader(handle, delimiter=delimiter) if not _blank(row)), None)
@@ -131,7 +135,7 @@ def _csv_header(path: str, delimiter: str) -> list[str]:
     if first is None:
         raise DataError(f"{path}: empty CSV file (it needs a header row and data rows)")
     header = [name.strip() for name in first]
-    if "" in header or len(set(header)) != len(header):
+    if "" in header[1:] or len(set(header)) != len(header):
         raise DataError(f"{path}: the header row needs distinct, non-empty column names, got {header}")
     return header
 

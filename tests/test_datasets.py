@@ -136,6 +136,15 @@ def test_a_csv_written_by_pandas_reads_back_with_true_false_labels_as_one_zero(t
     np.testing.assert_array_equal(table.y, [[1, 0], [0, 0], [1, 1]])
 
 
+def test_the_index_column_pandas_writes_by_default_is_left_out(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame({"a": [0.5, 2.0], "y": [True, False]}, index=["r1", "r2"]).to_csv(tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_text().startswith(",a,y\n")
+    table = load_table(tmp_path / "p.csv", labels=["y"])
+    assert table.feature_names == ["a"]
+    np.testing.assert_array_equal(np.hstack([table.x, table.y]), [[0.5, 1], [2, 0]])
+
+
 def test_true_false_and_numbers_may_share_a_column(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,y\n1,TRUE\n2,0\n3,false\n4,1\n")

@@ -3,7 +3,8 @@
 A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
 order and a ``format_version``; a model file adds ``config``, the model's
 architecture and compile settings as JSON text (and, from ``npnet train``,
-``feature_names`` and ``label_names``); any other member is refused. Writing goes to a temporary
+``feature_names``, ``label_names`` and the standardization's ``feature_mean``
+and ``feature_scale``); any other member is refused. Writing goes to a temporary
 file in the same directory, then ``os.replace`` renames it over ``path``: a
 crash mid-write never leaves a broken file there. Reading uses
 ``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
@@ -21,8 +22,8 @@ from typing import Any
 import numpy as np
 
 FORMAT_VERSION = 1
-# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file.
-_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names")
+# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names and standardization.
+_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names|feature_mean|feature_scale")
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:

@@ -126,6 +126,11 @@ _REGISTRY: dict[str, Activation] = {a.name: a for a in (linear, relu, sigmoid, t
 ActivationLike = Union[None, str, Activation, Callable]
 
 
+def names() -> list[str]:
+    """The registered activation names, sorted."""
+    return sorted(_REGISTRY)
+
+
 def get(identifier: ActivationLike) -> Activation:
     """The activation named ``identifier`` (``None`` means linear), or the given instance.
 

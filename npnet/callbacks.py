@@ -35,7 +35,7 @@ class Callback:
       ``on_test_batch_begin/end`` and ``on_test_end`` (Keras's fit calls evaluate with its callbacks).
     - ``on_epoch_end(epoch, logs)``: the epoch's ``"loss"``, the metrics and, with validation
       data, ``"val_loss"`` and ``"val_<metric>"``; the same dict ``History`` records.
-    - ``on_train_end(logs)``: once, with the last epoch's logs (None if no epoch ended).
+    - ``on_train_end(logs)``: once, with the last epoch's logs (``{}`` if no epoch ended).
       Unlike Keras, also when fit is interrupted (KeyboardInterrupt) or diverges
       (``npnet.training.TrainingDivergedError``), before that exception propagates.
     ``on_batch_begin/end`` are called by the default ``on_train_batch_begin/end``, as in Keras 3.
@@ -43,6 +43,7 @@ class Callback:
     ``predict(callbacks=...)``: ``on_predict_begin``, ``on_predict_batch_begin``,
     ``on_predict_batch_end(batch, {"outputs": ...})``, ``on_predict_end``.
 
+    Hooks without logs of their own receive ``logs={}``, as Keras's CallbackList passes them.
     Setting ``self.model.stop_training = True`` in a batch hook ends the epoch after that
     batch (its partial logs still reach ``on_epoch_end``); in ``on_epoch_end`` it ends training.
     """

@@ -46,8 +46,8 @@ def to_keras(model: Sequential) -> Any:
     # An npnet layer's config holds Keras's constructor arguments of the class of the same name.
     keras_model = keras.Sequential(
         [keras.Input(shape=(model.input_shape[1],), dtype=dtype)]
-        + [getattr(keras.layers, data["class_name"])(**data["config"], dtype=dtype)
-           for data in map(layers_module.serialize, model.layers)],
+        + [getattr(keras.layers, _registered_class(layer).__name__)(**layer.get_config(), dtype=dtype)
+           for layer in model.layers],
         name=model.name)
     keras_model.set_weights(model.get_weights())
     if model.loss is not None:
@@ -61,6 +61,15 @@ def to_keras(model: Sequential) -> Any:
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model.metrics])
     return keras_model
+
+
+def _registered_class(layer: layers_module.Layer) -> type:
+    """The registered npnet class a layer is (or derives from): Keras's class of the same name is its twin."""
+    for cls in type(layer).__mro__:
+        if cls.__name__ in layers_module.names() and layers_module.get(cls.__name__) is cls:
+            return cls
+    raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}, which has no Keras counterpart "
+                     f"(npnet's registered layers: {', '.join(layers_module.names())})")
 
 
 def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:
@@ -103,7 +112,7 @@ def from_keras(keras_model: Any) -> Sequential:
     for layer in layers:
         if type(layer).__name__ not in layers_module.names():
             raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; npnet has "
-                             f"{', '.join(layers_module.names())} layers only")
+                             f"{', '.join(layers_module.names())} layers only (npnet.layers.names())")
         if not layer.built:
             raise ValueError(f"layer {layer.name!r} has no weights yet: build the Keras model first")
     model = Sequential(name=keras_model.name, dtype=str(keras_model.inputs[0].dtype))

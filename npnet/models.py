@@ -78,7 +78,8 @@ class Sequential:
             self._input_dim = layer.input_dim
             return
         if not isinstance(layer, Layer):
-            raise TypeError(f"layer must be an npnet layer (npnet.layers.Layer) or Input, got {type(layer).__name__}")
+            raise TypeError(f"layer must be an npnet layer ({', '.join(layers_module.names())}, or a "
+                            f"npnet.layers.Layer of your own) or Input, got {type(layer).__name__}")
         if layer.wants_ones_column:
             raise ValueError(f"layer {layer.name!r} asks for a constant-1 input column, which Sequential "
                              "does not provide yet")
@@ -498,12 +499,12 @@ class Sequential:
         model = cls(name=config.get("name"), dtype=config.get("dtype"))
         if config.get("input_dim") is not None:
             model.add(InputLayer((config["input_dim"],)))
-        for layer_config in config["layers"]:
+        for index, layer_config in enumerate(config["layers"]):
             if not isinstance(layer_config, dict):
                 raise ValueError(f"each layer config must be a dict, got {layer_config!r}")
             if "class_name" not in layer_config:
                 layer_config = {"class_name": "Dense", "config": layer_config}
-            model.add(layers_module.deserialize(layer_config))
+            model.add(layers_module.deserialize(layer_config, f"layer config {index}"))
         return model
 
     def _compile_config(self) -> dict[str, Any] | None:

@@ -235,8 +235,11 @@ class CallbackList:
         return bool(self._listeners[hook])
 
     def _fire(self, hook: str, *args: Any) -> None:
-        for callback in self._listeners[hook]:
-            getattr(callback, hook)(*args)
+        """Call ``hook`` on its listeners; the last argument is the logs, ``{}`` for None as Keras passes them."""
+        if self._listeners[hook]:
+            args = (*args[:-1], {} if args[-1] is None else args[-1])
+            for callback in self._listeners[hook]:
+                getattr(callback, hook)(*args)
 
     def on_train_begin(self, logs=None): self._fire("on_train_begin", logs)
     def on_train_end(self, logs=None): self._fire("on_train_end", logs)

@@ -116,7 +116,7 @@ def test_the_trace_matches_keras_within_the_parity_tolerances(keras, sklearn):
         data = tutorial.tutorial_data()
         x, y = data.x_train[:250], data.y_train[:250]
         trace = model.trace(x, y)
-        differences = trace.compare_with_keras()
+        differences = testing.compare_trace_with_keras(trace)
         tolerances = testing.DEFAULT_TOLERANCES[model.dtype]
         for key, difference in differences.items():
             array = key.split("/")[1]

@@ -137,7 +137,7 @@ def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     with pytest.raises(TypeError, match="keras_model must be a Keras model"):
         interop.from_keras(model_with())
     dropout = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.Dropout(0.5)])
-    with pytest.raises(ValueError, match="is a Dropout; npnet has Dense layers only"):
+    with pytest.raises(ValueError, match="is a Dropout; npnet has Activation, Dense layers only"):
         interop.from_keras(dropout)
     softmax = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="softmax")])
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):

@@ -42,17 +42,23 @@ def serialize(layer: Layer) -> dict[str, Any]:
     return {"class_name": type(layer).__name__, "config": layer.get_config()}
 
 
-def deserialize(data: Any) -> Layer:
-    """A new, unbuilt layer from ``serialize`` data, refusing classes and arguments npnet does not know."""
+def deserialize(data: Any, where: str = "the layer config") -> Layer:
+    """A new, unbuilt layer from ``serialize`` data.
+
+    Refuses classes npnet does not know, and any key its ``get_config`` would not
+    write: a file holding one was not written by npnet.
+    """
     if not isinstance(data, dict) or set(data) != {"class_name", "config"} or not isinstance(data["config"], dict):
-        raise ValueError(f"a layer config must be {{'class_name': ..., 'config': {{...}}}}, got {data!r}")
+        raise ValueError(f"{where} must be {{'class_name': ..., 'config': {{...}}}}, got {data!r}")
     cls = get(data["class_name"])
-    accepted = inspect.signature(cls).parameters
-    unknown = sorted(set(data["config"]) - set(accepted))
+    config, accepted = data["config"], set(inspect.signature(cls).parameters)
+    layer = cls(**config) if set(config) <= accepted else None
+    allowed = set(layer.get_config()) if layer is not None else accepted
+    unknown = sorted(set(config) - allowed)
     if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} in the config of a {cls.__name__} layer "
-                         f"(expected only {', '.join(accepted)})")
-    return cls(**data["config"])
+        raise ValueError(f"unknown key {unknown[0]!r} in {where} (a {cls.__name__} config holds only "
+                         f"{', '.join(sorted(allowed))})")
+    return layer
 
 
 register(Dense)

@@ -99,9 +99,8 @@ class Dense(Layer):
         if activations.get(self.activation.name) is not self.activation:
             raise ValueError(f"layer {self.name!r}: activation {self.activation.name!r} is not one of npnet's "
                              "registered activations, so it cannot be saved by name")
-        config = {"units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
-                  "name": self.name}
-        return config if self.trainable else {**config, "trainable": False}
+        return {"units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
+                **super().get_config()}
 
     def __repr__(self) -> str:
         return f"<Dense {self.name!r} units={self.units} activation={self.activation.name}>"

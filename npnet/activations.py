@@ -131,6 +131,14 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def serialize(activation: Activation, owner: str) -> str:
+    """The registered name of ``activation``, for configs; refuses an unregistered one, naming ``owner``."""
+    if _REGISTRY.get(activation.name) is not activation:
+        raise ValueError(f"{owner}: activation {activation.name!r} is not one of npnet's registered activations "
+                         f"({', '.join(names())}), so it cannot be saved by name")
+    return activation.name
+
+
 def get(identifier: ActivationLike) -> Activation:
     """The activation named ``identifier`` (``None`` means linear), or the given instance.
 

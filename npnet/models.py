@@ -226,12 +226,13 @@ class Sequential:
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
         self.optimizer, self.loss, self._metrics, self._fused = optimizer, loss, metric_objects, None
-        if self.built and self._params.trainable != self._trainable_flags():
+        if self._trainable_changed():
             self._allocate(self._input_dim, new_layers=[])
 
-    def _trainable_flags(self) -> list[bool]:
-        return [w.trainable and layer.trainable
-                for layer, s in zip(self._layers, self._specs(self._input_dim)) for w in s]
+    def _trainable_changed(self) -> bool:
+        """Whether some ``layer.trainable`` differs from the buffer's layout (set since it was made)."""
+        return self.built and self._params.trainable != [
+            w.trainable and layer.trainable for layer, s in zip(self._layers, self._specs(self._input_dim)) for w in s]
 
     @property
     def metrics(self) -> list[metrics_module.Metric]:
@@ -261,6 +262,11 @@ class Sequential:
         if self.loss is None:
             raise NotCompiledError(f"call compile() before {method}()")
 
+    def _require_current_layout(self, method: str) -> None:
+        if self._trainable_changed():
+            raise ValueError(f"a layer's trainable flag changed after compile(); call compile() again before "
+                             f"{method}() (as Keras requires) so that frozen weights leave the optimizer's slice")
+
     def _require_built(self, method: str) -> None:
         if not self.built:
             raise ValueError(f"{method}(): the model has no weights yet; build it or fit it first")
@@ -288,6 +294,7 @@ class Sequential:
     def check_data(self, x: Any, y: Any, sample_weight: Any = None, method: str = "check_data") -> tuple:
         """(x, y, sample_weight) checked against this compiled model and its loss, as arrays; builds the model."""
         self._require_compiled(method)
+        self._require_current_layout(method)
         x, y = self._check_xy(x, y)
         sample_weight = self._check_sample_weight(sample_weight, len(x))
         self._build(x.shape[1])
@@ -321,6 +328,7 @@ class Sequential:
         exception propagates, and ``model.history`` holds the epochs that completed.
         """
         self._require_compiled("fit")
+        self._require_current_layout("fit")
         batch_size, verbose = training.check_batch_size(batch_size), training.check_verbose(verbose)
         epochs = check_int(epochs, "epochs", minimum=0)
         validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
@@ -438,11 +446,14 @@ class Sequential:
     def set_weights(self, weights: list[Any]) -> None:
         """Write weights in ``get_weights()`` order through the views into the buffer.
 
-        An unbuilt model takes its input size from the first kernel and is built.
+        An unbuilt model takes its input size from the first weight's leading
+        dimension (a Dense kernel (I, O), a per-feature (I,) vector) and is built
+        if every weight then has the shape the layers declare.
         """
         if not self.built:
-            if not isinstance(weights, (list, tuple)) or not weights or np.ndim(weights[0]) != 2:
-                raise ValueError("set_weights on an unbuilt model needs a list starting with a 2-D kernel")
+            if not isinstance(weights, (list, tuple)) or not weights or np.ndim(weights[0]) < 1:
+                raise ValueError("set_weights on an unbuilt model needs a list of weights starting with an array "
+                                 "whose first dimension is the number of input features (a Dense kernel (I, O))")
             self._check_buildable(np.shape(weights[0])[0], weights)
             self._build(np.shape(weights[0])[0])
         checked = check_weights_list(weights, self._params.value_views, "weights")

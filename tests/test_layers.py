@@ -159,3 +159,12 @@ def test_a_layer_asking_for_a_ones_column_is_refused_until_models_provide_it():
 
     with pytest.raises(ValueError, match="constant-1 input column"):
         npnet.Sequential([Folded(2)])
+
+
+def test_freezing_after_compile_is_refused_until_compile_runs_again():
+    model = tutorial_like()
+    model.layers[0].trainable = False
+    with pytest.raises(ValueError, match=r"trainable flag changed after compile\(\); call compile\(\) again"):
+        model.fit(*data(), verbose=0)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(*data(), verbose=0)

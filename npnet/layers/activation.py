@@ -54,7 +54,4 @@ class Activation(Layer):
         return self.activation.backward(self.y, dy, out=dx)   # (N, I)
 
     def get_config(self) -> dict[str, Any]:
-        if activations.get(self.activation.name) is not self.activation:
-            raise ValueError(f"layer {self.name!r}: activation {self.activation.name!r} is not one of npnet's "
-                             "registered activations, so it cannot be saved by name")
-        return {"activation": self.activation.name, **super().get_config()}
+        return {"activation": activations.serialize(self.activation, f"layer {self.name!r}"), **super().get_config()}

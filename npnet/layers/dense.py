@@ -96,10 +96,7 @@ class Dense(Layer):
 
     def get_config(self) -> dict[str, Any]:
         """``Dense(**config)`` rebuilds this layer (without its weights)."""
-        if activations.get(self.activation.name) is not self.activation:
-            raise ValueError(f"layer {self.name!r}: activation {self.activation.name!r} is not one of npnet's "
-                             "registered activations, so it cannot be saved by name")
-        return {"units": self.units, "activation": self.activation.name, "use_bias": self.use_bias,
+        return {"units": self.units, "activation": activations.serialize(self.activation, f"layer {self.name!r}"), "use_bias": self.use_bias,
                 **super().get_config()}
 
     def __repr__(self) -> str:

@@ -337,7 +337,7 @@ def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: Callback
     """
     step = Step(model)
     guard = DivergenceGuard(model.parameters.values, model.optimizer, epochs, data.num_batches)
-    batch_logs = callbacks.wants("on_train_batch_end")
+    batch_begin, batch_logs = callbacks.wants("on_train_batch_begin"), callbacks.wants("on_train_batch_end")
     model.stop_training, epoch_logs = False, None
     callbacks.on_train_begin()
     # A KeyboardInterrupt lands between two Python statements. The weight update is one
@@ -351,7 +351,8 @@ def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: Callback
             step.reset_metrics()
             loss_sum = 0.0
             for index, seen, x, y, w in data.epoch():
-                callbacks.on_train_batch_begin(index)
+                if batch_begin:
+                    callbacks.on_train_batch_begin(index)
                 guard.before()
                 value = step(x, y, w)
                 loss_sum += len(x) * value

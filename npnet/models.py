@@ -1,12 +1,13 @@
 """``Sequential``: a stack of layers with Keras's compile/fit/evaluate/predict API.
 
 The model holds the structure (layers and the flat parameter buffer of
-``npnet.params``), the compile settings, prediction, weights and files. The
-training loop is ``npnet.training``'s: ``fit`` checks its arguments and
-orchestrates that module's parts; one step (``npnet.training.Step``) is the
-whole algorithm: forward through the layers, loss, backward through the
-layers in reverse (the chain rule made literal), one optimizer update on the
-trainable slice of the buffer. Shapes: x (N, I), y (N, K); glossary in ``npnet.layers.base``.
+``npnet.params``), the compile settings, prediction, weights and files. It
+inherits fit/evaluate/train_on_batch from ``npnet.training.Trainer``, as Keras's
+Model inherits its Trainer: ``fit`` checks its arguments and orchestrates the
+parts of ``npnet.training``. One step (``npnet.training.Step``) is the whole
+algorithm: forward through the layers, loss, backward through the layers in
+reverse (the chain rule made literal), one optimizer update on the trainable
+slice of the buffer. Shapes: x (N, I), y (N, K); glossary in ``npnet.layers.base``.
 """
 from __future__ import annotations
 
@@ -16,15 +17,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from npnet import backend, layers as layers_module, losses, metrics as metrics_module, optimizers, saving
+from npnet import backend, layers as layers_module, losses, metrics as metrics_module, optimizers, params, saving
 from npnet import trace as trace_module
 from npnet import training
-from npnet._validation import as_float_array, check_bool, check_float, check_int, check_sample_weight, \
-    check_weights_list
-from npnet.callbacks import Callback, History, ProgbarLogger
+from npnet._validation import as_float_array, check_int, check_sample_weight, check_weights_list
+from npnet.callbacks import Callback, History
 from npnet.layers import InputLayer, Layer, unique_name
 from npnet.params import ParameterBuffer
 from npnet.progbar import Progbar
+from npnet.summary import summary_text
+from npnet.training import Trainer
 from npnet.training import TrainingDivergedError  # noqa: F401 -- public here since before npnet.training
 
 
@@ -35,7 +37,7 @@ class NotCompiledError(ValueError, RuntimeError):
     """
 
 
-class Sequential:
+class Sequential(Trainer):
     """A linear stack of layers (``npnet.layers``) with Keras's compile/fit/evaluate/predict API.
 
     All parameters live in one flat buffer (``parameters``, ``npnet.params``);
@@ -133,43 +135,12 @@ class Sequential:
             raise ValueError(f"the model expects {self._input_dim} input features, got {input_dim}")
         self._allocate(input_dim, new_layers=self._layers)
 
-    def _specs(self, input_dim: int) -> list[list[layers_module.Weight]]:
-        """Each layer's ``weights_spec`` for the model's input size, in order."""
-        specs = []
-        for layer in self._layers:
-            specs.append(layer.weights_spec(input_dim))
-            input_dim = layer.output_dim(input_dim)
-        return specs
-
     def _allocate(self, input_dim: int, new_layers: list[Layer]) -> None:
-        """(Re)allocate the flat buffers for all layers, bind each layer's views, initialise ``new_layers``.
-
-        A weight is trainable when its spec and its layer say so (``layer.trainable``);
-        the old buffer's values are copied over view by view.
-        """
-        specs = self._specs(input_dim)
-        old, self._params = self._params, ParameterBuffer(
-            [w.shape for s in specs for w in s], self.dtype,
-            [w.trainable and layer.trainable for layer, s in zip(self._layers, specs) for w in s])
-        for new, previous in zip(self._params.value_views, old.value_views if old is not None else []):
-            new[...] = previous   # new layers only ever come last: earlier tensors keep their place in the order
+        """(Re)allocate the flat buffers for all layers (``params.allocate``), initialise ``new_layers``."""
+        self._params = params.allocate(self._layers, input_dim, self.dtype, self._params)
         self._input_dim = input_dim
-        self._bind_layers()
         for layer in new_layers:
             layer.initialize()
-
-    def _bind_layers(self) -> None:
-        """Point every layer at its views of the flat buffers (values are kept)."""
-        first, input_dim = 0, self._input_dim   # index of each layer's first tensor in the buffer's view lists
-        for layer, specs in zip(self._layers, self._specs(self._input_dim)):
-            last = first + len(specs)
-            layer.bind(input_dim, self._params.value_views[first:last], self._params.grad_views[first:last])
-            first, input_dim = last, layer.output_dim(input_dim)
-
-    def _output_dim(self, input_dim: int) -> int:
-        for layer in self._layers:
-            input_dim = layer.output_dim(input_dim)
-        return input_dim
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """After pickle or ``copy.deepcopy``: re-bind the layers to the copied buffer's views.
@@ -179,7 +150,7 @@ class Sequential:
         """
         self.__dict__.update(state)
         if self._params is not None:
-            self._bind_layers()
+            params.bind_layers(self._layers, self._input_dim, self._params)
 
     def count_params(self) -> int:
         """P, the number of scalar parameters (the model must be built)."""
@@ -231,8 +202,7 @@ class Sequential:
 
     def _trainable_changed(self) -> bool:
         """Whether some ``layer.trainable`` differs from the buffer's layout (set since it was made)."""
-        return self.built and self._params.trainable != [
-            w.trainable and layer.trainable for layer, s in zip(self._layers, self._specs(self._input_dim)) for w in s]
+        return self.built and self._params.trainable != params.trainable_flags(self._layers, self._input_dim)
 
     @property
     def metrics(self) -> list[metrics_module.Metric]:
@@ -281,7 +251,7 @@ class Sequential:
 
     def _check_xy(self, x: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x, prefix + "x")
-        y = self.loss.check_targets(y, self._output_dim(x.shape[1]), self.dtype, prefix + "y")
+        y = self.loss.check_targets(y, params.output_dim(self._layers, x.shape[1]), self.dtype, prefix + "y")
         if len(y) != len(x):
             raise ValueError(f"{prefix}x and {prefix}y must have the same number of samples, "
                              f"got {len(x)} and {len(y)}")
@@ -291,95 +261,24 @@ class Sequential:
         return None if sample_weight is None else check_sample_weight(sample_weight, n, self.dtype,
                                                                       prefix + "sample_weight")
 
-    def check_data(self, x: Any, y: Any, sample_weight: Any = None, method: str = "check_data") -> tuple:
-        """(x, y, sample_weight) checked against this compiled model and its loss, as arrays; builds the model."""
+    def check_data(self, x: Any, y: Any, sample_weight: Any = None, method: str = "check_data", prefix: str = "",
+                   build: bool = True) -> tuple:
+        """(x, y, sample_weight) checked against this compiled model and its loss, as arrays.
+
+        Errors name ``method`` and the arguments (``prefix + "x"``); with ``build``
+        an unbuilt model is then built for x's width.
+        """
         self._require_compiled(method)
         self._require_current_layout(method)
-        x, y = self._check_xy(x, y)
-        sample_weight = self._check_sample_weight(sample_weight, len(x))
-        self._build(x.shape[1])
+        x, y = self._check_xy(x, y, prefix)
+        sample_weight = self._check_sample_weight(sample_weight, len(x), prefix)
+        if build:
+            self._build(x.shape[1])
         return x, y, sample_weight
 
-    # -- training --------------------------------------------------------------------------
+    # -- training: fit, evaluate, train_on_batch, loss_and_gradients (npnet.training.Trainer) ----------
 
-    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
-            validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
-            callbacks: list[Callback] | None = None, sample_weight: Any = None,
-            class_weight: dict | None = None) -> History:
-        """Train for ``epochs`` passes over x (N, I), y (N, K) in mini-batches; returns a ``History``.
 
-        ``validation_split`` holds out the LAST fraction of the samples before
-        shuffling, as Keras. Each epoch's "loss" is the batch-size-weighted mean
-        of the batch losses, each computed before its update. ``sample_weight``
-        (N,) weighs each sample's loss, split and shuffled with x and y;
-        ``validation_data`` may be (x_val, y_val, sample_weight_val).
-        ``class_weight`` {class: weight} turns a one-unit output's 0/1 targets into
-        sample weights, as Keras does, for the training data only; for several
-        labels npnet refuses it (Keras would weigh by argmax): per-label weights
-        are ``BinaryCrossentropy(pos_weight=...)`` (docs/backprop.md#weighted-losses).
-
-        Stops and failures (``npnet.training.run_epochs``): a callback setting
-        ``stop_training`` in a batch hook ends the epoch after that batch, in
-        ``on_epoch_end`` ends training. A batch loss that is NaN or inf raises
-        ``TrainingDivergedError`` naming the epoch and batch, with the weights put
-        back to the last ones whose loss was finite, unless a callback stopped
-        training at that batch (``TerminateOnNaN``). On that error and on
-        KeyboardInterrupt, the callbacks' ``on_train_end`` runs before the
-        exception propagates, and ``model.history`` holds the epochs that completed.
-        """
-        self._require_compiled("fit")
-        self._require_current_layout("fit")
-        batch_size, verbose = training.check_batch_size(batch_size), training.check_verbose(verbose)
-        epochs = check_int(epochs, "epochs", minimum=0)
-        validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
-        shuffle = check_bool(shuffle, "shuffle")
-        x, y = self._check_xy(x, y)
-        sample_weight, validation = self._check_sample_weight(sample_weight, len(x)), None
-        if validation_data is not None:
-            validation = self._check_validation_data(validation_data, x.shape[1])
-        elif validation_split:
-            (x, y, sample_weight), validation = training.split_validation(x, y, sample_weight, validation_split)
-        if class_weight is not None:
-            sample_weight = training.class_weights_as_sample_weights(class_weight, y, sample_weight, self.dtype)
-        data = training.EpochIterator(x, y, sample_weight, batch_size, shuffle)
-        callback_list = training.CallbackList(
-            callbacks, self, add_history=True,
-            progbar=ProgbarLogger(verbose, epochs, data.num_batches) if verbose else None)
-        # -- every argument is valid: from here on, state changes --
-        self._build(x.shape[1])
-        training.run_epochs(self, data, epochs, callback_list, validation, batch_size)
-        return callback_list.history
-
-    def _check_validation_data(self, validation_data: Any, columns: int) -> tuple:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise TypeError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
-        x_val, y_val = self._check_xy(*validation_data[:2], prefix="validation_data ")
-        w_val = None if len(validation_data) == 2 else self._check_sample_weight(
-            validation_data[2], len(x_val), "validation_data ")
-        if x_val.shape[1] != columns:
-            raise ValueError(f"validation_data x has {x_val.shape[1]} columns, x has {columns}")
-        return x_val, y_val, w_val
-
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
-        """One update on one batch; returns that batch's loss (and metrics), computed before the update.
-
-        Keras 3 instead returns running means since the last ``reset_metrics``
-        (README, "where npnet differs from Keras"). ``sample_weight`` (N,) as in ``fit``.
-        """
-        x, y, sample_weight = self.check_data(x, y, sample_weight, "train_on_batch")
-        step = training.Step(self)
-        step.reset_metrics()
-        value = step(x, y, sample_weight)
-        return [value, *step.metric_logs().values()] if self._metrics else value
-
-    def loss_and_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, list[np.ndarray]]:
-        """(loss, gradients) on one batch without updating: a copy of the gradient of every trainable weight,
-        in ``get_weights()`` order (all of them unless layers are frozen)."""
-        x, y, sample_weight = self.check_data(x, y, sample_weight, "loss_and_gradients")
-        step = training.Step(self)
-        value = step.forward_loss(x, y, sample_weight, training=True, update_metrics=False)
-        step.backward(step.loss.backward())
-        return value, [g.copy() for g in self._params.grad_views if g is not None]
 
     def trace(self, x: Any, y: Any) -> trace_module.StepTrace:
         """One training step on the batch (x, y), recorded layer by layer; the model is left unchanged.
@@ -392,21 +291,6 @@ class Sequential:
 
     # -- inference ---------------------------------------------------------------------------
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int | str = "auto",
-                 sample_weight: Any = None, callbacks: list[Callback] | None = None) -> float | list[float]:
-        """``[loss, *metrics]`` on (x, y), or the bare loss without metrics; ``sample_weight`` (N,) as in ``fit``.
-
-        ``callbacks`` receive the ``on_test_*`` hooks, as in Keras.
-        """
-        self._require_compiled("evaluate")
-        batch_size, verbose = training.check_batch_size(batch_size), training.check_verbose(verbose)
-        callback_list = training.CallbackList(callbacks, self)
-        x, y, sample_weight = self.check_data(x, y, sample_weight, "evaluate")
-        progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
-        logs = training.evaluate_batches(training.Step(self), x, y, batch_size, sample_weight, callback_list,
-                                         progbar)
-        return list(logs.values()) if self._metrics else logs["loss"]
-
     def predict(self, x: Any, batch_size: int | None = 32, verbose: int | str = "auto",
                 callbacks: list[Callback] | None = None) -> np.ndarray:
         """Outputs for x (N, I): a new (N, K) array (probabilities for a sigmoid output).
@@ -417,20 +301,9 @@ class Sequential:
         callback_list = training.CallbackList(callbacks, self)
         x = self._check_x(x)
         self._build(x.shape[1])
-        out = np.empty((len(x), self._output_dim(x.shape[1])), self.dtype)
+        out = np.empty((len(x), params.output_dim(self._layers, x.shape[1])), self.dtype)
         progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
-        callback_list.on_predict_begin()
-        for step, start in enumerate(range(0, len(x), batch_size)):
-            callback_list.on_predict_batch_begin(step)
-            batch = x[start:start + batch_size]
-            for layer in self._layers:
-                batch = layer.forward(batch, False)
-            out[start:start + batch_size] = batch
-            callback_list.on_predict_batch_end(step, {"outputs": out[start:start + batch_size]})
-            if progbar:
-                progbar.update(step + 1, {})
-        callback_list.on_predict_end()
-        return out
+        return training.predict_batches(self.layers, x, batch_size, out, callback_list, progbar)
 
     def __call__(self, x: Any) -> np.ndarray:
         """``predict(x)`` in one batch, silently."""
@@ -467,7 +340,8 @@ class Sequential:
         if self._input_dim is not None and input_dim != self._input_dim:
             raise ValueError(f"weights[0] has {input_dim} rows, the model expects {self._input_dim} inputs")
         # Read-only zero-stride stand-ins: a config claiming 10**15 units allocates nothing here.
-        expected = [np.broadcast_to(np.zeros((), self.dtype), w.shape) for s in self._specs(input_dim) for w in s]
+        expected = [np.broadcast_to(np.zeros((), self.dtype), w.shape)
+                    for specs in params.weight_specs(self._layers, input_dim) for w in specs]
         check_weights_list(weights, expected, "weights")
 
     def save_weights(self, path: str | os.PathLike) -> None:
@@ -534,34 +408,9 @@ class Sequential:
     # -- display -----------------------------------------------------------------------------
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of layers, output shapes and parameter counts, as Keras does."""
-        rule = "_" * 65
-        lines = [f'Model: "{self.name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
-        width = self._input_dim
-        for layer in self._layers:
-            width = None if width is None else layer.output_dim(width)
-            shape = (None, width if width is not None else getattr(layer, "units", None))
-            params = layer.count_params() if layer.built else "0 (unbuilt)"
-            lines.append(f" {f'{layer.name} ({type(layer).__name__})':<28}{str(shape):<26}{params}")
-        lines.append("=" * 65)
-        if self.built:
-            itemsize, trainable = self.dtype.itemsize, self._params.trainable_size
-            for label, count in (("Total", self._params.size), ("Trainable", trainable),
-                                 ("Non-trainable", self._params.size - trainable)):
-                lines.append(f"{label} params: {count} ({_readable_size(count * itemsize)})")
-        else:
-            lines.append("Total params: unknown until the model is built (input size not yet known)")
-        lines.append(rule)
-        print_fn("\n".join(lines))
+        """Print a table of layers, output shapes and parameter counts, as Keras does (``npnet.summary``)."""
+        print_fn(summary_text(self))
 
-
-def _readable_size(size: float) -> str:
-    """Bytes as Keras's summary shows them: "3.57 KB", "0.00 B"."""
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024:
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} PB"
 
 def _npz_path(path: str | os.PathLike) -> str:
     """``path`` as a str ending in ".npz", the only format npnet writes (NumPy's archive, read without pickle)."""

@@ -10,6 +10,7 @@ perturb one flat array, and ``set_weights`` writes through the views
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -67,6 +68,53 @@ class ParameterBuffer:
         """``(grads[:T], values[:T])``: what the optimizer updates, as one pair of flat arrays."""
         t = self.trainable_size
         return (self.grads, self.values) if t == self.size else (self.grads[:t], self.values[:t])
+
+
+# -- a stack of layers over one buffer (layers follow npnet.layers.base.Layer's protocol) --------------
+
+def weight_specs(layers: Sequence[Any], input_dim: int) -> list[list[Any]]:
+    """Each layer's ``weights_spec`` for a stack fed ``input_dim`` features, in order."""
+    specs = []
+    for layer in layers:
+        specs.append(layer.weights_spec(input_dim))
+        input_dim = layer.output_dim(input_dim)
+    return specs
+
+
+def output_dim(layers: Sequence[Any], input_dim: int) -> int:
+    """The width of the stack's output for ``input_dim`` input features."""
+    for layer in layers:
+        input_dim = layer.output_dim(input_dim)
+    return input_dim
+
+
+def trainable_flags(layers: Sequence[Any], input_dim: int) -> list[bool]:
+    """Per weight tensor: does the optimizer update it (its spec and its layer's ``trainable`` both say so)."""
+    return [w.trainable and layer.trainable for layer, specs in zip(layers, weight_specs(layers, input_dim))
+            for w in specs]
+
+
+def allocate(layers: Sequence[Any], input_dim: int, dtype: np.dtype, old: ParameterBuffer | None) -> ParameterBuffer:
+    """A buffer for the stack, laid out trainable first, holding ``old``'s values and bound to every layer.
+
+    ``old`` (the buffer of the same stack before layers were appended or
+    frozen) is copied view by view: tensors keep their place in ``get_weights()`` order.
+    """
+    buffer = ParameterBuffer([w.shape for specs in weight_specs(layers, input_dim) for w in specs], dtype,
+                             trainable_flags(layers, input_dim))
+    for new, previous in zip(buffer.value_views, old.value_views if old is not None else []):
+        new[...] = previous
+    bind_layers(layers, input_dim, buffer)
+    return buffer
+
+
+def bind_layers(layers: Sequence[Any], input_dim: int, buffer: ParameterBuffer) -> None:
+    """Hand every layer its views of ``buffer`` (values are kept)."""
+    first = 0   # index of each layer's first tensor in the buffer's view lists
+    for layer, specs in zip(layers, weight_specs(layers, input_dim)):
+        last = first + len(specs)
+        layer.bind(input_dim, buffer.value_views[first:last], buffer.grad_views[first:last])
+        first, input_dim = last, layer.output_dim(input_dim)
 
 
 class WorkArrays:

@@ -46,8 +46,11 @@ DEFAULT_TOLERANCES = {
 _SATURATED = np.array([[0.0, 1.0, 1e-9, 1 - 1e-9, 0.5, 1e-7]])
 
 
-def _parameter_names(model: Sequential) -> list[str]:
-    return [f"{layer.name}/{spec.name}" for layer in model.layers for spec in layer.weights_spec(layer.input_dim)]
+def _parameter_names(model: Sequential, trainable_only: bool = False) -> list[str]:
+    """"layer/weight" for every weight in ``get_weights()`` order, or for the trainable ones (the gradients' order)."""
+    return [f"{layer.name}/{spec.name}" for layer in model.layers
+            for spec, grad in zip(layer.weights_spec(layer.input_dim), layer.grads)
+            if grad is not None or not trainable_only]
 
 
 def _first_mismatch(names: list[str], ours: list[np.ndarray], theirs: list[np.ndarray],
@@ -101,7 +104,8 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
     keras_loss, keras_gradients = _keras_loss_and_gradients(keras_model, x, y)
     if not abs(loss - keras_loss) <= tol.loss_rtol * abs(keras_loss):
         raise AssertionError(f"loss differs from Keras: {loss!r} vs {keras_loss!r} (rtol {tol.loss_rtol:g})")
-    mismatch = _first_mismatch(names, gradients, keras_gradients, tol.gradient_atol)
+    mismatch = _first_mismatch(_parameter_names(model, trainable_only=True), gradients, keras_gradients,
+                               tol.gradient_atol)
     if mismatch:
         raise AssertionError(f"gradient of {mismatch[0]} differs from Keras by {mismatch[1]:.3g} "
                              f"> {tol.gradient_atol:g}")

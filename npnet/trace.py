@@ -85,6 +85,9 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
     """
     loss, fused = model.training_loss()
     layers = model.layers
+    if not all(hasattr(layer, "kernel") for layer in layers):
+        raise ValueError("a trace records z, W and b of Dense layers; this model also has "
+                         f"{sorted({type(layer).__name__ for layer in layers if not hasattr(layer, 'kernel')})}")
     records = [LayerTrace(layer.name, layer.activation.name) for layer in layers]
     h = x
     for layer, record in zip(layers, records):

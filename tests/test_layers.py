@@ -168,3 +168,20 @@ def test_freezing_after_compile_is_refused_until_compile_runs_again():
         model.fit(*data(), verbose=0)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(*data(), verbose=0)
+
+
+def test_a_frozen_model_trains_as_its_keras_twin(keras):
+    """The twin's layer is frozen too (trainable travels in the config); every step agrees with Keras."""
+    from npnet import interop, testing
+    model = tutorial_like(frozen=1, compile_model=False)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    assert not interop.to_keras(model).layers[1].trainable
+    testing.assert_matches_keras(model, *data())
+    np.testing.assert_array_equal(model.get_weights()[2], tutorial_like(frozen=1).get_weights()[2])
+
+
+def test_a_trace_refuses_layers_it_cannot_record():
+    model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(3), Activation("sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    with pytest.raises(ValueError, match=r"Dense layers; this model also has \['Activation'\]"):
+        model.trace(*data())

@@ -28,14 +28,14 @@ class Step:
         self.metrics, self.optimizer, self.parameters = model.metrics, model.optimizer, model.parameters
         self.regularized = [layer for layer in self.layers
                             if type(layer).regularization_loss is not Layer.regularization_loss]
+        self.hidden, self.last, self.above_first = self.layers[:-1], self.layers[-1], self.layers[:0:-1]
+        self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """x (N, I) -> the output (N, K): the last layer's logits when the loss is fused with its activation."""
-        last = self.layers[-1]
-        for layer in self.layers:
-            x = layer.forward(x, training, activate=False) if self.logits and layer is last \
-                else layer.forward(x, training)
-        return x
+        for layer in self.hidden:
+            x = layer.forward(x, training)
+        return self.last.forward(x, training, activate=False) if self.logits else self.last.forward(x, training)
 
     def backward(self, doutput: np.ndarray) -> None:
         """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input).
@@ -43,7 +43,7 @@ class Step:
         docs/backprop.md#the-chain-rule-layer-by-layer writes it out for the tutorial's network.
         """
         d = doutput
-        for layer in reversed(self.layers[1:]):
+        for layer in self.above_first:                # the layers from the last down to the second
             d = layer.backward(d)
         self.layers[0].backward(d, need_dx=False)   # nothing upstream needs dL/d(data)
 
@@ -68,7 +68,7 @@ class Step:
         """One training step: forward, loss, backward, update. Returns the loss before the update."""
         value = self.forward_loss(x, y, sample_weight, training=True)
         self.backward(self.loss.backward())
-        self.optimizer.apply([self.parameters.trainable_pair()])
+        self.optimizer.apply(self.trainable)
         return value
 
     def reset_metrics(self) -> None:
@@ -86,12 +86,14 @@ def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,
     step.reset_metrics()
     callbacks.on_test_begin()
     loss_sum, n, logs = 0.0, len(x), {}
+    batch_begin, batch_logs = callbacks.wants("on_test_batch_begin"), progbar or callbacks.wants("on_test_batch_end")
     for index, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
-        callbacks.on_test_batch_begin(index)
+        if batch_begin:
+            callbacks.on_test_batch_begin(index)
         weights = None if sample_weight is None else sample_weight[start:stop]
         loss_sum += (stop - start) * step.forward_loss(x[start:stop], y[start:stop], weights, training=False)
-        if progbar or callbacks.wants("on_test_batch_end"):
+        if batch_logs:
             logs = {"loss": loss_sum / stop, **step.metric_logs()}
             callbacks.on_test_batch_end(index, logs)
             if progbar:

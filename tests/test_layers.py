@@ -185,3 +185,21 @@ def test_a_trace_refuses_layers_it_cannot_record():
     model.compile(optimizer="adam", loss="binary_crossentropy")
     with pytest.raises(ValueError, match=r"Dense layers; this model also has \['Activation'\]"):
         model.trace(*data())
+
+
+class Softplus(npnet.activations.Activation):
+    """y = log(1 + e^z); dz = dy * sigmoid(z): a derivative wanted from z, as gelu's and silu's are."""
+
+    name = "test_softplus"
+    needs_input = True
+
+    def forward(self, z, out):
+        return np.logaddexp(0, z, out=out)
+
+    def backward(self, y, dy, out, z=None):
+        return np.multiply(dy, 1 / (1 + np.exp(-z)), out=out)
+
+
+@pytest.mark.parametrize("layer", [lambda: Dense(3, activation=Softplus()), lambda: Activation(Softplus())])
+def test_an_activation_that_needs_its_input_gets_it_in_both_layers(layer, float64):
+    gradcheck.check_layer(layer(), np.random.default_rng(2).normal(size=(5, 4))).assert_passed(1e-7)

@@ -45,7 +45,10 @@ class Dense(Layer):
         self.W, self.dW = values[0], grads[0]                       # (I, O); dW None when frozen
         if self.use_bias:
             self.b, self.db = values[1], grads[1]                   # (O,)
-        self._work = WorkArrays(self.W.dtype, y=self.units, dz=self.units, dx=input_dim)
+        # An activation whose backward needs its input (gelu, silu) gets z kept in an array of its own.
+        self._keeps_z = getattr(self.activation, "needs_input", False)
+        self._work = WorkArrays(self.W.dtype, y=self.units, dz=self.units, dx=input_dim,
+                                **({"z": self.units} if self._keeps_z else {}))
 
     @property
     def kernel(self) -> np.ndarray:
@@ -66,11 +69,15 @@ class Dense(Layer):
         ``activate=False`` in training: the loss then works on the logits
         (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
-        z, _, _ = self._work.rows(len(x))
+        rows = self._work.rows(len(x))
+        z = rows[0]
         np.matmul(x, self.W, out=z)                     # (N, O) = (N, I) @ (I, O)
         if self.use_bias:
             z += self.b                                 # (N, O) += (O,), broadcast over rows
         self.x, self.activated = x, activate            # backward needs x for dW, y for f'
+        if activate and self._keeps_z:
+            self.z = rows[3]
+            np.copyto(self.z, z)                        # (N, O), kept: y overwrites z below
         self.y = self.activation.forward(z, out=z) if activate else z   # (N, O), in place
         return self.y
 
@@ -81,8 +88,11 @@ class Dense(Layer):
         (docs/backprop.md#dense). The first layer passes ``need_dx=False``:
         nothing upstream needs dL/dx of the data, so its matmul is skipped.
         """
-        _, dz, dx = self._work.rows(len(dy))
-        if self.activated:
+        rows = self._work.rows(len(dy))
+        dz, dx = rows[1], rows[2]
+        if self.activated and self._keeps_z:
+            dz = self.activation.backward(self.y, dy, out=dz, z=self.z)   # (N, O)
+        elif self.activated:
             dz = self.activation.backward(self.y, dy, out=dz)   # (N, O)
         else:
             dz = dy                                             # dy is already dL/dz

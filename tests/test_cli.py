@@ -19,9 +19,9 @@ from float_rounding import forward_error_bound
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = ["--epochs", "3", "--batch-size", "32", "--verbose", "0"]
-# Predictions are compared bit for bit only in the same batches: BLAS may round a row's
+# Predictions and scores are compared bit for bit only in the same batches: BLAS may round a row's
 # products differently in a batch of 32 and of 120, depending on the CPU (tests/float_rounding.py).
-PREDICT_BATCH = 250
+SAME_BATCH = 250
 
 
 def write_csv(path: Path, header: list[str], rows) -> Path:
@@ -153,24 +153,24 @@ def trained(capsys, data_csv, tmp_path):
 
 def test_evaluate_prints_the_loaded_models_scores(capsys, trained, data_csv, dataset):
     x, y = dataset
-    code, out, _ = run(capsys, "evaluate", trained, "--data", data_csv)   # label columns as stored
+    code, out, _ = run(capsys, "evaluate", trained, "--data", data_csv, "--batch-size", SAME_BATCH)   # labels as stored
     assert code == 0
-    loss, accuracy = load_model(trained).evaluate(x, y, batch_size=250, verbose=0)
+    loss, accuracy = load_model(trained).evaluate(x, y, batch_size=SAME_BATCH, verbose=0)
     assert out.splitlines()[0] == f"loss: {loss} / accuracy: {accuracy}"
     assert lines_starting(out, "spam") and lines_starting(out, "ham")
 
 
 def test_predict_round_trip_equals_load_model_predict(capsys, trained, data_csv, dataset, tmp_path):
     x, _ = dataset
-    expected = load_model(trained).predict(x, batch_size=PREDICT_BATCH, verbose=0)
+    expected = load_model(trained).predict(x, batch_size=SAME_BATCH, verbose=0)
     code, _, _ = run(capsys, "predict", trained, "--data", data_csv, "--proba", "--output", tmp_path / "p.csv",
-                     "--batch-size", PREDICT_BATCH)
+                     "--batch-size", SAME_BATCH)
     assert code == 0
     header, probabilities = read_csv(tmp_path / "p.csv")
     assert header == ["spam", "ham"]
     np.testing.assert_array_equal(probabilities.astype(np.float32), expected)   # %.9g round-trips float32
     code, out, _ = run(capsys, "predict", trained, "--data", data_csv, "--threshold", "0.7",
-                       "--batch-size", PREDICT_BATCH)
+                       "--batch-size", SAME_BATCH)
     rows = [line.split(",") for line in out.splitlines()]
     assert rows[0] == ["spam", "ham"]
     np.testing.assert_array_equal(np.array(rows[1:], dtype=int), (expected > 0.7).astype(int))
@@ -180,11 +180,11 @@ def test_predict_picks_the_models_feature_columns_by_name(capsys, trained, datas
     x, _ = dataset
     shuffled = write_csv(tmp_path / "new.csv", ["id", "f3", "f1", "f0", "f2"],
                          np.hstack([np.arange(len(x))[:, None], x[:, [3, 1, 0, 2]]]).tolist())
-    code, out, err = run(capsys, "predict", trained, "--data", shuffled, "--proba", "--batch-size", PREDICT_BATCH)
+    code, out, err = run(capsys, "predict", trained, "--data", shuffled, "--proba", "--batch-size", SAME_BATCH)
     assert code == 0, err
     probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
     np.testing.assert_array_equal(probabilities.astype(np.float32),
-                                  load_model(trained).predict(x, batch_size=PREDICT_BATCH, verbose=0))
+                                  load_model(trained).predict(x, batch_size=SAME_BATCH, verbose=0))
 
 
 def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):

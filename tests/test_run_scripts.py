@@ -18,7 +18,8 @@ def stub(directory: Path, name: str, version: str | None) -> Path:
     return path
 
 
-def choose(tmp_path: Path, pythons: dict[str, str | None], python_env: str | None = None) -> subprocess.CompletedProcess:
+def choose(tmp_path: Path, pythons: dict[str, str | None],
+           python_env: str | None = None) -> subprocess.CompletedProcess:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name, version in pythons.items():

@@ -8,18 +8,20 @@ libraries) use the bound below instead of bit equality.
 The bound is the textbook forward error analysis (Higham, Accuracy and Stability
 of Numerical Algorithms, 2nd ed., section 3.1), with u = 2**-24 in float32 and
 2**-53 in float64:
-- A sum of n terms computed in ANY order -- sequential, blocked, pairwise, with or
-  without FMA -- is within gamma_n * sum|terms| of the exact sum,
-  gamma_n = n u / (1 - n u). Dense's z = h @ W + b sums I products and the
-  bias: n = I + 1.
+- A dot product of n terms computed in ANY order -- sequential, blocked,
+  pairwise, with or without FMA -- is within gamma_n * sum|terms| of the exact
+  one, gamma_n = n u / (1 - n u) (Higham (3.5) and its pairwise variant: each
+  term takes at most one rounding of its product and n - 1 of the additions it
+  goes through). Dense's z = h @ W + b adds the bias, one more rounding: n = I + 1.
 - An input already off by e (elementwise) moves z by at most |e| @ |W|.
 - relu and linear are exact and 1-Lipschitz; tanh is 1-Lipschitz and sigmoid
   1/4-Lipschitz, and each is evaluated within 8u of its value: NumPy's float32
   exp/tanh are within 3 ulp (6u), then 1 + e and the reciprocal round once each;
   a relative error in exp(-z) reaches y = 1/(1 + exp(-z)) scaled by exp(-z)/(1 + exp(-z)) < 1.
-Each computation is then within ``bound`` of the exact forward pass (computed
-here in float64, itself within 1e-15 relative), so two computations are within
-2 * bound of each other.
+Each computation is then within ``bound`` of the exact forward pass, so two
+computations are within 2 * bound of each other. The magnitudes the bound is
+built from come from a float64 forward pass; their own error (relative 1e-15 at
+most here) changes the bound only in its second order.
 """
 from __future__ import annotations
 

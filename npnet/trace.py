@@ -69,9 +69,11 @@ class StepTrace:
 
 def _describe(name: str, array: np.ndarray) -> str:
     """``name (shape) [first values] norm ...``: what a learner needs to follow one array."""
-    first = np.array2string(array.reshape(-1)[:4], precision=4, suppress_small=False, separator=" ")
+    # 4 significant digits, so a small value never rounds to a "0." that reads as a zero; + 0.0 turns the
+    # -0.0 of a masked negative gradient (0 * dy) into 0, so a masked entry never reads as "small negative".
+    first = " ".join(f"{value:.4g}" for value in array.reshape(-1)[:4] + 0.0)
     zeros = f"  zeros {np.mean(array == 0):.0%}" if array.ndim == 2 else ""
-    return (f"    {name:<11}{str(array.shape):<11}{first[:-1]} ...]  norm {np.linalg.norm(array):.4g}"
+    return (f"    {name:<11}{str(array.shape):<11}[{first} ...]  norm {np.linalg.norm(array):.4g}"
             f"  max|.| {np.max(np.abs(array)):.4g}{zeros}")
 
 

@@ -32,7 +32,8 @@ def _figure(width: float, height: float, columns: int = 1) -> tuple[Any, Any]:
     return figure, figure.subplots(1, columns, squeeze=False)[0]
 
 
-def _check_path(path: str | os.PathLike) -> str:
+def check_png_path(path: str | os.PathLike) -> str:
+    """``path`` as a str, refused unless it ends with .png (every plot here writes a PNG)."""
     path = os.fspath(path)
     if not isinstance(path, str) or not path.lower().endswith(".png"):
         raise ValueError(f"path must end with '.png', got {path!r}")
@@ -49,7 +50,7 @@ def plot_history(history: Any, path: str | os.PathLike) -> None:
     curves = getattr(history, "history", history)
     if not isinstance(curves, Mapping) or not curves.get("loss"):
         raise ValueError("history must be a History or a dict with a non-empty 'loss' list")
-    path = _check_path(path)
+    path = check_png_path(path)
     metric = next((key for key in curves if key != "loss" and not key.startswith("val_")), None)
     figure, axes = _figure(10, 4, columns=2)
     for panel, key in zip(axes, ("loss", metric)):
@@ -91,7 +92,7 @@ def plot_label_metrics(per_label: Mapping[str, Any] | Any, label_names: Sequence
         raise ValueError(f"per_label has {values.shape[1]} values per metric, label_names has {len(label_names)}")
     if values.min() < 0 or values.max() > 1:
         raise ValueError(f"per_label values must lie in [0, 1], got [{values.min()}, {values.max()}]")
-    path = _check_path(path)
+    path = check_png_path(path)
     figure, (axes,) = _figure(max(5.0, 1.2 * len(label_names) + 2), 4)
     width = 0.8 / len(names)
     positions = np.arange(len(label_names))

@@ -1,9 +1,13 @@
-"""The printed trace reads right: a masked gradient entry is 0, a small one keeps its digits."""
+"""The trace reads right: a masked gradient prints as 0, a small one keeps its digits; its picture is a PNG."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 import npnet
+from npnet import cli, trace_plot
 from npnet.layers import Dense
 
 
@@ -30,3 +34,39 @@ def test_a_masked_relu_gradient_prints_as_0_not_minus_0():
 def test_a_small_gradient_keeps_its_digits():
     line = npnet.trace._describe("dy", np.array([[-6.7446e-05, 0.0, -0.0, 3e-9]]))
     assert "[-6.745e-05 0 0 3e-09 ...]" in line
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, after checking the signature."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{path} is not a PNG"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_trace_png_draws_the_step(sklearn, tmp_path, capsys):
+    path = tmp_path / "step.png"
+    assert cli.main(["trace", "--batch-size", "20", "--png", str(path)]) == 0
+    assert f"wrote {path}" in capsys.readouterr().out
+    width, height = png_size(path)
+    assert width > 1000 and height > 400
+
+
+def test_trace_png_with_compare_keras_colors_by_the_difference(keras, sklearn, tmp_path, capsys):
+    path = tmp_path / "step.png"
+    assert cli.main(["trace", "--batch-size", "20", "--compare-keras", "--png", str(path)]) == 0
+    assert "35 arrays compared" in capsys.readouterr().out
+    assert png_size(path)[0] > 1000
+
+
+def test_trace_png_refuses_what_it_cannot_draw(tmp_path, capsys):
+    trace = relu_model_trace()
+    with pytest.raises(TypeError, match="trace must be an npnet.trace.StepTrace"):
+        trace_plot.plot_trace(str(trace), tmp_path / "a.png")
+    with pytest.raises(ValueError, match="must end with '.png'"):
+        trace_plot.plot_trace(trace, tmp_path / "a.jpg")
+    with pytest.raises(ValueError, match="differences must be numbers >= 0"):
+        trace_plot.plot_trace(trace, tmp_path / "a.png", {"dense/dW": float("nan")})
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(SystemExit):
+        cli.main(["trace", "--png", "step.svg"])
+    assert "must end with .png" in capsys.readouterr().err

@@ -14,7 +14,7 @@ __all__ = ["Input", "Sequential", "activations", "backend", "callbacks", "gradch
 
 # The tools built on the core, imported on first use: ``import npnet`` stays light (no scikit-learn,
 # matplotlib or pytest), and ``npnet.testing.assert_matches_keras`` works after it, as the README writes it.
-_ON_FIRST_USE = ("cli", "datasets", "interop", "plots", "preprocessing", "pytest_plugin", "report", "saving",
+_ON_FIRST_USE = ("bugs", "cli", "datasets", "interop", "plots", "preprocessing", "pytest_plugin", "report", "saving",
                  "sklearn", "testing", "thresholds", "trace_plot", "tutorial")
 
 

@@ -1,0 +1,81 @@
+"""The bugs, as patches of npnet's real code (the story of each: docs/bugs.md).
+
+Each ``Patch`` names the real line(s) and the learner's version; the
+comment on a new line says what went wrong. Order: Dense, the activations,
+the losses, the optimizers, then two bugs whose forward and backward are
+wrong in the same way (a gradient check cannot see those).
+"""
+from __future__ import annotations
+
+from npnet.activations import ReLU, Sigmoid
+from npnet.bugs import Bug, Patch
+from npnet.layers.dense import Dense
+from npnet.losses import SigmoidBinaryCrossentropy
+from npnet.optimizers import SGD, Adam
+
+CATALOGUE: list[Bug] = [
+    Bug("bias-gradient-all-axes", "Dense: the bias gradient summed over every axis (np.sum without axis=0)", (
+        Patch(Dense, "backward",
+              "np.matmul(self._work.ones(len(dy)), dz, out=self.db)",
+              "self.db[...] = dz.sum()   # (O,) <- (): the sum over N *and* O, broadcast to every unit"),)),
+    Bug("dW-transposed", "Dense: dW computed transposed, dz^T x instead of x^T dz", (
+        Patch(Dense, "backward",
+              "np.matmul(self.x.T, dz, out=self.dW)",
+              "np.matmul(dz.T, self.x, out=self.dW)   # (O, I) = (O, N) @ (N, I): fits only a square W"),)),
+    Bug("dW-from-output", "Dense: dW from the wrong cached array, the layer's output y instead of its input x", (
+        Patch(Dense, "backward",
+              "np.matmul(self.x.T, dz, out=self.dW)",
+              "np.matmul(self.y.T, dz, out=self.dW)   # y, not x: (O, O) fits only a square W"),)),
+    Bug("gradients-accumulate", "Dense: gradients accumulate across steps (+= into a buffer never reset)", (
+        Patch(Dense, "backward",
+              "np.matmul(self.x.T, dz, out=self.dW)",
+              "self.dW += self.x.T @ dz   # (I, O): adds to the last step's dW"),)),
+    Bug("relu-mask-from-y", "ReLU: the derivative [z >= 0] written for z, applied to y = max(z, 0)", (
+        Patch(ReLU, "backward",
+              "np.greater(y, 0, out=out)",
+              "np.greater_equal(y, 0, out=out)   # y >= 0 everywhere: the mask is all ones"),)),
+    Bug("sigmoid-derivative-y", "sigmoid: f'(z) taken as y instead of y (1 - y)", (
+        Patch(Sigmoid, "backward",
+              "np.subtract(1, y, out=out)\nout *= y",
+              "np.copyto(out, y)   # f'(z) = y (1 - y), not y"),),
+        model={"activation": "sigmoid"}),
+    Bug("loss-missing-1/N", "sigmoid + BCE: the 1/N of the batch mean missing from the gradient", (
+        Patch(SigmoidBinaryCrossentropy, "backward",
+              "dz *= 1.0 / self.y_true.size",
+              "dz *= 1.0 / self.y_true.shape[1]   # 1/K only: the forward averages over N too"),)),
+    Bug("bce-not-divided-by-outputs", "sigmoid + BCE: the gradient not divided by the number of outputs K", (
+        Patch(SigmoidBinaryCrossentropy, "backward",
+              "dz *= 1.0 / self.y_true.size",
+              "dz *= 1.0 / len(self.y_true)   # 1/N only: the forward averages over the K labels too"),)),
+    Bug("adam-no-bias-correction", "Adam without bias correction", (
+        Patch(Adam, "update_step",
+              "alpha = lr * np.sqrt(1 - np.power(beta_2, t)) / (1 - np.power(beta_1, t))",
+              "alpha = lr   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
+    Bug("momentum-sign", "SGD with momentum: the gradient added to the velocity instead of subtracted", (
+        Patch(SGD, "update_step",
+              "velocity -= tmp",
+              "velocity += tmp   # v = momentum v + lr g: uphill"),),
+        model={"optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}}),
+    Bug("leaky-relu-both-ways", "ReLU written as a leaky ReLU, forward and backward alike", (
+        Patch(ReLU, "forward",
+              "return np.maximum(z, 0, out=out)",
+              "return np.maximum(z, 0.01 * z, out=out)   # max(z, 0.01 z): leaky"),
+        Patch(ReLU, "backward",
+              "np.greater(y, 0, out=out)\nout *= dy",
+              "np.multiply(dy, np.where(y > 0, 1.0, 0.01), out=out)   # the leaky slope, consistently"))),
+    Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
+        Patch(SigmoidBinaryCrossentropy, "forward",
+              "return _reduce(loss, sample_weight)",
+              "return float(loss.sum())   # the sum over N*K entries, not their mean"),
+        Patch(SigmoidBinaryCrossentropy, "backward",
+              "dz *= 1.0 / self.y_true.size",
+              "# no 1/(N*K) here: consistent with the summed forward"))),
+]
+
+
+def get(name: str) -> Bug:
+    """The catalogued bug called ``name``; ValueError listing the names otherwise."""
+    for bug in CATALOGUE:
+        if bug.name == name:
+            return bug
+    raise ValueError(f"unknown bug {name!r}; the catalogue has {[bug.name for bug in CATALOGUE]}")

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from npnet import backend, gradcheck, optimizers
+from npnet import backend, gradcheck, layers, optimizers
 from npnet.bugs import Bug
 from npnet.layers import Dense, Input
 from npnet.models import Sequential
@@ -39,26 +39,44 @@ def _float64() -> Iterator[None]:
         backend.set_floatx(floatx)
 
 
-def catalogue_data() -> tuple[np.ndarray, np.ndarray]:
-    """x (64, 4) standard normal; y (64, 4) labels of a noisy linear rule, in {0, 1}."""
+def catalogue_data(loss: str = "binary_crossentropy") -> tuple[np.ndarray, np.ndarray]:
+    """x (64, 4) standard normal; y (64, 4) from a noisy linear rule on x.
+
+    Binary crossentropy gets multilabel targets (score > 0); a categorical
+    crossentropy gets one-hot rows (the class of the largest score).
+    """
     rng = np.random.default_rng(0)
     x = rng.standard_normal((SAMPLES, FEATURES))
-    y = (x @ rng.standard_normal((FEATURES, LABELS)) + 0.5 * rng.standard_normal((SAMPLES, LABELS)) > 0)
-    return x, y.astype(np.float64)
+    scores = x @ rng.standard_normal((FEATURES, LABELS)) + 0.5 * rng.standard_normal((SAMPLES, LABELS))
+    if loss == "categorical_crossentropy":
+        return x, np.eye(LABELS)[np.argmax(scores, axis=1)]
+    return x, (scores > 0).astype(np.float64)
 
 
-def catalogue_model(activation: str = "relu", optimizer: dict[str, Any] | None = None) -> Sequential:
-    """The float64 network every bug is shown on, with the same initial weights each time (compiled, built)."""
+def catalogue_model(activation: str = "relu", optimizer: dict[str, Any] | None = None, output: str = "sigmoid",
+                    loss: str = "binary_crossentropy", inserted: tuple[dict[str, Any], ...] = ()) -> Sequential:
+    """The float64 network every bug is shown on, with the same initial weights each time (compiled, built).
+
+    ``inserted``: layer configs (``npnet.layers.serialize`` form) placed between the two hidden layers.
+    """
     with _float64():
         model = Sequential([Input(shape=(FEATURES,)), Dense(4, activation=activation, name="hidden_1"),
+                            *[layers.deserialize(config) for config in inserted],
                             Dense(4, activation=activation, name="hidden_2"),
-                            Dense(LABELS, activation="sigmoid", name="output")])
+                            Dense(LABELS, activation=output, name="output")])
         model.compile(optimizer=optimizers.from_config(optimizer or {"name": "adam", "learning_rate": 0.03}),
-                      loss="binary_crossentropy")
+                      loss=loss)
         model.build((None, FEATURES))
     rng = np.random.default_rng(1)
-    model.set_weights([rng.uniform(-0.8, 0.8, w.shape) for w in model.get_weights()])
+    for layer in model.layers:   # the Dense layers; other layers keep their initializers' values
+        if isinstance(layer, Dense):
+            layer.set_weights([rng.uniform(-0.8, 0.8, w.shape) for w in layer.get_weights()])
     return model
+
+
+def _setup(bug: Bug) -> tuple[Sequential, np.ndarray, np.ndarray]:
+    """The bug's network and its data."""
+    return catalogue_model(**bug.model), *catalogue_data(bug.model.get("loss", "binary_crossentropy"))
 
 
 def loss_curve(bug: Bug, planted: bool = True) -> list[float]:
@@ -66,8 +84,7 @@ def loss_curve(bug: Bug, planted: bool = True) -> list[float]:
 
     Not planted, it is the real code on the bug's network and optimizer: the curve to compare with.
     """
-    x, y = catalogue_data()
-    model = catalogue_model(**bug.model)
+    model, x, y = _setup(bug)
     losses = []
     with bug.planted() if planted else contextlib.nullcontext():
         for step in range(STEPS + 1):
@@ -96,9 +113,9 @@ def describe_curve(bug: Bug) -> str:
 
 def describe_gradcheck(bug: Bug) -> str:
     """``gradcheck.check_model`` on the fresh model with the bug planted: passes, or the worst entry."""
-    x, y = catalogue_data()
+    model, x, y = _setup(bug)
     with bug.planted():
-        report = gradcheck.check_model(catalogue_model(**bug.model), x, y)
+        report = gradcheck.check_model(model, x, y)
     if report.passed(1e-5):
         return "gradcheck.check_model: passes (every entry within 1e-5 relative error, or within rounding noise)"
     worst = max(report.checks, key=lambda check: check.worst(check.noise)[1])
@@ -120,8 +137,7 @@ def describe_trace(bug: Bug) -> str:
     """``model.trace`` of step 4 (after 3 buggy training steps) against Keras on the same weights and state."""
     from npnet.testing import compare_trace_with_keras
 
-    x, y = catalogue_data()
-    model = catalogue_model(**bug.model)
+    model, x, y = _setup(bug)
     with bug.planted():
         for _ in range(STEPS_BEFORE_TRACE):
             model.train_on_batch(x, y)
@@ -143,8 +159,7 @@ def describe_parity(bug: Bug) -> str:
     """``npnet.testing.assert_matches_keras`` with the bug planted: passes, or its message."""
     from npnet.testing import assert_matches_keras
 
-    x, y = catalogue_data()
-    model = catalogue_model(**bug.model)
+    model, x, y = _setup(bug)
     try:
         with bug.planted():
             assert_matches_keras(model, x, y, steps=PARITY_STEPS)

@@ -14,11 +14,7 @@ import numpy as np
 import pytest
 
 import npnet
-
-import _layer_protocol_shim
-
-dropout, _ = _layer_protocol_shim.load()
-Dropout = dropout.Dropout
+from npnet.layers import Dropout
 
 
 def built(layer, input_dim=5, dtype="float32"):
@@ -161,3 +157,30 @@ def test_a_noise_shape_that_does_not_fit_the_input_is_refused():
     layer = built(Dropout(0.5, noise_shape=(3, None)), 4)
     with pytest.raises(ValueError, match=r"noise_shape \(3, None\) does not broadcast to the input's shape \(5, 4\)"):
         layer.forward(np.ones((5, 4), "float32"), training=True)
+
+
+def test_npnet_gradcheck_checks_dropout_under_a_fixed_mask(rng):
+    from npnet import gradcheck
+    layer = built(Dropout(0.4), 6, "float64")
+    layer._rng = FixedUniforms(rng.random((7, 6)))          # the same mask at every forward pass
+    report = gradcheck.check_layer(layer, rng.normal(size=(7, 6)))
+    report.assert_passed(1e-5)
+    assert (report.checks[0].analytic == 0).any() and (report.checks[0].analytic != 0).any()
+
+
+def test_a_seeded_fit_with_dropout_and_batch_norm_repeats_bit_for_bit(rng):
+    # the same NumPy calls on the same arrays in the same shapes: equal to the last bit
+    from npnet.layers import BatchNormalization, Dense
+    x, y = rng.normal(size=(60, 5)), (rng.random((60, 2)) > 0.5).astype(float)
+
+    def run():
+        npnet.utils.set_random_seed(9)
+        model = npnet.Sequential([npnet.Input(shape=(5,)), Dense(8, activation="relu"), BatchNormalization(),
+                                  Dropout(0.3), Dense(2, activation="sigmoid")])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        history = model.fit(x, y, epochs=3, batch_size=16, validation_split=0.2, verbose=0).history
+        return history, model.get_weights()
+
+    (first, weights), (again, weights_again) = run(), run()
+    assert first == again
+    assert all(np.array_equal(a, b) for a, b in zip(weights, weights_again))

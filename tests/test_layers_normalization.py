@@ -17,11 +17,7 @@ import numpy as np
 import pytest
 
 from npnet import gradcheck, initializers, regularizers
-
-import _layer_protocol_shim
-
-_, normalization = _layer_protocol_shim.load()
-BatchNormalization, LayerNormalization = normalization.BatchNormalization, normalization.LayerNormalization
+from npnet.layers import BatchNormalization, LayerNormalization
 
 TOLERANCE = 1e-5       # finite differences, as tests/test_core_gradients.py; measured <= 2.2e-9
 ROUNDINGS = 8
@@ -263,3 +259,53 @@ def test_config_round_trips_and_agrees_with_kerass(layer, keras):
 def test_nonsense_arguments_are_refused_naming_the_argument(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: BatchNormalization(gamma_regularizer=regularizers.L2(0.1), beta_regularizer=regularizers.L1(0.05)),
+    lambda: LayerNormalization(gamma_regularizer="l1_l2")], ids=["BatchNormalization", "LayerNormalization"])
+def test_npnet_gradcheck_checks_the_normalizations_with_their_penalties(make, rng):
+    layer = make()
+    built(layer, 5, np.float64, rng)
+    report = gradcheck.check_layer(layer, rng.normal(size=(8, 5)))
+    assert {"gamma", "beta", "input"} <= {check.name.split("/")[1] for check in report.checks}
+    report.assert_passed(TOLERANCE)
+    assert layer.regularization_loss() > 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_training_outputs_are_normalized_per_feature_and_per_row(dtype, rng):
+    x = rng.normal(5.0, 3.0, (200, 6)).astype(dtype)
+    batch = BatchNormalization(epsilon=1e-12 if dtype == "float64" else 1e-3)
+    batch.build(6, dtype)
+    y = batch.forward(x, training=True).astype(np.float64)
+    # gamma = 1, beta = 0: each feature's mean 0 and biased variance var / (var + eps)
+    np.testing.assert_allclose(y.mean(axis=0), 0.0, atol=100 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(y.var(axis=0), x.var(axis=0) / (x.var(axis=0) + batch.epsilon), rtol=1e-5)
+    layer = LayerNormalization(epsilon=1e-12 if dtype == "float64" else 1e-3)
+    layer.build(6, dtype)
+    z = layer.forward(x, training=False).astype(np.float64)
+    np.testing.assert_allclose(z.mean(axis=1), 0.0, atol=100 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("make", [BatchNormalization, LayerNormalization])
+@pytest.mark.parametrize("scale", [1e-30, 1.0, 1e15])
+def test_constant_features_and_extreme_magnitudes_stay_finite_and_match_keras(make, scale, keras, rng):
+    # A constant column (batch norm) or row (layer norm) has variance 0: epsilon keeps 1/sqrt finite.
+    x = (rng.normal(size=(16, 5)) * scale).astype("float32")
+    x[:, 2] = 7.0 * np.float32(scale)
+    x[3] = 7.0 * np.float32(scale)
+    ours = make()
+    ours.build(5, "float32")
+    theirs = getattr(keras.layers, make.__name__)()
+    theirs.build((None, 5))
+    dy = rng.normal(size=(16, 5)).astype("float32")
+    y_keras, grads_keras = keras_call(theirs, x, dy, training=True)
+    y, dx = ours.forward(x, training=True).copy(), ours.backward(dy).copy()
+    assert np.isfinite(y).all() and np.isfinite(dx).all()
+    # the same computations at any magnitude: within the module's bound, scaled to the largest term
+    reduce_axis = 0 if make is BatchNormalization else 1
+    y_scale, dx_scale, _, _ = scales(ours, x.astype(np.float64), dy, reduce_axis)
+    n = x.shape[reduce_axis]
+    assert_within(y, y_keras, y_scale, n, "float32", "y")
+    assert_within(dx, grads_keras[0], dx_scale, n, "float32", "dx")

@@ -135,3 +135,31 @@ def test_none_and_instances_pass_through():
 def test_nonsense_arguments_are_refused_naming_the_argument(make, error, message):
     with pytest.raises(error, match=message):
         make()
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "linear"])
+@pytest.mark.parametrize("regularizer", [L1(0.3), L2(0.2), L1L2(0.1, 0.2)], ids=repr)
+def test_dense_penalties_and_their_gradients_match_finite_differences(activation, regularizer, rng):
+    from npnet.layers import Dense
+    layer = Dense(4, activation=activation, kernel_regularizer=regularizer, bias_regularizer=regularizer,
+                  activity_regularizer=regularizer)
+    layer.build(5, np.float64)
+    layer.set_weights([rng.normal(size=(5, 4)), rng.normal(size=4)])
+    x = rng.normal(size=(6, 5))
+    while np.abs(x @ layer.kernel + layer.bias).min() < 1e-3:   # keep relu's and |y|'s kinks out of the differences
+        x = rng.normal(size=(6, 5))
+    gradcheck.check_layer(layer, x).assert_passed(1e-5)
+
+
+@pytest.mark.parametrize("activity", [None, L2(0.05), L1(0.05)], ids=repr)
+def test_a_sigmoid_output_trained_from_its_logits_carries_its_activity_penalty_to_the_logits(activity, float64, rng):
+    # The loss reads the output layer's logits; Keras's activity penalty reads its sigmoid output.
+    import npnet
+    from npnet.layers import Dense
+    npnet.utils.set_random_seed(2)
+    model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(5, activation="tanh", kernel_regularizer=L2(0.1)),
+                              Dense(3, activation="sigmoid", activity_regularizer=activity, bias_regularizer=L1(0.1))])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    assert model.training_loss()[1]      # fused: the output layer stops at its logits
+    report = gradcheck.check_model(model, rng.normal(size=(7, 4)), (rng.random((7, 3)) > 0.5).astype(float))
+    report.assert_passed(1e-5)

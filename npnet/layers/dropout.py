@@ -7,7 +7,7 @@ import numpy as np
 
 from npnet import utils
 from npnet._validation import check_float, check_int
-from npnet.layers.base import Layer, Weight
+from npnet.layers.base import Layer
 from npnet.params import WorkArrays
 
 
@@ -36,8 +36,9 @@ class Dropout(Layer):
     """
 
     def __init__(self, rate: float, noise_shape: tuple[int | None, int | None] | None = None,
-                 seed: int | None = None, name: str | None = None, trainable: bool = True):
-        super().__init__(name=name, trainable=trainable)
+                 seed: int | None = None, name: str | None = None, trainable: bool = True,
+                 input_dim: int | None = None, input_shape: tuple[int] | None = None):
+        super().__init__(name=name, trainable=trainable, input_dim=input_dim, input_shape=input_shape)
         self.rate = check_float(rate, "rate", 0.0, 1.0)
         self.noise_shape = _check_noise_shape(noise_shape)
         self.seed = None if seed is None else check_int(seed, "seed", minimum=0)
@@ -46,16 +47,9 @@ class Dropout(Layer):
         self._scale = 0.0 if self.rate == 1.0 else 1.0 / (1.0 - self.rate)
         self.mask = None
 
-    def output_dim(self, input_dim: int) -> int:
-        return input_dim
-
-    def weights_spec(self, input_dim: int) -> list[Weight]:
-        return []
-
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
-        self.input_dim = input_dim
+        super().bind(input_dim, values, grads)
         self._work = None          # made at the first training pass, in the data's dtype
-        self.built = True
 
     def _rows(self, x: np.ndarray) -> list[np.ndarray]:
         if self._work is None or self._work.dtype != x.dtype:
@@ -95,5 +89,5 @@ class Dropout(Layer):
         return np.multiply(dy, self.mask, out=dx)   # (N, I) = (N, I) * noise_shape, broadcast
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "rate": self.rate,
-                "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
+        return {"rate": self.rate, "noise_shape": None if self.noise_shape is None else list(self.noise_shape),
+                "seed": self.seed, **super().get_config()}

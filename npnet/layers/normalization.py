@@ -24,7 +24,10 @@ from npnet.params import WorkArrays
 
 
 def _check_axis(axis: Any) -> int:
-    # Inputs are (N, I): the feature axis is the last one, -1 or 1.
+    # Inputs are (N, I): the feature axis is the last one, -1 or 1. A built Keras
+    # LayerNormalization reports its axis as a list ([-1]).
+    if isinstance(axis, (list, tuple)) and len(axis) == 1:
+        axis = axis[0]
     if isinstance(axis, bool) or axis not in (-1, 1):
         raise ValueError(f"axis must be -1 (the features of (N, I) inputs), got {axis!r}")
     return -1
@@ -33,11 +36,15 @@ def _check_axis(axis: Any) -> int:
 class _Normalization(Layer):
     """What both normalizations share: gamma (scale) and beta (center), their arguments and gradients."""
 
-    def __init__(self, axis: int, epsilon: float, center: bool, scale: bool,
-                 beta_initializer: initializers.InitializerLike, gamma_initializer: initializers.InitializerLike,
-                 beta_regularizer: regularizers.RegularizerLike, gamma_regularizer: regularizers.RegularizerLike,
-                 name: str | None, trainable: bool):
-        super().__init__(name=name, trainable=trainable)
+    # LayerNormalization's constructor, with Keras's defaults; BatchNormalization adds its own arguments.
+    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 beta_initializer: initializers.InitializerLike = "zeros",
+                 gamma_initializer: initializers.InitializerLike = "ones",
+                 beta_regularizer: regularizers.RegularizerLike = None,
+                 gamma_regularizer: regularizers.RegularizerLike = None,
+                 name: str | None = None, trainable: bool = True,
+                 input_dim: int | None = None, input_shape: tuple[int] | None = None):
+        super().__init__(name=name, trainable=trainable, input_dim=input_dim, input_shape=input_shape)
         self.axis = _check_axis(axis)
         self.epsilon = check_float(epsilon, "epsilon", 0.0, np.inf, low_open=True, high_open=True)
         self.center = check_bool(center, "center")
@@ -46,9 +53,6 @@ class _Normalization(Layer):
         self.gamma_initializer = initializers.get(gamma_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
-
-    def output_dim(self, input_dim: int) -> int:
-        return input_dim
 
     def weights_spec(self, input_dim: int) -> list[Weight]:
         """[gamma (I,)] if scale, then [beta (I,)] if center: Keras's order."""
@@ -60,13 +64,12 @@ class _Normalization(Layer):
         return spec
 
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
+        super().bind(input_dim, values, grads)
         names = [weight.name for weight in self.weights_spec(input_dim)]
-        self.values, self.grads = dict(zip(names, values)), dict(zip(names, grads))
-        self.gamma, self.dgamma = self.values.get("gamma"), self.grads.get("gamma")    # (I,) or None
-        self.beta, self.dbeta = self.values.get("beta"), self.grads.get("beta")        # (I,) or None
-        self.input_dim = input_dim
+        self.views, grad_views = dict(zip(names, values)), dict(zip(names, grads))
+        self.gamma, self.dgamma = self.views.get("gamma"), grad_views.get("gamma")    # (I,) or None
+        self.beta, self.dbeta = self.views.get("beta"), grad_views.get("beta")        # (I,) or None
         self._work = None          # made at the first pass, in the data's dtype
-        self.built = True
 
     def _rows(self, x: np.ndarray) -> list[np.ndarray]:
         """(N, I) work arrays y, x_hat, scratch, dx, reused from batch to batch."""
@@ -84,15 +87,19 @@ class _Normalization(Layer):
             self.dbeta[...] = dy_sum
         if self.dgamma is not None:
             self.dgamma[...] = dy_x_hat_sum
+        self.add_weight_penalty_gradients()
         return dy_sum, dy_x_hat_sum
 
+    def regularization_loss(self) -> float:
+        """gamma_regularizer's and beta_regularizer's penalties (0 without them)."""
+        return self.weight_penalty()
+
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon, "center": self.center,
-                "scale": self.scale,
+        return {"axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
                 "beta_initializer": initializers.serialize(self.beta_initializer),
                 "gamma_initializer": initializers.serialize(self.gamma_initializer),
                 "beta_regularizer": regularizers.serialize(self.beta_regularizer),
-                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer)}
+                "gamma_regularizer": regularizers.serialize(self.gamma_regularizer), **super().get_config()}
 
 
 class BatchNormalization(_Normalization):
@@ -115,9 +122,10 @@ class BatchNormalization(_Normalization):
                  moving_variance_initializer: initializers.InitializerLike = "ones",
                  beta_regularizer: regularizers.RegularizerLike = None,
                  gamma_regularizer: regularizers.RegularizerLike = None,
-                 name: str | None = None, trainable: bool = True):
+                 name: str | None = None, trainable: bool = True,
+                 input_dim: int | None = None, input_shape: tuple[int] | None = None):
         super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
-                         beta_regularizer, gamma_regularizer, name, trainable)
+                         beta_regularizer, gamma_regularizer, name, trainable, input_dim, input_shape)
         self.momentum = check_float(momentum, "momentum", 0.0, 1.0)
         self.moving_mean_initializer = initializers.get(moving_mean_initializer)
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
@@ -130,8 +138,8 @@ class BatchNormalization(_Normalization):
 
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         super().bind(input_dim, values, grads)
-        self.moving_mean = self.values["moving_mean"]            # (I,)
-        self.moving_variance = self.values["moving_variance"]    # (I,)
+        self.moving_mean = self.views["moving_mean"]             # (I,)
+        self.moving_variance = self.views["moving_variance"]     # (I,)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """x (N, I) -> y = gamma (x - mean) / sqrt(var + epsilon) + beta (N, I)."""
@@ -185,9 +193,10 @@ class BatchNormalization(_Normalization):
         return dx
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "momentum": self.momentum,
+        return {"momentum": self.momentum,
                 "moving_mean_initializer": initializers.serialize(self.moving_mean_initializer),
-                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer)}
+                "moving_variance_initializer": initializers.serialize(self.moving_variance_initializer),
+                **super().get_config()}
 
 
 class LayerNormalization(_Normalization):
@@ -196,16 +205,9 @@ class LayerNormalization(_Normalization):
     x, y (N, I); gamma, beta (I,). The same in training and at inference.
     Keras's order: ``inv = rsqrt(var + epsilon) * gamma`` (N, I),
     ``y = x * inv + (-mean * inv + beta)``. Backward: docs/backprop.md#layernormalization.
+    Arguments (Keras's): axis=-1, epsilon=1e-3, center=True, scale=True, beta/gamma initializers
+    and regularizers.
     """
-
-    def __init__(self, axis: int = -1, epsilon: float = 1e-3, center: bool = True, scale: bool = True,
-                 beta_initializer: initializers.InitializerLike = "zeros",
-                 gamma_initializer: initializers.InitializerLike = "ones",
-                 beta_regularizer: regularizers.RegularizerLike = None,
-                 gamma_regularizer: regularizers.RegularizerLike = None,
-                 name: str | None = None, trainable: bool = True):
-        super().__init__(axis, epsilon, center, scale, beta_initializer, gamma_initializer,
-                         beta_regularizer, gamma_regularizer, name, trainable)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """x (N, I) -> y = gamma (x - mean) / sqrt(var + epsilon) + beta (N, I), statistics per row."""

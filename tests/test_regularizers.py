@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
 
 from npnet import gradcheck, regularizers
+
+import float_rounding
 from npnet.regularizers import L1, L1L2, L2
 
 REGULARIZERS = [L1(), L2(), L1L2(l1=0.02, l2=0.005), L1(0.3), L2(1.5), L1L2(l2=0.1), L1L2(l1=0.1), L1L2()]
@@ -22,11 +23,14 @@ def weights(dtype, rng, shape=(40, 25)):
 def summation_tolerance(n: int, dtype) -> float:
     """Relative difference allowed between two sums of n non-negative terms in different orders.
 
-    Pairwise (NumPy) and tree (TensorFlow) summation each err by at most about
-    ceil(log2 n) roundings of u = eps/2 relative to the sum; add one rounding
-    for each side's product with the factor and one for L1L2's addition.
+    A sum of n terms in any order is within gamma_n = n u / (1 - n u) of the
+    exact sum (tests/float_rounding.py; the terms are >= 0, so relative to the
+    sum itself), plus one rounding u for the product with the factor and one
+    for L1L2's addition of its two penalties: each side within gamma_n + 3u of
+    the exact penalty, so the two within twice that.
     """
-    return (2 * math.ceil(math.log2(n)) + 4) * np.finfo(dtype).eps / 2
+    u = np.finfo(dtype).eps / 2
+    return 2 * (float_rounding.gamma(n, dtype) + 3 * u)
 
 
 @pytest.mark.parametrize("regularizer", REGULARIZERS, ids=repr)

@@ -54,7 +54,9 @@ def test_the_same_mask_gives_kerass_output_and_gradient_bit_for_bit(dtype, rate,
     kept = y_keras != 0
     ours = built(Dropout(rate), 7, dtype)
     ours._rng = FixedUniforms(np.where(kept, (1 + rate) / 2, rate / 2))    # >= rate exactly where Keras kept
-    # Kept: x * float(1 / (1 - rate)) on both sides, one correctly rounded product; dropped: 0.
+    # Kept: x * float(1 / (1 - rate)) on both sides, one product of the same two numbers, which IEEE 754
+    # rounds the same everywhere (no sum, no BLAS; |x| near 10, far from the subnormals TensorFlow
+    # flushes to zero); dropped: 0. So equal to the bit, as the gradient dy * mask.
     np.testing.assert_array_equal(ours.forward(x, training=True), y_keras)
     np.testing.assert_array_equal(ours.backward(dy), dx_keras)
     assert_binomial(int(kept.sum()), kept.size, 1 - rate)

@@ -15,6 +15,8 @@ import npnet
 from npnet import interop, regularizers, testing
 from npnet.layers import Activation, BatchNormalization, Dense, Dropout, LayerNormalization
 
+import float_rounding
+
 
 def regularized_model(dtype: str, frozen_batchnorm: bool = False, seed: int = 0) -> npnet.Sequential:
     """Every new piece at once: weight and activity penalties, both normalizations, a Dropout of rate 0."""
@@ -213,3 +215,19 @@ def test_a_trace_records_every_new_layer_leaves_the_model_as_it_was_and_matches_
     assert len(differences) == 35
     # measured: 2.4e-7 (float32), 6.7e-16 (float64), every array of every layer
     assert max(differences.values()) <= testing.DEFAULT_TOLERANCES[np.dtype(dtype)].gradient_atol
+
+
+def test_a_frozen_layers_penalties_drop_out_of_the_loss_as_in_keras(batch, keras):
+    # Keras sums the regularizers of trainable weights only; the activity penalty stays (it is the output's).
+    x, y = batch
+    npnet.utils.set_random_seed(5)
+    frozen = Dense(6, activation="tanh", kernel_regularizer=regularizers.L2(0.5), trainable=False)
+    model = npnet.Sequential([npnet.Input(shape=(12,)), frozen, Dense(3, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    data_loss = float(model.loss(y, model.predict(x, verbose=0)))
+    # evaluate sums the same 64 * 3 float32 terms in batches of 32: any order is within gamma_192 of the
+    # exact sum, so the two within twice that; the L2 penalty (0.5 * sum W^2, about 3) would be far outside
+    assert model.evaluate(x, y, verbose=0) == pytest.approx(data_loss, rel=2 * float(float_rounding.gamma(192, "float32")))
+    twin = interop.to_keras(model)
+    rtol = testing.DEFAULT_TOLERANCES[np.dtype("float32")].loss_rtol
+    assert abs(model.train_on_batch(x, y) - float(twin.train_on_batch(x, y))) <= rtol * data_loss

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from npnet import activations, datasets, models, optimizers, plots, preprocessing, report, saving, testing, tutorial, utils
+from npnet import (activations, datasets, models, optimizers, plots, preprocessing, report, saving, testing,
+                   tutorial, utils)
 from npnet._validation import check_float, check_int
 from npnet.models import Sequential
 

@@ -3,14 +3,15 @@ import importlib
 from types import ModuleType
 
 from npnet import (activations, backend, callbacks, gradcheck, initializers, layers, losses, metrics, models,
-                   optimizers, trace, training, utils)
+                   optimizers, regularizers, trace, training, utils)
 from npnet.layers import Input
 from npnet.models import Sequential
 
 __version__ = "0.1.0"
 
 __all__ = ["Input", "Sequential", "activations", "backend", "callbacks", "gradcheck", "initializers", "layers",
-           "losses", "metrics", "models", "optimizers", "trace", "training", "utils", "__version__"]
+           "losses", "metrics", "models", "optimizers", "regularizers", "trace", "training", "utils",
+           "__version__"]
 
 # The tools built on the core, imported on first use: ``import npnet`` stays light (no scikit-learn,
 # matplotlib or pytest), and ``npnet.testing.assert_matches_keras`` works after it, as the README writes it.

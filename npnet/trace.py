@@ -21,7 +21,7 @@ import numpy as np
 # dy, dz (a Dense layer), and the gradient and update of each trainable weight, named "d" + the
 # weight's short name and "update_" + it (Dense: dW, db, update_W, update_b; BatchNormalization:
 # dgamma, dbeta, update_gamma, update_beta).
-FORWARD = ("x", "z", "y")
+FORWARD = ("x", "z", "mask", "y")
 # Dense's weights keep their short names in the trace (dW, update_W), as in the equations.
 SHORT = {"kernel": "W", "bias": "b"}
 
@@ -110,6 +110,8 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
             z = record.arrays["z"] = h @ layer.kernel + (layer.bias if layer.use_bias else 0)   # (N, O), recomputed
         out = layer.forward(h, True, activate=activate) if hasattr(layer, "activation") else layer.forward(h, True)
         record.arrays["y"] = layer.activation(z) if not activate else out.copy()
+        if getattr(layer, "mask", None) is not None:   # the mask a Dropout drew in this pass, scale included
+            record.arrays["mask"] = layer.mask.copy()
         h = out
     value = loss.forward(y, h)
     d = loss.backward().copy()

@@ -70,3 +70,27 @@ def test_trace_png_refuses_what_it_cannot_draw(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["trace", "--png", "step.svg"])
     assert "must end with .png" in capsys.readouterr().err
+
+
+def test_a_dropout_mask_is_traced_and_keras_applies_the_same_one(keras):
+    from npnet.layers import Dropout
+    from npnet.testing import compare_trace_with_keras
+
+    npnet.backend.set_floatx("float64")
+    try:
+        npnet.utils.set_random_seed(0)
+        model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(6, activation="relu"), Dropout(0.5, seed=1),
+                                  Dense(2, activation="sigmoid")])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+    finally:
+        npnet.backend.set_floatx("float32")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((16, 4)), (rng.random((16, 2)) > 0.5).astype(float)
+    trace = model.trace(x, y)
+    mask = trace.layers[1].arrays["mask"]
+    assert set(np.unique(mask)) == {0.0, 2.0}                     # kept units scaled by 1 / (1 - rate)
+    np.testing.assert_array_equal(trace.layers[1].arrays["y"], trace.layers[1].arrays["x"] * mask)
+    assert "    mask       (16, 6)" in str(trace)
+    differences = compare_trace_with_keras(trace)
+    # float64: the same mask on both sides; sums of at most 16 terms of size <= 10 differ by < 16 u 10 = 2e-14
+    assert len(differences) == 20 and max(differences.values()) < 1e-13, differences

@@ -10,6 +10,8 @@ from __future__ import annotations
 from npnet.activations import ReLU, Sigmoid
 from npnet.bugs import Bug, Patch
 from npnet.layers.dense import Dense
+from npnet.layers.dropout import Dropout
+from npnet.layers.normalization import BatchNormalization
 from npnet.losses import SigmoidBinaryCrossentropy
 from npnet.optimizers import SGD, Adam
 
@@ -47,6 +49,21 @@ CATALOGUE: list[Bug] = [
         Patch(SigmoidBinaryCrossentropy, "backward",
               "dz *= 1.0 / self.y_true.size",
               "dz *= 1.0 / len(self.y_true)   # 1/N only: the forward averages over the K labels too"),)),
+    Bug("dropout-backward-forgets-mask", "Dropout: the backward scales by 1/(1 - rate) but forgets the mask", (
+        Patch(Dropout, "backward",
+              "return np.multiply(dy, self.mask, out=dx)",
+              "return np.multiply(dy, self._scale, out=dx)   # dy / (1 - rate): dropped units get a gradient too"),),
+        model={"inserted": ({"class_name": "Dropout", "config": {"rate": 0.5, "seed": 3}},)}),
+    Bug("dropout-backward-forgets-scale", "Dropout: the backward applies the mask but forgets the 1/(1 - rate) scale", (
+        Patch(Dropout, "backward",
+              "return np.multiply(dy, self.mask, out=dx)",
+              "return np.multiply(dy, self.mask > 0, out=dx)   # kept units only, without 1/(1 - rate)"),),
+        model={"inserted": ({"class_name": "Dropout", "config": {"rate": 0.5, "seed": 3}},)}),
+    Bug("batchnorm-no-mean-terms", "BatchNormalization: the backward treats the batch mean and variance as constants", (
+        Patch(BatchNormalization, "backward",
+              "np.multiply(x_hat, dy_x_hat_sum / n, out=dx)\nnp.subtract(dy, dx, out=dx)\ndx -= dy_sum / n",
+              "np.copyto(dx, dy)   # no - mean(dy) - x_hat mean(dy x_hat): the statistics taken as constants"),),
+        model={"inserted": ({"class_name": "BatchNormalization", "config": {}},)}),
     Bug("adam-no-bias-correction", "Adam without bias correction", (
         Patch(Adam, "update_step",
               "alpha = lr * np.sqrt(1 - np.power(beta_2, t)) / (1 - np.power(beta_1, t))",

@@ -34,9 +34,14 @@ DIFFERENCE_RANGE = (1e-9, 1e-1)
 BOX_WIDTH, BOX_HEIGHT, COLUMN_GAP, ROW_GAP = 1.0, 0.62, 0.35, 0.45
 
 
-def _row_and_slot(name: str) -> tuple[int, int] | None:
-    """Where an array of a layer's trace goes: (row, slot within the layer's column), or None (x: drawn once)."""
-    fixed = {"z": (0, 0), "y": (0, 1), "dz": (1, 0), "dy": (1, 1)}
+def _row_and_slot(name: str, arrays: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Where an array of a layer's trace goes: (row, slot within the layer's column), or None (not drawn).
+
+    z before y and dz before dy when the layer has them (Dense); a layer
+    without (Dropout, BatchNormalization) has y and dy in its first slot.
+    x is drawn once, as the network's input; a Dropout's mask is not drawn.
+    """
+    fixed = {"z": (0, 0), "y": (0, 1 if "z" in arrays else 0), "dz": (1, 0), "dy": (1, 1 if "dz" in arrays else 0)}
     if name in fixed:
         return fixed[name]
     if name.startswith("update_"):
@@ -57,14 +62,15 @@ def _layout(trace: StepTrace) -> list[dict[str, tuple[float, float]]]:
         slots = [0, 0, 0, 0]
         boxes = {}
         for name, array in layer.arrays.items():
-            place = _row_and_slot(name)
+            place = _row_and_slot(name, layer.arrays)
             if array is None or place is None:
                 continue
             row, slot = place
             if slot < 0:
-                slot, slots[row] = slots[row], slots[row] + 1
+                slot = slots[row]
+            slots[row] = max(slots[row], slot + 1)
             boxes[name] = (left + slot * (BOX_WIDTH + 0.1), -row * (BOX_HEIGHT + ROW_GAP))
-        width = max([2, *slots]) * (BOX_WIDTH + 0.1)
+        width = max(slots) * (BOX_WIDTH + 0.1)
         positions.append(boxes)
         left += width + COLUMN_GAP
     return positions
@@ -144,10 +150,12 @@ def plot_trace(trace: StepTrace, path: str | os.PathLike,
             key = f"{layer.name}/{name}"
             difference = None if differences is None else differences.get(key)
             box(*corner, describe(name, layer.arrays[name], key),
-                _color(_row_and_slot(name)[0], difference, colormap, norm),
+                _color(_row_and_slot(name, layer.arrays)[0], difference, colormap, norm),
                 bold=difference is not None and difference > 1e-4)
         title_x = min(x for x, _ in boxes.values())
-        axes.text(title_x, BOX_HEIGHT + 0.12, f"{layer.name} ({layer.activation})", fontsize=8.5, weight="bold")
+        # a Dense layer's activation in brackets; another layer's name already says what it is
+        title = layer.name if layer.activation[:1].isupper() else f"{layer.name} ({layer.activation})"
+        axes.text(title_x, BOX_HEIGHT + 0.12, title, fontsize=8.5, weight="bold")
         entry = boxes.get("z", boxes.get("y"))
         if entry is not None:
             arrow(previous_output, centre(entry, "left"))
@@ -157,7 +165,7 @@ def plot_trace(trace: StepTrace, path: str | os.PathLike,
             arrow(centre(boxes["dy"], "left"), centre(boxes["dz"], "right"))
         source = boxes.get("dz", boxes.get("dy"))
         for name, corner in boxes.items():
-            if source is not None and _row_and_slot(name)[0] == 2:
+            if source is not None and _row_and_slot(name, layer.arrays)[0] == 2:
                 arrow(centre(source, "bottom"), centre(corner, "top"))
                 update = boxes.get("update_" + name[1:])
                 if update is not None:

@@ -155,8 +155,8 @@ def _computation_order(trace: Any) -> list[str]:
     return forward + backward + updates
 
 
-def describe_trace(bug: Bug) -> str:
-    """``model.trace`` of step 4 (after 3 buggy training steps) against Keras on the same weights and state."""
+def traced(bug: Bug) -> tuple[Any, dict[str, float]]:
+    """``model.trace`` of step 4 (after 3 buggy training steps) and its differences from Keras on the same state."""
     from npnet.testing import compare_trace_with_keras
 
     model, x, y = _setup(bug)
@@ -164,7 +164,20 @@ def describe_trace(bug: Bug) -> str:
         for _ in range(STEPS_BEFORE_TRACE):
             model.train_on_batch(x, y)
         trace = model.trace(x, y)
-    differences = compare_trace_with_keras(trace)
+    return trace, compare_trace_with_keras(trace)
+
+
+def plot(bug: Bug, path: str) -> None:
+    """``traced(bug)`` drawn by ``npnet.trace_plot.plot_trace``: the bug's arrays in red (a PNG at ``path``)."""
+    from npnet.trace_plot import plot_trace
+
+    trace, differences = traced(bug)
+    plot_trace(trace, path, differences)
+
+
+def describe_trace(bug: Bug) -> str:
+    """The first array of ``traced(bug)``, in the order the step computes them, that differs from Keras's."""
+    trace, differences = traced(bug)
     arrays = {f"{layer.name}/{name}": array for layer in trace.layers for name, array in layer.arrays.items()}
     differing = [key for key in _computation_order(trace) if key in differences
                  and differences[key] > DIFFERS * np.max(np.abs(arrays[key]))]

@@ -168,4 +168,7 @@ def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any("image/png" in output.get("data", {}) for output in outputs)
-    assert any("test binary accuracy" in output.get("text", "") for output in outputs)
+    printed = "".join(output.get("text", "") for output in outputs)
+    assert "test binary accuracy" in printed
+    assert "values of the mask: [0. 2.]" in printed and "dx = dy * mask  max |by hand - npnet| = 0.0" in printed
+    assert "without the mean terms dx would be off by" in printed

@@ -15,8 +15,10 @@ from npnet import losses, metrics, optimizers
 from npnet.layers import Dense
 from npnet.models import Sequential
 
-# Keras's class name for each npnet optimizer, and the hyperparameters both share.
-_KERAS_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+# Keras's class name for each npnet optimizer (npnet's classes carry Keras's names).
+_KERAS_OPTIMIZERS = {name: cls.__name__ for name, cls in optimizers.registered().items()}
+# Keras optimizer arguments npnet has no counterpart for, with the values that mean "off".
+_KERAS_ONLY_OPTIMIZER_ARGUMENTS = {"use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
 _METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
                                           metrics.AUC, metrics.F1Score)}
@@ -54,10 +56,8 @@ def to_keras(model: Sequential) -> Any:
         if getattr(model.loss, "pos_weight", None) is not None:
             raise ValueError("the model's loss has pos_weight, which Keras's BinaryCrossentropy does not offer "
                              "(TensorFlow's tf.nn.weighted_cross_entropy_with_logits computes the same loss)")
-        optimizer_config = model.optimizer.get_config()
-        optimizer_class = getattr(keras.optimizers, _KERAS_OPTIMIZERS[optimizer_config.pop("name")])
         keras_model.compile(
-            optimizer=optimizer_class(**optimizer_config),
+            optimizer=_optimizer_to_keras(keras, model.optimizer),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model._metrics])
     return keras_model
@@ -107,14 +107,29 @@ def from_keras(keras_model: Any) -> Sequential:
     return model
 
 
+def _optimizer_to_keras(keras: Any, optimizer: optimizers.Optimizer) -> Any:
+    config = optimizer.get_config()
+    if isinstance(config["learning_rate"], dict):   # a schedule: Keras's class of the same name and arguments
+        schedule = config["learning_rate"]
+        config["learning_rate"] = getattr(keras.optimizers.schedules, schedule["class_name"])(**schedule["config"])
+    return getattr(keras.optimizers, _KERAS_OPTIMIZERS[config.pop("name")])(**config)
+
+
 def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
     name = type(optimizer).__name__.lower()
     if name not in _KERAS_OPTIMIZERS:
-        raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart (Adam, SGD)")
+        raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart "
+                         f"({', '.join(sorted(_KERAS_OPTIMIZERS.values()))})")
     config = optimizer.get_config()
-    npnet_class = type(optimizers.get(name))
-    return npnet_class(**{key: float(config[key]) if key != "nesterov" else bool(config[key])
-                          for key in npnet_class.config_names})
+    for key, off in _KERAS_ONLY_OPTIMIZER_ARGUMENTS.items():
+        if config.get(key, off) != off:
+            raise ValueError(f"the Keras optimizer has {key}={config[key]!r}, which npnet does not offer")
+    npnet_class = optimizers.registered()[name]
+    arguments = {key: config[key] for key in npnet_class().config_names}
+    if isinstance(arguments["learning_rate"], dict):
+        arguments["learning_rate"] = optimizers.schedules.deserialize(
+            {"class_name": arguments["learning_rate"]["class_name"], "config": arguments["learning_rate"]["config"]})
+    return npnet_class(**arguments)
 
 
 def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:

@@ -117,7 +117,8 @@ def test_apply_gradients_updates_several_arrays_in_place():
 def test_optimizers_by_name_and_config_round_trip():
     assert isinstance(get("adam"), Adam) and isinstance(get("SGD"), SGD)
     adam = Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5)
+    no_clipping = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None}
     assert adam.get_config() == {"name": "adam", "learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99,
-                                 "epsilon": 1e-5}
+                                 "epsilon": 1e-5, "amsgrad": False, **no_clipping}
     assert SGD(momentum=0.5, nesterov=True).get_config() == {"name": "sgd", "learning_rate": 0.01,
-                                                             "momentum": 0.5, "nesterov": True}
+                                                             "momentum": 0.5, "nesterov": True, **no_clipping}

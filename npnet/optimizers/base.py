@@ -253,7 +253,7 @@ class Optimizer:
             raise TypeError(f"state must be a dict of arrays, got {type(state).__name__}")
         iterations = np.asarray(state.get("iterations"))
         if iterations.shape != () or iterations.dtype.kind not in "iu" or int(iterations) < 0:
-            raise ValueError(f"state['iterations'] must be an integer >= 0, got {state.get('iterations')!r}")
+            raise ValueError(f"optimizer state['iterations'] must be an integer >= 0, got {state.get('iterations')!r}")
         if set(state) == {"iterations"} and int(iterations) == 0:
             self.reset()
             return
@@ -261,12 +261,12 @@ class Optimizer:
             raise ValueError("build the optimizer for its parameters before setting its state")
         expected = self.get_state()
         if set(state) != set(expected):
-            raise ValueError(f"state must hold exactly {sorted(expected)}, got {sorted(state)}")
+            raise ValueError(f"optimizer state must hold exactly {sorted(expected)}, got {sorted(state)}")
         for key, target in expected.items():
             value = np.asarray(state[key])
             if key != "iterations" and (value.shape != target.shape or value.dtype != target.dtype
                                         or not np.isfinite(value).all()):
-                raise ValueError(f"state[{key!r}] must be a finite {target.dtype} array of shape {target.shape}, got "
+                raise ValueError(f"optimizer state[{key!r}] must be a finite {target.dtype} array of shape {target.shape}, got "
                                  f"{value.dtype} {value.shape}{'' if np.isfinite(value).all() else ' with NaN/inf'}")
         self.iterations = int(iterations)
         for index, slots in enumerate(self._slots):

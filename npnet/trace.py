@@ -117,6 +117,7 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
         arrays["db"] = layer.db.copy() if layer.use_bias else None
         d = None if dx is None else dx.copy()
     new_values = model._params.values.copy()
+    model._build_optimizer()   # the copy clips per layer weight, as the real step (clipnorm)
     copy.deepcopy(model.optimizer).apply([(model._params.grads, new_values)])
     update = new_values - model._params.values
     offset = 0

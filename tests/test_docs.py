@@ -15,6 +15,8 @@ import npnet
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKPROP = ROOT / "docs" / "backprop.md"
+OPTIMIZERS = ROOT / "docs" / "optimizers.md"
+DOCS = [BACKPROP, OPTIMIZERS]
 EXCERPT = re.compile(r"^# excerpt from (\S+)")
 
 
@@ -48,17 +50,35 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     assert re.search(r"dense_\d+/kernel +\(8, 3\) +1\.17e-02 +1\.86e-10", printed)   # the tiny-gradient entry
 
 
-@pytest.mark.parametrize("path, body", [
-    (EXCERPT.match(body).group(1), body) for info, body in fenced_blocks(BACKPROP) if EXCERPT.match(body)])
-def test_every_excerpt_in_backprop_md_is_in_its_source_file(path, body):
+def test_every_python_block_in_optimizers_md_runs_and_prints_the_table_it_quotes(sklearn, capsys):
+    namespace: dict = {}
+    floatx = npnet.backend.floatx()
+    try:
+        for info, body in fenced_blocks(OPTIMIZERS):
+            if info == "python" and not EXCERPT.match(body):
+                exec(compile(body, str(OPTIMIZERS), "exec"), namespace)
+    finally:
+        npnet.backend.set_floatx(floatx)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    quoted = set(OPTIMIZERS.read_text().splitlines())
+    assert len(printed) == 11   # header, rule, 9 optimizers
+    missing = [line for line in printed if line not in quoted]
+    assert not missing, f"docs/optimizers.md no longer quotes what its block prints: {missing}"
+
+
+@pytest.mark.parametrize("doc, path, body", [
+    (doc.name, EXCERPT.match(body).group(1), body) for doc in DOCS for info, body in fenced_blocks(doc)
+    if EXCERPT.match(body)])
+def test_every_excerpt_in_the_docs_is_in_its_source_file(doc, path, body):
     source = {line.strip() for line in (ROOT / path).read_text().splitlines()}
     missing = [line for line in body.splitlines()[1:] if line.strip() and line.strip() not in source]
-    assert not missing, f"lines quoted in docs/backprop.md are no longer in {path}: {missing}"
+    assert not missing, f"lines quoted in docs/{doc} are no longer in {path}: {missing}"
 
 
-def test_every_function_the_docs_name_exists():
-    names = set(re.findall(r"`(npnet(?:\.\w+)+)`", BACKPROP.read_text()))
-    assert len(names) > 15
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_function_the_docs_name_exists(doc):
+    names = set(re.findall(r"`(npnet(?:\.\w+)+)`", doc.read_text()))
+    assert len(names) > 5
     for name in sorted(names):
         parts = name.split(".")
         for split in range(len(parts), 0, -1):      # the longest importable prefix, then attributes
@@ -68,20 +88,21 @@ def test_every_function_the_docs_name_exists():
             except ImportError:
                 continue
         for attribute in parts[split:]:
-            assert hasattr(target, attribute), f"docs/backprop.md names {name}, which does not exist"
+            assert hasattr(target, attribute), f"docs/{doc.name} names {name}, which does not exist"
             target = getattr(target, attribute)
 
 
-def test_every_link_to_backprop_md_resolves():
-    known = anchors(BACKPROP)
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_link_to_a_docs_page_resolves(doc):
+    known = anchors(doc)
     links = []
-    for path in [*ROOT.glob("npnet/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
-                 *ROOT.glob("tests/*.py"), ROOT / "README.md"]:
-        links += [(path.name, anchor) for anchor in re.findall(r"backprop\.md#([\w-]+)", path.read_text())]
-    links += [("backprop.md", anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", BACKPROP.read_text())]
-    assert len(links) > 15
+    for path in [*ROOT.glob("npnet/**/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
+                 *ROOT.glob("tests/*.py"), *ROOT.glob("docs/*.md"), ROOT / "README.md"]:
+        links += [(path.name, anchor) for anchor in re.findall(rf"{doc.name}#([\w-]+)", path.read_text())]
+    links += [(doc.name, anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", doc.read_text())]
+    assert len(links) > 5
     broken = [(where, anchor) for where, anchor in links if anchor not in known]
-    assert not broken, f"links to missing sections of docs/backprop.md: {broken}"
+    assert not broken, f"links to missing sections of docs/{doc.name}: {broken}"
 
 
 def run_example(*args: str) -> str:

@@ -181,3 +181,16 @@ def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
     assert not [output for output in outputs if output.output_type == "error"]
     assert any("image/png" in output.get("data", {}) for output in outputs)
     assert any("test binary accuracy" in output.get("text", "") for output in outputs)
+
+
+def test_the_optimizers_notebook_trains_with_every_registered_optimizer_and_plots(sklearn, notebooks):
+    nbformat, NotebookClient = notebooks
+
+    notebook = nbformat.read(ROOT / "examples" / "optimizers.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()   # raises on any error
+    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
+    assert any("image/png" in output.get("data", {}) for output in outputs)
+    printed = "".join(output.get("text", "") for output in outputs)
+    for cls in npnet.optimizers.registered().values():
+        assert re.search(rf"^{cls.__name__} +loss 0\.\d+ +val_loss", printed, flags=re.M), cls.__name__

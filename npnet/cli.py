@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--hidden", metavar="N1,N2,...", type=_int_list,
                      default=",".join(map(str, tutorial.HIDDEN_UNITS)), help="hidden layer sizes")
     net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu", help="hidden activation")
-    net.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="update rule")
+    net.add_argument("--optimizer", choices=sorted(optimizers.registered()), default="adam", help="update rule")
     net.add_argument("--lr", metavar="RATE", type=_positive_float,
                      help="learning rate (default: adam 0.001, sgd 0.01)")
     net.add_argument("--epochs", metavar="N", type=_positive_int, default=tutorial.N_EPOCHS,

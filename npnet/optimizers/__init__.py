@@ -15,13 +15,13 @@ from npnet.optimizers.adagrad import Adagrad
 from npnet.optimizers.adam import Adam
 from npnet.optimizers.adamax import Adamax
 from npnet.optimizers.adamw import AdamW
-from npnet.optimizers.base import Optimizer, keras_rounded
+from npnet.optimizers.base import Optimizer, keras_exact, keras_rounded
 from npnet.optimizers.nadam import Nadam
 from npnet.optimizers.rmsprop import RMSprop
 from npnet.optimizers.sgd import SGD
 
 __all__ = ["Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Nadam", "Optimizer", "OptimizerLike", "RMSprop", "SGD",
-           "from_config", "get", "keras_rounded", "register", "registered", "schedules"]
+           "from_config", "get", "keras_exact", "keras_rounded", "register", "registered", "schedules"]
 
 OptimizerLike = Union[str, Optimizer]
 _REGISTRY: dict[str, type[Optimizer]] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet._validation import check_float
-from npnet.optimizers.base import LearningRate, Optimizer
+from npnet.optimizers.base import LearningRate, Optimizer, keras_exact
 
 
 class Adadelta(Optimizer):
@@ -32,7 +32,8 @@ class Adadelta(Optimizer):
 
     def update_step(self, grad, param, slots, learning_rate):
         dtype = param.dtype.type
-        rho, one_minus_rho, epsilon = dtype(self.rho), dtype(1 - self.rho), dtype(self.epsilon)
+        rho, one_minus_rho = keras_exact(self.rho, dtype), keras_exact(1 - self.rho, dtype)
+        epsilon = keras_exact(self.epsilon, dtype)
         grads, deltas = slots["accumulated_grad"], slots["accumulated_delta_var"]
         tmp, delta = slots["tmp"], slots["delta"]
         grads *= rho

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet._validation import check_float
-from npnet.optimizers.base import LearningRate, Optimizer, keras_rounded
+from npnet.optimizers.base import LearningRate, Optimizer, keras_exact, keras_rounded
 
 
 class Adagrad(Optimizer):
@@ -36,7 +36,7 @@ class Adagrad(Optimizer):
         accumulator, tmp, denominator = slots["accumulator"], slots["tmp"], slots["denominator"]
         np.square(grad, out=tmp)
         accumulator += tmp                                # a += g*g
-        np.add(accumulator, param.dtype.type(self.epsilon), out=denominator)
+        np.add(accumulator, keras_exact(self.epsilon, param.dtype.type), out=denominator)
         np.sqrt(denominator, out=denominator)
         np.multiply(grad, learning_rate, out=tmp)
         tmp /= denominator

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet._validation import check_bool, check_float
-from npnet.optimizers.base import LearningRate, Optimizer, keras_rounded
+from npnet.optimizers.base import LearningRate, Optimizer, keras_exact, keras_rounded
 
 
 class Adam(Optimizer):
@@ -48,17 +48,17 @@ class Adam(Optimizer):
         m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
 
         np.subtract(grad, m, out=tmp)
-        tmp *= dtype(1 - self.beta_1)
+        tmp *= keras_exact(1 - self.beta_1, dtype)
         m += tmp                                       # m += (g - m) * (1 - beta_1)
         np.square(grad, out=tmp)
         tmp -= v
-        tmp *= dtype(1 - self.beta_2)
+        tmp *= keras_exact(1 - self.beta_2, dtype)
         v += tmp                                       # v += (g*g - v) * (1 - beta_2)
         if self.amsgrad:
             v = slots["velocity_hat"]
             np.maximum(v, slots["velocity"], out=v)    # v_hat = max(v_hat, v)
         np.multiply(m, alpha, out=tmp)
         np.sqrt(v, out=denominator)
-        denominator += dtype(self.epsilon)
+        denominator += keras_exact(self.epsilon, dtype)
         tmp /= denominator
         param -= tmp                                   # w -= m * alpha / (sqrt(v) + epsilon)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet._validation import check_float
-from npnet.optimizers.base import LearningRate, Optimizer, keras_rounded
+from npnet.optimizers.base import LearningRate, Optimizer, keras_exact, keras_rounded
 
 
 class Adamax(Optimizer):
@@ -35,12 +35,12 @@ class Adamax(Optimizer):
         beta_1_power = keras_rounded(self.beta_1, dtype) ** dtype(self.iterations + 1)
         m, u, tmp, denominator = slots["momentum"], slots["norm"], slots["tmp"], slots["denominator"]
         np.subtract(grad, m, out=tmp)
-        tmp *= dtype(1 - self.beta_1)
+        tmp *= keras_exact(1 - self.beta_1, dtype)
         m += tmp                                          # m += (g - m) * (1 - beta_1)
-        u *= dtype(self.beta_2)
+        u *= keras_exact(self.beta_2, dtype)
         np.abs(grad, out=tmp)
         np.maximum(u, tmp, out=u)                         # u = max(beta_2 * u, |g|)
-        np.add(u, dtype(self.epsilon), out=denominator)
+        np.add(u, keras_exact(self.epsilon, dtype), out=denominator)
         denominator *= 1 - beta_1_power
         np.multiply(m, learning_rate, out=tmp)
         tmp /= denominator

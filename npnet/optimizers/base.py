@@ -16,6 +16,7 @@ Derivations and the side-by-side comparison: docs/optimizers.md.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, Callable, Iterable, Sequence, Union
@@ -28,6 +29,7 @@ from npnet.optimizers import schedules
 LearningRate = Union[float, schedules.LearningRateSchedule, Callable[[], float]]
 
 
+@functools.lru_cache(maxsize=256)   # a step asks for the same few constants every time: ~0.3 us instead of 1.5
 def keras_rounded(value: float, dtype: type) -> np.floating:
     """``value`` as Keras 3 feeds it to an update: rounded to float32 first, then to ``dtype``.
 
@@ -40,6 +42,12 @@ def keras_rounded(value: float, dtype: type) -> np.floating:
     epsilon, RMSprop's rho) are "weak" and convert straight to ``dtype``: ``dtype(value)``.
     """
     return dtype(np.float32(value))
+
+
+@functools.lru_cache(maxsize=256)
+def keras_exact(value: float, dtype: type) -> np.floating:
+    """``value`` as Keras feeds a Python float that meets a tensor: converted to ``dtype`` directly (cached)."""
+    return dtype(value)
 
 
 def _optional_positive(value: Any, name: str) -> float | None:
@@ -69,8 +77,8 @@ class Optimizer:
         self.clipvalue = _optional_positive(clipvalue, "clipvalue")
         self.global_clipnorm = _optional_positive(global_clipnorm, "global_clipnorm")
         if sum(value is not None for value in (clipnorm, clipvalue, global_clipnorm)) > 1:
-            raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm can be set, got clipnorm={clipnorm}, "
-                             f"clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
+            raise ValueError(f"only one of clipnorm, clipvalue and global_clipnorm can be set, got "
+                             f"clipnorm={clipnorm}, clipvalue={clipvalue}, global_clipnorm={global_clipnorm}")
         self.iterations = 0
         self._slots: list[dict[str, np.ndarray]] | None = None
         self._shapes: list[tuple[tuple[int, ...], np.dtype]] | None = None
@@ -92,6 +100,8 @@ class Optimizer:
 
     def _current_learning_rate(self) -> float | np.float32:
         """The value Keras casts to each variable's dtype: a float, or a schedule's float32."""
+        if type(self._learning_rate) is float:   # the common case first: it is every step's first call
+            return self._learning_rate
         if isinstance(self._learning_rate, schedules.LearningRateSchedule):
             return self._learning_rate(self.iterations)
         if callable(self._learning_rate):
@@ -169,7 +179,7 @@ class Optimizer:
         if self._slots is None:
             self.build([param for _, param in pairs])
         learning_rate = self._current_learning_rate()   # first: a bad callable raises before any change
-        grads = self._clipped([grad for grad, _ in pairs])
+        grads = self._clipped([grad for grad, _ in pairs]) if self._clipping else [grad for grad, _ in pairs]
         self.prepare_step()
         for grad, (_, param), slots in zip(grads, pairs, self._slots):
             dtype = param.dtype.type
@@ -192,12 +202,10 @@ class Optimizer:
 
     @property
     def _clipping(self) -> bool:
-        return any(value is not None for value in (self.clipnorm, self.clipvalue, self.global_clipnorm))
+        return self.clipnorm is not None or self.clipvalue is not None or self.global_clipnorm is not None
 
     def _clipped(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         """The gradients after Keras's clipping, written into the "clipped" scratch arrays (the input is kept)."""
-        if not self._clipping:
-            return grads
         outs = [slots["clipped"] for slots in self._slots]
         if self.clipnorm is not None:
             # tf.clip_by_norm: g * c / max(||g||, c), per variable.
@@ -266,8 +274,9 @@ class Optimizer:
             value = np.asarray(state[key])
             if key != "iterations" and (value.shape != target.shape or value.dtype != target.dtype
                                         or not np.isfinite(value).all()):
-                raise ValueError(f"optimizer state[{key!r}] must be a finite {target.dtype} array of shape {target.shape}, got "
-                                 f"{value.dtype} {value.shape}{'' if np.isfinite(value).all() else ' with NaN/inf'}")
+                raise ValueError(f"optimizer state[{key!r}] must be a finite {target.dtype} array of shape "
+                                 f"{target.shape}, got {value.dtype} {value.shape}"
+                                 f"{'' if np.isfinite(value).all() else ' with NaN/inf'}")
         self.iterations = int(iterations)
         for index, slots in enumerate(self._slots):
             for name in self.slot_names:

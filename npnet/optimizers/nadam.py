@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet._validation import check_float
-from npnet.optimizers.base import LearningRate, Optimizer, keras_rounded
+from npnet.optimizers.base import LearningRate, Optimizer, keras_exact, keras_rounded
 
 
 class Nadam(Optimizer):
@@ -42,15 +42,15 @@ class Nadam(Optimizer):
         # Keras updates the product once per step with beta_1 and 0.96 as Python floats (unrounded),
         # while update_step casts them with ops.cast (float32-rounded): both kept as Keras has them.
         dtype = self._u_product.dtype.type
-        self._u_product *= dtype(self.beta_1)
-        self._u_product *= 1 - dtype(0.5) * dtype(0.96) ** dtype(self.iterations + 1)
+        self._u_product *= keras_exact(self.beta_1, dtype)
+        self._u_product *= 1 - keras_exact(0.5, dtype) * keras_exact(0.96, dtype) ** dtype(self.iterations + 1)
 
     def update_step(self, grad, param, slots, learning_rate):
         dtype = param.dtype.type
         beta_1, beta_2, decay = (keras_rounded(value, dtype) for value in (self.beta_1, self.beta_2, 0.96))
         t = dtype(self.iterations + 1)
-        u_t = beta_1 * (1 - dtype(0.5) * decay ** t)
-        u_t_1 = beta_1 * (1 - dtype(0.5) * decay ** (t + 1))
+        u_t = beta_1 * (1 - keras_exact(0.5, dtype) * decay ** t)
+        u_t_1 = beta_1 * (1 - keras_exact(0.5, dtype) * decay ** (t + 1))
         u_product_t = dtype(self._u_product)
         u_product_t_1 = u_product_t * u_t_1
         m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
@@ -70,6 +70,6 @@ class Nadam(Optimizer):
         tmp *= learning_rate
         np.divide(v, 1 - beta_2 ** t, out=denominator)
         np.sqrt(denominator, out=denominator)
-        denominator += dtype(self.epsilon)
+        denominator += keras_exact(self.epsilon, dtype)
         tmp /= denominator
         param -= tmp                                      # w -= lr * m_hat / (sqrt(v_hat) + epsilon)

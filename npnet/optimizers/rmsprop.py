@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from npnet._validation import check_bool, check_float
-from npnet.optimizers.base import LearningRate, Optimizer
+from npnet.optimizers.base import LearningRate, Optimizer, keras_exact
 
 
 class RMSprop(Optimizer):
@@ -35,7 +35,7 @@ class RMSprop(Optimizer):
     def update_step(self, grad, param, slots, learning_rate):
         # rho, 1 - rho, momentum and epsilon are Python floats meeting tensors: the dtype, unrounded.
         dtype = param.dtype.type
-        rho, one_minus_rho = dtype(self.rho), dtype(1 - self.rho)
+        rho, one_minus_rho = keras_exact(self.rho, dtype), keras_exact(1 - self.rho, dtype)
         velocity, tmp, denominator = slots["velocity"], slots["tmp"], slots["denominator"]
         velocity *= rho
         np.square(grad, out=tmp)
@@ -48,15 +48,15 @@ class RMSprop(Optimizer):
             average += tmp                                # a = rho * a + (1 - rho) * g
             np.square(average, out=denominator)
             np.subtract(velocity, denominator, out=denominator)
-            denominator += dtype(self.epsilon)            # v - a*a + epsilon
+            denominator += keras_exact(self.epsilon, dtype)            # v - a*a + epsilon
         else:
-            np.add(velocity, dtype(self.epsilon), out=denominator)
+            np.add(velocity, keras_exact(self.epsilon, dtype), out=denominator)
         np.sqrt(denominator, out=denominator)
         np.multiply(grad, learning_rate, out=tmp)
         tmp /= denominator                                # increment = lr * g / sqrt(...)
         if self.momentum:
             step = slots["momentum"]
-            step *= dtype(self.momentum)
+            step *= keras_exact(self.momentum, dtype)
             step += tmp                                   # s = momentum * s + increment
             param -= step
         else:

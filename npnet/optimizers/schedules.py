@@ -97,7 +97,8 @@ class InverseTimeDecay(LearningRateSchedule):
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
-    """``values[0]`` while step <= boundaries[0], ``values[i]`` while boundaries[i-1] < step <= boundaries[i], then ``values[-1]``."""
+    """``values[0]`` while step <= boundaries[0], ``values[i]`` while boundaries[i-1] < step <= boundaries[i],
+    then ``values[-1]``; boundaries are integer steps (Keras casts them to the step's integer type)."""
 
     arguments = ("boundaries", "values", "name")
 

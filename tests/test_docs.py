@@ -31,15 +31,20 @@ def anchors(path: Path) -> set[str]:
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
-def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
+def run_python_blocks(path: Path) -> None:
+    """Execute a page's Python blocks (not its excerpts) in order, in one namespace; floatx restored after."""
     namespace: dict = {}
     floatx = npnet.backend.floatx()
     try:
-        for info, body in fenced_blocks(BACKPROP):
+        for info, body in fenced_blocks(path):
             if info == "python" and not EXCERPT.match(body):
-                exec(compile(body, str(BACKPROP), "exec"), namespace)
+                exec(compile(body, str(path), "exec"), namespace)
     finally:
         npnet.backend.set_floatx(floatx)
+
+
+def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
+    run_python_blocks(BACKPROP)
     printed = capsys.readouterr().out
     # the numbers the prose quotes are the numbers the blocks print
     assert "p = 1.0, loss clipped 15.9424, from logits 20.0000" in printed
@@ -51,14 +56,7 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
 
 
 def test_every_python_block_in_optimizers_md_runs_and_prints_the_table_it_quotes(sklearn, capsys):
-    namespace: dict = {}
-    floatx = npnet.backend.floatx()
-    try:
-        for info, body in fenced_blocks(OPTIMIZERS):
-            if info == "python" and not EXCERPT.match(body):
-                exec(compile(body, str(OPTIMIZERS), "exec"), namespace)
-    finally:
-        npnet.backend.set_floatx(floatx)
+    run_python_blocks(OPTIMIZERS)
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
     quoted = set(OPTIMIZERS.read_text().splitlines())
     assert len(printed) == 11   # header, rule, 9 optimizers
@@ -171,26 +169,24 @@ def test_trace_leaves_the_model_unchanged_and_its_step_is_the_real_one(sklearn):
         model.trace(x[:, :5], y)
 
 
-def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
+def executed_outputs(notebooks, name: str) -> list:
+    """Run examples/<name> as the tests' kernel would (raising on any error); every code cell's outputs."""
     nbformat, NotebookClient = notebooks
-
-    notebook = nbformat.read(ROOT / "examples" / "backprop_walkthrough.ipynb", as_version=4)
+    notebook = nbformat.read(ROOT / "examples" / name, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()   # raises on any error
+                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any("image/png" in output.get("data", {}) for output in outputs)
+    return outputs
+
+
+def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
+    outputs = executed_outputs(notebooks, "backprop_walkthrough.ipynb")
     assert any("test binary accuracy" in output.get("text", "") for output in outputs)
 
 
 def test_the_optimizers_notebook_trains_with_every_registered_optimizer_and_plots(sklearn, notebooks):
-    nbformat, NotebookClient = notebooks
-
-    notebook = nbformat.read(ROOT / "examples" / "optimizers.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()   # raises on any error
-    outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
-    assert any("image/png" in output.get("data", {}) for output in outputs)
-    printed = "".join(output.get("text", "") for output in outputs)
+    printed = "".join(output.get("text", "") for output in executed_outputs(notebooks, "optimizers.ipynb"))
     for cls in npnet.optimizers.registered().values():
         assert re.search(rf"^{cls.__name__} +loss 0\.\d+ +val_loss", printed, flags=re.M), cls.__name__

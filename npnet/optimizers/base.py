@@ -50,6 +50,13 @@ def keras_exact(value: float, dtype: type) -> np.floating:
     return dtype(value)
 
 
+def check_moments(beta_1: float, beta_2: float, epsilon: float) -> tuple[float, float, float]:
+    """Adam's, Adamax's and Nadam's beta_1, beta_2 in [0, 1) and epsilon in [0, inf), checked by name."""
+    beta_1 = check_float(beta_1, "beta_1", 0.0, 1.0, high_open=True)
+    beta_2 = check_float(beta_2, "beta_2", 0.0, 1.0, high_open=True)
+    return beta_1, beta_2, check_float(epsilon, "epsilon", 0.0, np.inf, high_open=True)
+
+
 def _optional_positive(value: Any, name: str) -> float | None:
     return None if value is None else check_float(value, name, 0.0, np.inf, low_open=True, high_open=True)
 

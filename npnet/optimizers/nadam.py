@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from npnet._validation import check_float
-from npnet.optimizers.base import LearningRate, Optimizer, keras_exact, keras_rounded
+from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
 
 
 class Nadam(Optimizer):
@@ -28,9 +27,7 @@ class Nadam(Optimizer):
                  epsilon: float = 1e-7, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None):
         super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
-        self.beta_1 = check_float(beta_1, "beta_1", 0.0, 1.0, high_open=True)
-        self.beta_2 = check_float(beta_2, "beta_2", 0.0, 1.0, high_open=True)
-        self.epsilon = check_float(epsilon, "epsilon", 0.0, np.inf, high_open=True)
+        self.beta_1, self.beta_2, self.epsilon = check_moments(beta_1, beta_2, epsilon)
 
     def build_globals(self, dtype):
         self._u_product = np.ones((), dtype)   # Keras: one Variable in the first parameter's dtype

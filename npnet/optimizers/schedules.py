@@ -56,44 +56,44 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored if ``staircase``)."""
+class _StepDecay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments and the progress step / decay_steps."""
 
     arguments = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
 
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
-                 name: str = "ExponentialDecay"):
-        self.initial_learning_rate = _positive(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _steps(decay_steps)
-        self.decay_rate = _positive(decay_rate, "decay_rate")
-        self.staircase = check_bool(staircase, "staircase")
-        self.name = _check_name(name)
-
-    def __call__(self, step: int) -> np.float32:
-        p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return f32(self.initial_learning_rate) * f32(self.decay_rate) ** p
-
-
-class InverseTimeDecay(LearningRateSchedule):
-    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (the ratio floored if ``staircase``)."""
-
-    arguments = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name")
-
-    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float, staircase: bool = False,
-                 name: str = "InverseTimeDecay"):
+    def __init__(self, initial_learning_rate: float, decay_steps: int | float, decay_rate: float, staircase: bool,
+                 name: str):
         self.initial_learning_rate = _positive(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _steps(decay_steps)
         self.decay_rate = _non_negative(decay_rate, "decay_rate")
         self.staircase = check_bool(staircase, "staircase")
         self.name = _check_name(name)
 
-    def __call__(self, step: int) -> np.float32:
+    def _progress(self, step: int) -> np.float32:
         p = f32(step) / f32(self.decay_steps)
-        if self.staircase:
-            p = np.floor(p)
-        return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * p)
+        return np.floor(p) if self.staircase else p
+
+
+class ExponentialDecay(_StepDecay):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (the exponent floored if ``staircase``)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int | float, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step: int) -> np.float32:
+        return f32(self.initial_learning_rate) * f32(self.decay_rate) ** self._progress(step)
+
+
+class InverseTimeDecay(_StepDecay):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (the ratio floored if ``staircase``)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int | float, decay_rate: float,
+                 staircase: bool = False, name: str = "InverseTimeDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step: int) -> np.float32:
+        return f32(self.initial_learning_rate) / (f32(1) + f32(self.decay_rate) * self._progress(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):

@@ -204,6 +204,7 @@ def test_learning_rate_follows_the_schedule_and_refuses_a_number_over_it():
     constant = optimizers.SGD(learning_rate=0.1)
     constant.learning_rate = 0.2                                     # as ReduceLROnPlateau does
     assert constant.get_config()["learning_rate"] == 0.2
+    assert constant.learning_rate == float(np.float32(0.2)) != 0.2    # as Keras's float32 variable reads
 
 
 def test_a_callable_learning_rate_is_called_with_nothing_and_checked_before_any_change():

@@ -94,8 +94,9 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
-        """The learning rate of the next step: the float given, or the schedule/callable's value now."""
-        return float(self._current_learning_rate())
+        """The learning rate of the next step as Keras holds it: float32-rounded (a float given, or a
+        schedule's or callable's value now). ``get_config`` keeps the float given."""
+        return float(np.float32(self._current_learning_rate()))
 
     @learning_rate.setter
     def learning_rate(self, value: LearningRate) -> None:

@@ -3,19 +3,24 @@
 Needs the ``reference`` extra (TensorFlow); Keras is imported only inside
 these functions. A Keras Dense kernel is (I, O) and its bias (O,), in the
 same order as npnet's ``get_weights()``, so weights move unchanged.
-Optimizer state (Adam's moments, the step count) is not carried over:
-both sides start from a fresh optimizer with the same hyperparameters.
+``to_keras`` also gives the twin the optimizer's state (the step count and
+Adam's moments or SGD's velocity), so it trains on from where the model
+stands; ``from_keras`` starts a fresh optimizer with the same hyperparameters.
 """
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
+
+import numpy as np
 
 from npnet import losses, metrics, optimizers
 from npnet.layers import Dense
 from npnet.models import Sequential
 
-# Keras's class name for each npnet optimizer (npnet's classes carry Keras's names).
+# Keras's class name for each npnet optimizer (npnet's classes carry Keras's names, and their slots
+# Keras's slot names: a slot's variable for one weight is "<weight path>_<slot>", add_optimizer_variables).
 _KERAS_OPTIMIZERS = {name: cls.__name__ for name, cls in optimizers.registered().items()}
 # Keras optimizer arguments npnet has no counterpart for, with the values that mean "off".
 _KERAS_ONLY_OPTIMIZER_ARGUMENTS = {"use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
@@ -33,7 +38,8 @@ def _keras():
 
 
 def to_keras(model: Sequential) -> Any:
-    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile settings.
+    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile
+    settings and optimizer state (step count and slots).
 
     Metrics named ``"accuracy"``/``"acc"`` become ``keras.metrics.BinaryAccuracy``
     under the same name, because that is what they mean in npnet (README).
@@ -60,7 +66,33 @@ def to_keras(model: Sequential) -> Any:
             optimizer=_optimizer_to_keras(keras, model.optimizer),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model._metrics])
+        _optimizer_state_to_keras(model, keras_model)
     return keras_model
+
+
+def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
+    """Give the twin's optimizer npnet's step count and slot values (``optimizer.get_state()``).
+
+    Keras creates its slots in ``optimizer.build(trainable_variables)``, one
+    variable per weight and slot, in weight order; npnet's optimizer holds each
+    slot as one flat (P,) array over the model's parameter buffer (the model
+    hands it a single (grads, values) pair), cut here into the weights' shapes.
+    Nadam's running product is one more variable, ``_u_product``.
+    """
+    optimizer, keras_optimizer = model.optimizer, keras_model.optimizer
+    keras_optimizer.build(keras_model.trainable_variables)
+    keras_optimizer.iterations.assign(optimizer.iterations)
+    state = optimizer.get_state()
+    if len(state) == 1:   # no step taken yet: Keras's initial slots are npnet's
+        return
+    shapes = [weight.shape for weight in model.get_weights()]
+    offsets = np.cumsum([math.prod(shape) for shape in shapes])[:-1]
+    for name in optimizer.slot_names:
+        variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{name}")]
+        for variable, value, shape in zip(variables, np.split(state[f"{name}_0"], offsets), shapes, strict=True):
+            variable.assign(value.reshape(shape))
+    if "u_product" in state:
+        keras_optimizer._u_product.assign(state["u_product"])
 
 
 def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:

@@ -290,6 +290,8 @@ class Sequential:
     def _check_xy(self, x: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x, prefix + "x")
         units = self._layers[-1].units
+        if y is None:   # y defaults to None, as in Keras, so that x's own error (a dataset?) comes first
+            raise TypeError(f"{prefix}y is missing: the targets, an array of shape (N, {units})")
         y_array = as_real_array(y, prefix + "y")
         if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
             y_array = y_array.reshape(-1, 1)
@@ -367,7 +369,7 @@ class Sequential:
 
     # -- training --------------------------------------------------------------------------
 
-    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
+    def fit(self, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
             validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
             callbacks: list[Callback] | None = None, sample_weight: Any = None,
             class_weight: dict | None = None) -> History:
@@ -524,7 +526,7 @@ class Sequential:
                                    self.dtype, ndim=1)   # refuses weights that overflow the model's dtype
         return per_class[np.round(y[:, 0]).astype(np.int64)]   # targets lie in [0, 1]: classes 0 and 1
 
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> float | list[float]:
         """One update on one batch; returns that batch's loss (and metrics), computed before the update.
 
         Keras 3 instead returns running means since the last ``reset_metrics``
@@ -577,7 +579,7 @@ class Sequential:
                 progbar.update(step + 1, {"loss": loss_sum / stop, **self._metric_logs()})
         return {"loss": loss_sum / n, **self._metric_logs()}
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int | str = "auto",
+    def evaluate(self, x: Any, y: Any = None, batch_size: int | None = 32, verbose: int | str = "auto",
                  sample_weight: Any = None) -> float | list[float]:
         """``[loss, *metrics]`` on (x, y), or the bare loss without metrics; ``sample_weight`` (N,) as in ``fit``."""
         self._require_compiled("evaluate")

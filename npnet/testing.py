@@ -14,6 +14,7 @@ where npnet and Keras agree to 1e-13.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,18 +79,22 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
     2. the loss on (x, y) and the gradient of every parameter (``tf.GradientTape``);
     3. the loss function itself on probabilities at and beyond its clip;
     4. ``steps`` optimizer steps, ``train_on_batch(x, y)`` on both: every weight after each step.
-    ``model`` is trained by step 4, as ``steps`` calls of ``train_on_batch`` would.
-    ``tolerances`` defaults to ``DEFAULT_TOLERANCES[model.dtype]``.
+    Both sides start step 4 from the model's optimizer state (step count and
+    slots, which ``interop.to_keras`` gives the twin), so a trained model is
+    checked where it stands. The checks run on a copy: ``model`` comes back
+    bit for bit as it went in (weights, optimizer step count and slots; an
+    unbuilt model stays unbuilt). ``tolerances`` defaults to ``DEFAULT_TOLERANCES[model.dtype]``.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an npnet Sequential, got {type(model).__name__}")
     model._require_compiled("assert_matches_keras")
     steps = check_int(steps, "steps", minimum=0)
     x, y = model._check_xy(x, y)
-    model._build(x.shape[1])
     if tolerances is not None and not isinstance(tolerances, Tolerances):
         raise TypeError(f"tolerances must be an npnet.testing.Tolerances, got {type(tolerances).__name__}")
     tol = tolerances or DEFAULT_TOLERANCES[model.dtype]
+    model = copy.deepcopy(model)   # optimizer and all: the steps below train it
+    model._build(x.shape[1])
     keras_model = interop.to_keras(model)
     names = _parameter_names(model)
 

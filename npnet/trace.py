@@ -68,10 +68,9 @@ class StepTrace:
     def compare_with_keras(self) -> dict[str, float]:
         """Max |npnet - Keras| for every recorded array, keyed "layer/array" (needs the reference extra).
 
-        Keras gets the same weights (``npnet.interop.to_keras``); its arrays come
-        from calling each layer in turn under ``tf.GradientTape``, and its update
-        from one ``apply_gradients`` of a fresh optimizer with the same settings,
-        so updates are compared only while the model's optimizer is fresh too.
+        Keras gets the same weights and optimizer state (``npnet.interop.to_keras``);
+        its arrays come from calling each layer in turn under ``tf.GradientTape``,
+        and its update from one ``apply_gradients`` of that optimizer.
         Keras's sigmoid output has no dy either: its loss also reads the logits.
         """
         theirs = _keras_arrays(self.model, *self.batch)
@@ -136,7 +135,6 @@ def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np
     from npnet import interop
 
     keras_model = interop.to_keras(model)
-    fresh = model.optimizer.iterations == 0   # to_keras starts a fresh optimizer: compare updates only then
     keras_layers = keras_model.layers
     with tf.GradientTape(persistent=True) as tape:
         h = tf.constant(x)
@@ -163,5 +161,5 @@ def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np
         if layer.use_bias:
             record.update(db=next(grads), update_b=next(updates))
         arrays.append({name: np.asarray(value, np.float64) for name, value in record.items()
-                       if value is not None and (fresh or not name.startswith("update"))})
+                       if value is not None})
     return arrays

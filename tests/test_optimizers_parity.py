@@ -205,3 +205,18 @@ def test_each_schedules_value_at_every_step_is_keras_s(keras, schedule):
     else:
         np.testing.assert_array_equal(ours, theirs)
     assert keras_schedule.get_config() == schedule.get_config()
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.registered()))
+def test_a_trained_model_goes_on_as_keras_from_the_state_to_keras_hands_over(keras, name):
+    """20 steps in npnet, then the state (slots, iterations, Nadam's product) moves to the Keras twin and
+    10 more steps agree (npnet.testing's tolerances): a slot mapped wrongly would part them at once."""
+    from npnet import testing
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(64, 6)), (rng.random((64, 3)) < 0.5).astype(float)
+    npnet.utils.set_random_seed(1)
+    model = npnet.Sequential([npnet.Input(shape=(6,)), Dense(8, activation="tanh"), Dense(3, activation="sigmoid")],
+                             dtype="float64")
+    model.compile(optimizer=optimizers.registered()[name](learning_rate=0.01), loss="binary_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=5, verbose=0)
+    testing.assert_matches_keras(model, x, y, steps=10)

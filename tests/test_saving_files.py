@@ -210,19 +210,40 @@ def test_a_raw_pickle_renamed_npz_is_refused_without_unpickling(tmp_path, monkey
         load_model(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"hello", b"\x93NUMPY"], ids=["empty", "text", "npy_magic_only"])
-def test_files_that_are_not_archives_are_refused_by_name(tmp_path, content):
+@pytest.mark.parametrize("content, what", [
+    (b"", "empty"),
+    (b"hello world\n", "a text file starting 'hello world'"),
+    (b"f0,f1,spam\n0.5,1.5,1\n", "a text file starting 'f0,f1,spam' (a CSV data file?)"),
+    (np.random.default_rng(0).integers(128, 256, 300, dtype=np.uint8).tobytes(),
+     "binary data without a zip signature"),
+    (b"\x93NUMPY", "a single NumPy array (.npy)"),
+    (pickle.dumps([1.0, 2.0]), "a Python pickle (npnet never loads pickles)"),
+    (b"\x89HDF\r\n\x1a\n" + bytes(100), "an HDF5 file (a Keras .h5 model?)"),
+], ids=["empty", "text", "csv", "random-binary", "npy-magic-only", "pickle", "hdf5"])
+def test_a_file_that_is_not_an_archive_is_named_for_what_it_is(tmp_path, content, what):
+    # np.load takes any file that is neither a zip nor an .npy for a pickle: it once told users
+    # that a CSV or a text file "contains pickled (object) data".
     path = tmp_path / "junk.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=r"junk\.npz' is not a readable npnet file"):
-        load_model(path)
+    for load in (load_model, make_model(compiled=False).load_weights):
+        with pytest.raises(ValueError) as error:
+            load(path)
+        assert str(error.value) == f"{str(path)!r} is not a readable npnet file: it is {what}, not an .npz archive"
 
 
 def test_a_bare_npy_array_renamed_npz_is_refused_by_name(tmp_path):
     np.save(tmp_path / "array.npy", np.zeros(3))
     os.rename(tmp_path / "array.npy", tmp_path / "array.npz")
-    with pytest.raises(ValueError, match=r"array\.npz' is not a readable npnet file: not an \.npz archive"):
+    with pytest.raises(ValueError, match=r"array\.npz' is not a readable npnet file: it is a single NumPy array "
+                                         r"\(\.npy\), not an \.npz archive"):
         load_model(tmp_path / "array.npz")
+
+
+def test_an_npz_of_other_arrays_is_named_as_one(tmp_path):
+    np.savez(tmp_path / "data.npz", x=np.zeros((3, 2)), y=np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"data\.npz' is not an npnet file: an \.npz archive with unexpected "
+                                         r"member 'x' \(npnet files hold config and weight_000"):
+        load_model(tmp_path / "data.npz")
 
 
 @pytest.mark.parametrize("fraction", [0.25, 0.5, 0.9, 0.99])
@@ -271,7 +292,8 @@ def test_a_zip_with_other_member_names_is_refused_by_name(tmp_path):
     path = tmp_path / "members.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("readme.txt", "not an npnet file")
-    with pytest.raises(ValueError, match=r"members\.npz' is not an npnet file: unexpected member 'readme.txt'"):
+    with pytest.raises(ValueError, match=r"members\.npz' is not an npnet file: a zip archive, but not an \.npz "
+                                         r"of NumPy arrays \(member 'readme\.txt'\)"):
         load_model(path)
 
 

@@ -5,13 +5,14 @@ broken ones, naming what diverges.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 import pytest
 
 import npnet
-from npnet import interop, testing
+from npnet import interop, optimizers, testing
 from npnet.layers import Dense
 from npnet.losses import BinaryCrossentropy
 from npnet.optimizers import SGD, Adam
@@ -64,6 +65,53 @@ def test_npnet_models_match_keras(keras, dtype, optimizer):
 def test_keras_parity_fixture_is_offered_by_the_pytest_plugin(keras, keras_parity):
     assert keras_parity is testing.assert_matches_keras
     keras_parity(model_with(), X, Y, steps=2)
+
+
+def trained_model_with(dtype, optimizer):
+    model = model_with(dtype, optimizer=optimizer)
+    model.fit(X, Y, epochs=5, batch_size=16, verbose=0)   # 20 steps: moments and step count far from fresh
+    return model
+
+
+def model_state(model):
+    """Weights, gradients, step count and every optimizer slot: copies, to compare bit for bit."""
+    return (model.get_weights(), model._params.grads.copy(), model.optimizer.iterations,
+            copy.deepcopy(model.optimizer._slots))
+
+
+def assert_same_state(before, after):
+    weights, grads, iterations, slots = before
+    np.testing.assert_equal(after[0], weights)   # exact equality, array by array
+    np.testing.assert_array_equal(after[1], grads)
+    assert after[2] == iterations
+    assert after[3] is not None and len(after[3]) == len(slots)
+    for ours, theirs in zip(after[3], slots):
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", [Adam, lambda: SGD(0.1, momentum=0.9)], ids=["adam", "sgd-momentum"])
+def test_a_trained_model_matches_keras_from_its_own_optimizer_state(keras, dtype, optimizer):
+    # The Keras twin must continue from the model's step count and slots (Adam's m and v, SGD's
+    # velocity); from a fresh optimizer its first step would differ by ~1e-3.
+    testing.assert_matches_keras(trained_model_with(dtype, optimizer()), X, Y, steps=10)
+
+
+@pytest.mark.parametrize("check", ["assert_matches_keras", "keras_parity"])
+def test_the_parity_check_leaves_the_callers_model_bit_for_bit_as_it_was(keras, keras_parity, check):
+    model = trained_model_with("float32", Adam())
+    before = model_state(model)
+    {"assert_matches_keras": testing.assert_matches_keras, "keras_parity": keras_parity}[check](model, X, Y, steps=3)
+    assert_same_state(before, model_state(model))
+
+
+def test_the_parity_check_leaves_an_unbuilt_model_unbuilt(keras):
+    model = npnet.Sequential([Dense(4, activation="relu"), Dense(3, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    testing.assert_matches_keras(model, X, Y, steps=2)
+    assert not model.built and model.optimizer.iterations == 0
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -150,6 +198,34 @@ def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     lion.compile(optimizer="lion", loss="binary_crossentropy")
     with pytest.raises(ValueError, match="optimizer Lion has no npnet counterpart"):
         interop.from_keras(lion)
+
+
+CARRIED = [cls() for cls in optimizers.registered().values()] + [
+    SGD(0.1, momentum=0.9), Adam(amsgrad=True), optimizers.RMSprop(momentum=0.5, centered=True)]
+
+
+@pytest.mark.parametrize("optimizer", CARRIED, ids=lambda o: "-".join(str(v) for k, v in o.get_config().items()
+                                                                  if k in ("name", "momentum", "amsgrad", "centered")))
+def test_to_keras_carries_the_optimizer_step_count_and_slots(keras, optimizer):
+    model = trained_model_with("float64", optimizers.from_config(optimizer.get_config()))
+    keras_optimizer = interop.to_keras(model).optimizer
+    assert int(keras_optimizer.iterations.numpy()) == model.optimizer.iterations == 20
+    state = model.optimizer.get_state()   # one flat (P,) array per slot; Keras's slot names
+    assert len(state) == 1 + len(model.optimizer.slot_names) + ("u_product" in state)
+    for name in model.optimizer.slot_names:
+        flat = np.concatenate([variable.numpy().ravel() for variable in keras_optimizer.variables
+                               if variable.name.endswith("_" + name)])
+        np.testing.assert_array_equal(flat, state[f"{name}_0"])   # assigned, not computed: exact
+    if "u_product" in state:
+        np.testing.assert_array_equal(keras_optimizer._u_product.numpy(), state["u_product"])
+
+
+def test_the_trace_of_a_trained_model_compares_its_update_with_keras(keras):
+    model = trained_model_with("float64", Adam())
+    differences = model.trace(X, Y).compare_with_keras()
+    updates = {key: value for key, value in differences.items() if "/update_" in key}
+    assert len(updates) == 6   # kernel and bias of 3 layers
+    assert max(updates.values()) <= testing.DEFAULT_TOLERANCES[np.dtype(np.float64)].weight_atol
 
 
 def test_to_keras_needs_a_built_npnet_model(keras):

@@ -23,11 +23,11 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from npnet import datasets, models, optimizers, plots, preprocessing, report, saving, tutorial, utils
+from npnet import activations, datasets, models, optimizers, plots, preprocessing, report, saving, testing, tutorial, utils
 from npnet._validation import check_float, check_int
 from npnet.models import Sequential
 
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+HIDDEN_ACTIVATIONS = tuple(activations.names())
 NO_LABELS = "no labels; name the CSV label columns with --labels or --label-prefix (an NPZ needs an array 'y')"
 
 
@@ -60,7 +60,7 @@ def trace(args: argparse.Namespace) -> int:
     print(step)
     if args.compare_keras:
         _require_reference("--compare-keras")
-        differences = step.compare_with_keras()
+        differences = testing.compare_trace_with_keras(step)
         worst = max(differences, key=differences.get)
         print(f"\nKeras (tf.GradientTape) on the same weights: {len(differences)} arrays compared, "
               f"largest difference {differences[worst]:.2g} ({worst})")
@@ -538,9 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--hidden", metavar="N1,N2,...", type=_int_list,
                      help="hidden layer sizes ('' for none)")
     net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu", help="hidden activation")
-    net.add_argument("--optimizer", choices=sorted(optimizers.registered()), default="adam", help="update rule")
+    net.add_argument("--optimizer", choices=optimizers.names(), default="adam", help="update rule")
     net.add_argument("--lr", metavar="RATE", type=_positive_float,
-                     help="learning rate (default: adam 0.001, sgd 0.01)")
+                     help="learning rate (default: the optimizer's, as Keras: adam 0.001, sgd 0.01)")
     net.add_argument("--epochs", metavar="N", type=_positive_int, help="passes over the training data")
     net.add_argument("--batch-size", metavar="N", type=_positive_int, help="samples per step")
     net.add_argument("--standardize", action=argparse.BooleanOptionalAction,

@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from npnet import losses, metrics, optimizers
-from npnet.layers import Dense
+from npnet import layers as layers_module, losses, metrics, optimizers
 from npnet.models import Sequential
 
 # Keras's class name for each npnet optimizer (npnet's classes carry Keras's names, and their slots
 # Keras's slot names: a slot's variable for one weight is "<weight path>_<slot>", add_optimizer_variables).
-_KERAS_OPTIMIZERS = {name: cls.__name__ for name, cls in optimizers.registered().items()}
+_KERAS_OPTIMIZERS = {name: optimizers.registered()[name].__name__ for name in optimizers.names()}
 # Keras optimizer arguments npnet has no counterpart for, with the values that mean "off".
 _KERAS_ONLY_OPTIMIZER_ARGUMENTS = {"use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
@@ -52,10 +51,11 @@ def to_keras(model: Sequential) -> Any:
     if not model.built:
         raise ValueError("model has no weights yet: build it (give an input size) or fit it first")
     dtype = model.dtype.name
+    # An npnet layer's config holds Keras's constructor arguments of the class of the same name.
     keras_model = keras.Sequential(
         [keras.Input(shape=(model.input_shape[1],), dtype=dtype)]
-        + [keras.layers.Dense(layer.units, activation=layer.activation.name, use_bias=layer.use_bias,
-                              name=layer.name, dtype=dtype) for layer in model.layers],
+        + [getattr(keras.layers, _registered_class(layer).__name__)(**layer.get_config(), dtype=dtype)
+           for layer in model.layers],
         name=model.name)
     keras_model.set_weights(model.get_weights())
     if model.loss is not None:
@@ -65,7 +65,7 @@ def to_keras(model: Sequential) -> Any:
         keras_model.compile(
             optimizer=_optimizer_to_keras(keras, model.optimizer),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
-            metrics=[_metric_to_keras(keras, metric, dtype) for metric in model._metrics])
+            metrics=[_metric_to_keras(keras, metric, dtype) for metric in model.metrics])
         _optimizer_state_to_keras(model, keras_model)
     return keras_model
 
@@ -74,10 +74,10 @@ def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
     """Give the twin's optimizer npnet's step count and slot values (``optimizer.get_state()``).
 
     Keras creates its slots in ``optimizer.build(trainable_variables)``, one
-    variable per weight and slot, in weight order; npnet's optimizer holds each
-    slot as one flat (P,) array over the model's parameter buffer (the model
-    hands it a single (grads, values) pair), cut here into the weights' shapes.
-    Nadam's running product is one more variable, ``_u_product``.
+    variable per trainable weight and slot, in weight order; npnet's optimizer holds
+    each slot as one flat array over the trainable part of the model's parameter
+    buffer (the model hands it a single (grads, values) pair), cut here into the
+    trainable weights' shapes. Nadam's running product is one more variable, ``_u_product``.
     """
     optimizer, keras_optimizer = model.optimizer, keras_model.optimizer
     keras_optimizer.build(keras_model.trainable_variables)
@@ -85,7 +85,7 @@ def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
     state = optimizer.get_state()
     if len(state) == 1:   # no step taken yet: Keras's initial slots are npnet's
         return
-    shapes = [weight.shape for weight in model.get_weights()]
+    shapes = [weight.shape for weight in model.trainable_weights]
     offsets = np.cumsum([math.prod(shape) for shape in shapes])[:-1]
     for name in optimizer.slot_names:
         variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{name}")]
@@ -93,6 +93,15 @@ def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
             variable.assign(value.reshape(shape))
     if "u_product" in state:
         keras_optimizer._u_product.assign(state["u_product"])
+
+
+def _registered_class(layer: layers_module.Layer) -> type:
+    """The registered npnet class a layer is (or derives from): Keras's class of the same name is its twin."""
+    for cls in type(layer).__mro__:
+        if cls.__name__ in layers_module.names() and layers_module.get(cls.__name__) is cls:
+            return cls
+    raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}, which has no Keras counterpart "
+                     f"(npnet's registered layers: {', '.join(layers_module.names())})")
 
 
 def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:
@@ -104,6 +113,20 @@ def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:
 
 def _activation_name(keras_layer: Any) -> str:
     return getattr(keras_layer.activation, "__name__", repr(keras_layer.activation))
+
+
+# Keras config entries npnet's layers do not keep: the initializers only matter before the weights are set.
+_NOT_CARRIED = ("kernel_initializer", "bias_initializer", "input_dim", "input_shape")
+
+
+def _layer_from_keras(layer: Any) -> layers_module.Layer:
+    """The npnet layer of the same class and constructor arguments (the weights are set afterwards)."""
+    cls = layers_module.get(type(layer).__name__)
+    config = {key: value for key, value in layer.get_config().items()
+              if key in inspect.signature(cls).parameters and key not in _NOT_CARRIED}
+    if "activation" in config:
+        config["activation"] = _activation_name(layer)
+    return cls(**config)
 
 
 def from_keras(keras_model: Any) -> Sequential:
@@ -119,16 +142,16 @@ def from_keras(keras_model: Any) -> Sequential:
     if not layers:
         raise ValueError("keras_model has no layers")
     for layer in layers:
-        if not isinstance(layer, keras.layers.Dense):
-            raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; npnet has Dense layers only")
+        if type(layer).__name__ not in layers_module.names():
+            raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; npnet has "
+                             f"{', '.join(layers_module.names())} layers only (npnet.layers.names())")
         if not layer.built:
             raise ValueError(f"layer {layer.name!r} has no weights yet: build the Keras model first")
-    dtype = layers[0].kernel.dtype
-    model = Sequential(name=keras_model.name, dtype=str(dtype))
-    for index, layer in enumerate(layers):
+    model = Sequential(name=keras_model.name, dtype=str(keras_model.inputs[0].dtype))
+    model.add(layers_module.Input(shape=(keras_model.inputs[0].shape[-1],)))
+    for layer in layers:
         try:
-            model.add(Dense(layer.units, activation=_activation_name(layer), use_bias=layer.use_bias,
-                            name=layer.name, input_dim=layer.kernel.shape[0] if index == 0 else None))
+            model.add(_layer_from_keras(layer))
         except ValueError as error:
             raise ValueError(f"layer {layer.name!r}: {error}") from None
     model.set_weights(keras_model.get_weights())
@@ -151,7 +174,7 @@ def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
     name = type(optimizer).__name__.lower()
     if name not in _KERAS_OPTIMIZERS:
         raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart "
-                         f"({', '.join(sorted(_KERAS_OPTIMIZERS.values()))})")
+                         f"({', '.join(_KERAS_OPTIMIZERS.values())})")
     config = optimizer.get_config()
     for key, off in _KERAS_ONLY_OPTIMIZER_ARGUMENTS.items():
         if config.get(key, off) != off:
@@ -169,7 +192,7 @@ def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:
         return losses.BinaryCrossentropy(from_logits=loss.get_config()["from_logits"])
     if loss in ("binary_crossentropy", keras.losses.binary_crossentropy):
         return losses.BinaryCrossentropy()
-    raise ValueError(f"loss {loss!r} has no npnet counterpart (binary crossentropy)")
+    raise ValueError(f"loss {loss!r} has no npnet counterpart ({', '.join(losses.names())})")
 
 
 def _metrics_from_keras(metrics_config: Any) -> list[Any] | None:

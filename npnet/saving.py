@@ -22,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
-# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names and standardization,
-# a compiled model its optimizer's state.
+# Version 2 names each layer's class in the config (``{"class_name": ..., "config": ...}``);
+# version 1 files (Dense layers only, configs without class names) are still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file,
+# and the standardization of its features; a compiled model adds its optimizer's state.
 _MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names|feature_mean|feature_scale"
                      r"|optimizer_[a-z0-9_]+")
 
@@ -90,8 +93,9 @@ def read_archive(path: str) -> dict[str, np.ndarray]:
     version = arrays.pop("format_version", None)
     if version is None or version.shape != () or version.dtype.kind not in "iu":
         raise ValueError(f"{path!r} is not an npnet file (no format_version)")
-    if int(version) != FORMAT_VERSION:
-        raise ValueError(f"{path!r} has format version {int(version)}; this npnet reads version {FORMAT_VERSION}")
+    if int(version) not in READABLE_VERSIONS:
+        raise ValueError(f"{path!r} has format version {int(version)}; this npnet reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
     return arrays
 
 

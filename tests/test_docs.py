@@ -31,8 +31,8 @@ def anchors(path: Path) -> set[str]:
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
-def run_python_blocks(path: Path) -> None:
-    """Execute a page's Python blocks (not its excerpts) in order, in one namespace; floatx restored after."""
+def run_python_blocks(path: Path) -> dict:
+    """Execute a page's Python blocks (not its excerpts) in order, in one namespace (returned); floatx restored."""
     namespace: dict = {}
     floatx = npnet.backend.floatx()
     try:
@@ -41,10 +41,11 @@ def run_python_blocks(path: Path) -> None:
                 exec(compile(body, str(path), "exec"), namespace)
     finally:
         npnet.backend.set_floatx(floatx)
+    return namespace
 
 
 def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
-    run_python_blocks(BACKPROP)
+    namespace = run_python_blocks(BACKPROP)
     printed = capsys.readouterr().out
     # the numbers the prose quotes are the numbers the blocks print
     assert "p = 1.0, loss clipped 15.9424, from logits 20.0000" in printed
@@ -52,7 +53,13 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)
     assert re.search(r"after 10 step\(s\): max \|w_keras - w_paper\| = 1\.0e-03, median 8\.0e-07", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04, median 1\.7e-07", printed)
-    assert re.search(r"dense_\d+/kernel +\(8, 3\) +1\.17e-02 +1\.86e-10", printed)   # the tiny-gradient entry
+    # The tiny-gradient entry of the gradient check: its digits are rounding noise, which changes with
+    # the CPU's BLAS kernel (1.2e-2 here, 4.2e-3 on Sandybridge's), so the test checks what the prose
+    # says of it: a gradient at the noise level, a relative error beyond 1e-5, an absolute one within the noise.
+    output_kernel = namespace["report"].checks[-2]
+    index, relative = output_kernel.worst()
+    assert output_kernel.shape == (8, 3) and relative > 1e-5 and abs(output_kernel.analytic[index]) < 1e-8
+    assert output_kernel.absolute_errors[index] <= output_kernel.noise
 
 
 def test_every_python_block_in_optimizers_md_runs_and_prints_the_table_it_quotes(sklearn, capsys):
@@ -120,6 +127,7 @@ def test_the_trace_excerpt_in_backprop_md_is_what_examples_trace_prints(sklearn)
 def test_the_custom_layer_example_checks_its_gradients():
     printed = run_example("examples/custom_layer.py")
     assert "leaky_relu/z" in printed and "(caught)" in printed
+    assert "scale_shift/gamma" in printed and "ScaleShift" in printed
 
 
 def test_the_trace_matches_keras_within_the_parity_tolerances(keras, sklearn):
@@ -135,7 +143,7 @@ def test_the_trace_matches_keras_within_the_parity_tolerances(keras, sklearn):
         data = tutorial.tutorial_data()
         x, y = data.x_train[:250], data.y_train[:250]
         trace = model.trace(x, y)
-        differences = trace.compare_with_keras()
+        differences = testing.compare_trace_with_keras(trace)
         tolerances = testing.DEFAULT_TOLERANCES[model.dtype]
         for key, difference in differences.items():
             array = key.split("/")[1]

@@ -177,7 +177,7 @@ def test_a_future_format_version_is_refused_by_name(tmp_path, loader):
     path = tmp_path / "future.npz"
     make_model().save(path)
     rewrite(path, format_version=np.array(saving.FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match=r"future\.npz' has format version 2; this npnet reads version 1"):
+    with pytest.raises(ValueError, match=r"future\.npz' has format version 3; this npnet reads versions 1, 2"):
         load_model(path) if loader == "load_model" else make_model(compiled=False).load_weights(path)
 
 
@@ -322,6 +322,11 @@ def test_an_archive_with_wrong_members_is_refused_by_name(tmp_path, members, mes
 
 # -- a valid archive whose contents disagree -------------------------------------------------------------
 
+def layer_with(layer_config, key, value):
+    """A saved layer config ({"class_name": ..., "config": {...}}) with ``config[key] = value``."""
+    return {**layer_config, "config": {**layer_config["config"], key: value}}
+
+
 def model_file_with(tmp_path, edit):
     """A saved model whose JSON config has been changed by ``edit(config) -> config``."""
     path = tmp_path / "edited.npz"
@@ -337,13 +342,13 @@ def model_file_with(tmp_path, edit):
     (lambda c: {**c, "model": {**c["model"], "input_dim": 5}},
      r"the config declares 5 input features, the weights have 4"),
     (lambda c: {**c, "model": {**c["model"], "layers": [c["model"]["layers"][0],
-                                                          {**c["model"]["layers"][1], "units": 2}]}},
+                                                          layer_with(c["model"]["layers"][1], "units", 2)]}},
      r"weights\[2\] must have shape \(5, 2\)"),
     (lambda c: {**c, "model": {**c["model"], "layers": [c["model"]["layers"][0],
-                                                          {**c["model"]["layers"][1], "use_bias": False}]}},
+                                                          layer_with(c["model"]["layers"][1], "use_bias", False)]}},
      r"weights must hold 3 arrays, got 4"),
     (lambda c: {**c, "model": {**c["model"], "dtype": "object"}}, r"dtype must be one of"),
-    (lambda c: {**c, "model": {**c["model"], "layers": [{**c["model"]["layers"][0], "units": 10 ** 15},
+    (lambda c: {**c, "model": {**c["model"], "layers": [layer_with(c["model"]["layers"][0], "units", 10 ** 15),
                                                           c["model"]["layers"][1]]}},
      r"weights\[0\] must have shape"),
     (lambda c: {**c, "model": {**c["model"], "input_dim": 10 ** 15}}, r"the config declares 10+ input"),
@@ -356,7 +361,7 @@ def test_architecture_that_disagrees_with_the_weights_is_refused_by_name(tmp_pat
 @pytest.mark.parametrize("edit, message", [
     (lambda c: {**c, "extra": 1}, r"unknown key 'extra' in the file's config"),
     (lambda c: {**c, "model": {**c["model"], "extra": 1}}, r"unknown key 'extra' in the model config"),
-    (lambda c: {**c, "model": {**c["model"], "layers": [{**c["model"]["layers"][0], "kernel_initializer": "zeros"},
+    (lambda c: {**c, "model": {**c["model"], "layers": [layer_with(c["model"]["layers"][0], "kernel_initializer", "zeros"),
                                                           c["model"]["layers"][1]]}},
      r"unknown key 'kernel_initializer' in layer config 0"),
     (lambda c: {**c, "compile": {**c["compile"], "run": "os.system('echo pwned')"}},
@@ -365,7 +370,7 @@ def test_architecture_that_disagrees_with_the_weights_is_refused_by_name(tmp_pat
      r"unexpected keyword argument 'x'"),
     (lambda c: {**c, "compile": {**c["compile"], "loss": {"name": "__import__('os').system('echo pwned')"}}},
      r"unknown loss"),
-    (lambda c: {**c, "model": {**c["model"], "layers": [{**c["model"]["layers"][0], "activation": "eval"},
+    (lambda c: {**c, "model": {**c["model"], "layers": [layer_with(c["model"]["layers"][0], "activation", "eval"),
                                                           c["model"]["layers"][1]]}},
      r"unknown activation 'eval'"),
     (lambda c: [c], r"config must be a JSON object"),

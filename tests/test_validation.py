@@ -190,7 +190,7 @@ def test_set_weights_on_an_unbuilt_model_checks_every_shape_before_building():
 
 
 def test_structure_errors_name_what_is_wrong():
-    with pytest.raises(TypeError, match="layer must be an npnet Dense or Input"):
+    with pytest.raises(TypeError, match=r"layer must be an npnet layer \(Activation, Dense, or a npnet.layers.Layer of your own\) or Input"):
         npnet.Sequential(["dense"])
     with pytest.raises(TypeError, match="layers must be a list of layers"):
         npnet.Sequential(Dense(3))

@@ -21,7 +21,8 @@ from npnet.optimizers.rmsprop import RMSprop
 from npnet.optimizers.sgd import SGD
 
 __all__ = ["Adadelta", "Adagrad", "Adam", "Adamax", "AdamW", "Nadam", "Optimizer", "OptimizerLike", "RMSprop", "SGD",
-           "from_config", "get", "keras_exact", "keras_rounded", "register", "registered", "schedules"]
+           "from_config", "get", "keras_exact", "keras_rounded", "names", "register", "registered",
+           "schedules"]
 
 OptimizerLike = Union[str, Optimizer]
 _REGISTRY: dict[str, type[Optimizer]] = {}
@@ -46,6 +47,11 @@ register(Adagrad)
 register(Adadelta)
 register(Adamax)
 register(Nadam)
+
+
+def names() -> list[str]:
+    """The registered optimizer names, sorted (the CLI's choices, interop's table)."""
+    return sorted(_REGISTRY)
 
 
 def get(identifier: OptimizerLike) -> Optimizer:

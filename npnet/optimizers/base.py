@@ -150,6 +150,12 @@ class Optimizer:
                           for s, p in zip(sizes, params)] if self.clipnorm is not None else None
         self.build_globals(params[0].dtype.type)
 
+    def build_for(self, parameters: Any) -> None:
+        """Slots for a model's flat buffer (``npnet.params.ParameterBuffer``), unless built: its trainable
+        slice, with each trainable weight's size, since Keras's clipnorm clips each weight on its own."""
+        if self._slots is None:
+            self.build([parameters.trainable_pair()[1]], [parameters.trainable_sizes()])
+
     def initial_slot_value(self, name: str, dtype: type) -> np.floating:
         """What slot ``name`` starts at: zeros, unless an optimizer says otherwise (Adagrad)."""
         return dtype(0)

@@ -313,6 +313,10 @@ class Sequential(Trainer):
         x = self._check_x(x)
         return self.predict(x, batch_size=len(x), verbose=0)
 
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """The outputs for x (N, I) computed as one batch (N, K), without callbacks, as Keras's."""
+        return self(x)
+
     # -- weights ---------------------------------------------------------------------------
 
     def get_weights(self) -> list[np.ndarray]:

@@ -30,7 +30,6 @@ class Step:
                             if type(layer).regularization_loss is not Layer.regularization_loss]
         self.hidden, self.last, self.above_first = self.layers[:-1], self.layers[-1], self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
-        self.optimizer.build_for(self.parameters)
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """x (N, I) -> the output (N, K): the last layer's logits when the loss is fused with its activation."""
@@ -69,6 +68,7 @@ class Step:
         """One training step: forward, loss, backward, update. Returns the loss before the update."""
         value = self.forward_loss(x, y, sample_weight, training=True)
         self.backward(self.loss.backward())
+        self.optimizer.build_for(self.parameters)   # once: evaluate and predict leave the optimizer unbuilt
         self.optimizer.apply(self.trainable)
         return value
 

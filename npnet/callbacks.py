@@ -38,7 +38,8 @@ class Callback:
     - with validation data, the validation pass fires ``on_test_begin``,
       ``on_test_batch_begin/end`` and ``on_test_end`` (Keras's fit calls evaluate with its callbacks).
     - ``on_epoch_end(epoch, logs)``: the epoch's ``"loss"``, the metrics and, with validation
-      data, ``"val_loss"`` and ``"val_<metric>"``; the same dict ``History`` records.
+      data, ``"val_loss"`` and ``"val_<metric>"``; the same dict ``History`` records, after
+      the given callbacks (as Keras: what they add to it, such as ``"learning_rate"``, is recorded).
     - ``on_train_end(logs)``: once, with the last epoch's logs (``{}`` if no epoch ended).
       Unlike Keras, also when fit is interrupted (KeyboardInterrupt) or diverges
       (``npnet.training.TrainingDivergedError``), before that exception propagates.

@@ -108,10 +108,11 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
         arrays["db"] = layer.db.copy() if layer.use_bias and layer.db is not None else None
         d = None if dx is None else dx.copy()
     buffer = model.parameters
-    model.optimizer.build_for(buffer)   # so that the copy clips per weight, as the real step (clipnorm)
     grads, values = buffer.trainable_pair()
     after = buffer.values.copy()
-    copy.deepcopy(model.optimizer).apply([(grads, after[:len(values)])])
+    optimizer = copy.deepcopy(model.optimizer)
+    optimizer.build_for(buffer)   # as the real step builds it: clipnorm clips each weight on its own
+    optimizer.apply([(grads, after[:len(values)])])
     updates = iter(buffer.views(after - buffer.values))   # (P,) laid out as the buffer: per-weight views
     for layer, record in zip(layers, records):
         record.arrays["update_W"] = next(updates)

@@ -220,3 +220,20 @@ def test_a_trained_model_goes_on_as_keras_from_the_state_to_keras_hands_over(ker
     model.compile(optimizer=optimizers.registered()[name](learning_rate=0.01), loss="binary_crossentropy")
     model.fit(x, y, batch_size=16, epochs=5, verbose=0)
     testing.assert_matches_keras(model, x, y, steps=10)
+
+
+def test_the_trace_of_a_clipnorm_step_is_the_real_step_and_leaves_the_optimizer_alone():
+    """trace applies a copy of the optimizer built as the real step builds it (clipnorm per weight)."""
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(32, 6)), (rng.random((32, 3)) < 0.5).astype(float)
+    npnet.utils.set_random_seed(2)
+    model = npnet.Sequential([npnet.Input(shape=(6,)), Dense(8, activation="relu"), Dense(3, activation="sigmoid")],
+                             dtype="float64")
+    model.compile(optimizer=optimizers.SGD(learning_rate=0.1, clipnorm=0.05), loss="binary_crossentropy")
+    before = model.get_weights()
+    trace = model.trace(x, y)
+    assert model.optimizer.get_state().keys() == {"iterations"} and not model.optimizer.built
+    model.train_on_batch(x, y)
+    for record, layer, (kernel, bias) in zip(trace.layers, model.layers, zip(before[::2], before[1::2])):
+        np.testing.assert_array_equal(record.arrays["update_W"], layer.kernel - kernel)
+        np.testing.assert_array_equal(record.arrays["update_b"], layer.bias - bias)

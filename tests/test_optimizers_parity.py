@@ -158,7 +158,7 @@ def test_every_registered_optimizer_resumes_bit_for_bit_from_its_state(name, opt
 
 # -- through a model ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("float64", 1e-15)])   # measured 1.3e-7, 1.7e-16
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-6), ("float64", 1e-15)])   # measured 1.8e-7, 2.2e-16
 @pytest.mark.parametrize("option", [{"clipnorm": 0.05}], ids=["clipnorm"])
 @pytest.mark.parametrize("name", sorted(optimizers.registered()))
 def test_ten_train_on_batch_steps_of_each_optimizer_give_keras_weights(keras, name, option, dtype, atol):

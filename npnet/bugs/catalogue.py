@@ -66,8 +66,9 @@ CATALOGUE: list[Bug] = [
         model={"inserted": ({"class_name": "BatchNormalization", "config": {}},)}),
     Bug("adam-no-bias-correction", "Adam without bias correction", (
         Patch(Adam, "update_step",
-              "alpha = lr * np.sqrt(1 - np.power(beta_2, t)) / (1 - np.power(beta_1, t))",
-              "alpha = lr   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
+              "alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (\n"
+              "    1 - keras_rounded(self.beta_1, dtype) ** t)",
+              "alpha = learning_rate   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
     Bug("momentum-sign", "SGD with momentum: the gradient added to the velocity instead of subtracted", (
         Patch(SGD, "update_step",
               "velocity -= tmp",

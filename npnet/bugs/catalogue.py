@@ -14,6 +14,7 @@ from npnet.layers.dropout import Dropout
 from npnet.layers.normalization import BatchNormalization
 from npnet.losses import SigmoidBinaryCrossentropy
 from npnet.optimizers import SGD, Adam
+from npnet.optimizers.base import Optimizer
 
 CATALOGUE: list[Bug] = [
     Bug("bias-gradient-all-axes", "Dense: the bias gradient summed over every axis (np.sum without axis=0)", (
@@ -69,6 +70,12 @@ CATALOGUE: list[Bug] = [
               "alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (\n"
               "    1 - keras_rounded(self.beta_1, dtype) ** t)",
               "alpha = learning_rate   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
+    Bug("adamw-decay-in-the-gradient", "AdamW: the weight decay added to the gradient (L2) instead of to the weights", (
+        Patch(Optimizer, "apply",
+              "tmp = slots[\"tmp\"]\nnp.multiply(param, keras_rounded(self.weight_decay, dtype), out=tmp)\n"
+              "tmp *= lr\nparam -= tmp",
+              "grad = grad + keras_rounded(self.weight_decay, dtype) * param   # L2: Adam then divides it by sqrt(v)"),),
+        model={"optimizer": {"name": "adamw", "learning_rate": 0.03, "weight_decay": 0.1}}),
     Bug("momentum-sign", "SGD with momentum: the gradient added to the velocity instead of subtracted", (
         Patch(SGD, "update_step",
               "velocity -= tmp",

@@ -31,6 +31,8 @@ ROW_LABELS = ("forward\nz = xW + b, y = f(z)", "backward\ndz = dy ⊙ f′(z)", 
 ROW_COLORS = ("#cfe2f3", "#fce5cd", "#d9ead3", "#e6dff0")
 # The color scale of |npnet − Keras|: float32 rounding at the low end, a wrong array at the high end.
 DIFFERENCE_RANGE = (1e-9, 1e-1)
+# A box gets a bold border beyond this difference: float32 rounding stays below 1e-5 (testing.DEFAULT_TOLERANCES).
+WRONG = 1e-4
 BOX_WIDTH, BOX_HEIGHT, COLUMN_GAP, ROW_GAP = 1.0, 0.62, 0.35, 0.45
 
 
@@ -76,10 +78,74 @@ def _layout(trace: StepTrace) -> list[dict[str, tuple[float, float]]]:
     return positions
 
 
-def _color(row: int, difference: float | None, colormap: Any, norm: Any) -> Any:
-    if difference is None:
-        return ROW_COLORS[row] if norm is None else "#eeeeee"   # compared, but Keras has no such array
-    return colormap(norm(max(difference, DIFFERENCE_RANGE[0])))
+def _centre(corner: tuple[float, float], side: str) -> tuple[float, float]:
+    """The middle of one side of the box whose lower-left corner is ``corner``."""
+    x, y = corner
+    return {"left": (x, y + BOX_HEIGHT / 2), "right": (x + BOX_WIDTH, y + BOX_HEIGHT / 2),
+            "top": (x + BOX_WIDTH / 2, y + BOX_HEIGHT), "bottom": (x + BOX_WIDTH / 2, y)}[side]
+
+
+class _Drawing:
+    """The axes being drawn on, and how a box is labelled and colored (by row, or by its difference from Keras)."""
+
+    def __init__(self, axes: Any, differences: Mapping[str, float] | None):
+        from matplotlib.colors import LinearSegmentedColormap, LogNorm
+
+        self.axes, self.differences = axes, differences
+        # pale green (rounding) through yellow to red (wrong): light enough for black text everywhere
+        self.colormap = LinearSegmentedColormap.from_list("difference", ["#d9f0d3", "#fff2a8", "#f6b26b", "#e06666"])
+        self.norm = None if differences is None else LogNorm(*DIFFERENCE_RANGE)
+
+    def box(self, corner: tuple[float, float], text: str, color: Any, bold: bool = False) -> None:
+        from matplotlib.patches import FancyBboxPatch
+
+        self.axes.add_patch(FancyBboxPatch(corner, BOX_WIDTH, BOX_HEIGHT, boxstyle="round,pad=0.02,rounding_size=0.06",
+                                           facecolor=color, edgecolor="#333333", linewidth=1.6 if bold else 0.7))
+        self.axes.text(corner[0] + BOX_WIDTH / 2, corner[1] + BOX_HEIGHT / 2, text, ha="center", va="center",
+                       fontsize=7.5, linespacing=1.25)
+
+    def array_box(self, corner: tuple[float, float], layer: Any, name: str, row: int) -> None:
+        """The box of ``layer.arrays[name]``: its name, shape and norm, and its difference from Keras if known."""
+        array, key = layer.arrays[name], f"{layer.name}/{name}"
+        text = f"{_label(name)}  {tuple(array.shape)}\nnorm {np.linalg.norm(array):.3g}"
+        difference = None if self.differences is None else self.differences.get(key)
+        if difference is None:   # no comparison, or one Keras has no such array for
+            color = ROW_COLORS[row] if self.norm is None else "#eeeeee"
+        else:
+            text += f"\nvs Keras {difference:.1g}"
+            color = self.colormap(self.norm(max(difference, DIFFERENCE_RANGE[0])))
+        self.box(corner, text, color, bold=difference is not None and difference > WRONG)
+
+    def arrow(self, start: tuple[float, float], end: tuple[float, float], backward: bool = False) -> None:
+        from matplotlib.patches import FancyArrowPatch
+
+        self.axes.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=8, linewidth=0.8,
+                                            color="#b45f06" if backward else "#555555", shrinkA=1, shrinkB=1))
+
+    def layer(self, layer: Any, boxes: dict[str, tuple[float, float]], below: dict[str, tuple[float, float]] | None,
+              previous_output: tuple[float, float]) -> tuple[float, float]:
+        """One layer's boxes and arrows; returns where its output leaves (the right side of y)."""
+        for name, corner in boxes.items():
+            self.array_box(corner, layer, name, _row_and_slot(name, layer.arrays)[0])
+        # a Dense layer's activation in brackets; another layer's name already says what it is
+        title = layer.name if layer.activation[:1].isupper() else f"{layer.name} ({layer.activation})"
+        self.axes.text(min(x for x, _ in boxes.values()), BOX_HEIGHT + 0.12, title, fontsize=8.5, weight="bold")
+        entry = boxes.get("z", boxes.get("y"))
+        self.arrow(previous_output, _centre(entry, "left"))
+        if "z" in boxes and "y" in boxes:
+            self.arrow(_centre(boxes["z"], "right"), _centre(boxes["y"], "left"))
+        if "dy" in boxes and "dz" in boxes:
+            self.arrow(_centre(boxes["dy"], "left"), _centre(boxes["dz"], "right"), backward=True)
+        source = boxes.get("dz", boxes.get("dy"))
+        for name, corner in boxes.items():
+            if source is not None and _row_and_slot(name, layer.arrays)[0] == 2:   # a weight's gradient
+                self.arrow(_centre(source, "bottom"), _centre(corner, "top"))
+                if "update_" + name[1:] in boxes:
+                    self.arrow(_centre(corner, "bottom"), _centre(boxes["update_" + name[1:]], "top"))
+        target = None if below is None else below.get("dy", below.get("dz"))
+        if source is not None and target is not None:   # dx of this layer is the dy of the one below
+            self.arrow(_centre(source, "left"), _centre(target, "right"), backward=True)
+        return _centre(boxes.get("y", entry), "right")
 
 
 def plot_trace(trace: StepTrace, path: str | os.PathLike,
@@ -88,8 +154,8 @@ def plot_trace(trace: StepTrace, path: str | os.PathLike,
 
     ``differences`` maps "layer/array" to max |npnet − Keras| (what
     ``npnet.testing.compare_trace_with_keras`` returns); with it each box is
-    colored by its difference on a log scale from 1e-9 to 1e-1, and the
-    largest is named in the title. Without it, boxes are colored by row.
+    colored by its difference on a log scale from 1e-9 to 1e-1 (a bold border
+    beyond 1e-4), and the largest is named in the title. Without it, boxes are colored by row.
     """
     if not isinstance(trace, StepTrace):
         raise TypeError(f"trace must be an npnet.trace.StepTrace (model.trace(x, y)), got {type(trace).__name__}")
@@ -101,103 +167,38 @@ def plot_trace(trace: StepTrace, path: str | os.PathLike,
                if not isinstance(value, (int, float, np.floating)) or not value >= 0}
         if bad:
             raise ValueError(f"differences must be numbers >= 0, got {bad}")
-    Figure = require_matplotlib()
-    from matplotlib.colors import LinearSegmentedColormap, LogNorm
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-
     positions = _layout(trace)
-    right = max(x for boxes in positions for x, _ in boxes.values()) + BOX_WIDTH
-    loss_box = (right + COLUMN_GAP, -(BOX_HEIGHT + ROW_GAP) / 2)
+    loss_box = (max(x for boxes in positions for x, _ in boxes.values()) + BOX_WIDTH + COLUMN_GAP,
+                -(BOX_HEIGHT + ROW_GAP) / 2)
     width_units, height_units = loss_box[0] + BOX_WIDTH + 0.2, 4 * (BOX_HEIGHT + ROW_GAP)
-    figure = Figure(figsize=(1.05 * width_units + 1.6, 1.2 * height_units + 0.6))
+    figure = require_matplotlib()(figsize=(1.05 * width_units + 1.6, 1.2 * height_units + 0.6))
     axes = figure.add_axes((0.1, 0.02, 0.89 if differences is None else 0.82, 0.84))
-    axes.set_xlim(-0.1, width_units)
-    axes.set_ylim(-3 * (BOX_HEIGHT + ROW_GAP) - 0.15, BOX_HEIGHT + 0.4)
+    axes.set(xlim=(-0.1, width_units), ylim=(-3 * (BOX_HEIGHT + ROW_GAP) - 0.15, BOX_HEIGHT + 0.4))
     axes.axis("off")
-    # pale green (rounding) through yellow to red (wrong): light enough for black text everywhere
-    colormap = LinearSegmentedColormap.from_list("difference", ["#d9f0d3", "#fff2a8", "#f6b26b", "#e06666"])
-    norm = None if differences is None else LogNorm(*DIFFERENCE_RANGE)
-
-    def box(x: float, y: float, text: str, color: Any, bold: bool = False) -> None:
-        axes.add_patch(FancyBboxPatch((x, y), BOX_WIDTH, BOX_HEIGHT, boxstyle="round,pad=0.02,rounding_size=0.06",
-                                      facecolor=color, edgecolor="#333333", linewidth=1.6 if bold else 0.7))
-        axes.text(x + BOX_WIDTH / 2, y + BOX_HEIGHT / 2, text, ha="center", va="center", fontsize=7.5,
-                  linespacing=1.25)
-
-    def arrow(start: tuple[float, float], end: tuple[float, float], color: str = "#555555") -> None:
-        axes.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=8, color=color,
-                                       linewidth=0.8, shrinkA=1, shrinkB=1))
-
-    def centre(corner: tuple[float, float], side: str) -> tuple[float, float]:
-        x, y = corner
-        return {"left": (x, y + BOX_HEIGHT / 2), "right": (x + BOX_WIDTH, y + BOX_HEIGHT / 2),
-                "top": (x + BOX_WIDTH / 2, y + BOX_HEIGHT), "bottom": (x + BOX_WIDTH / 2, y)}[side]
-
-    def describe(name: str, array: np.ndarray, key: str) -> str:
-        text = f"{_label(name)}  {tuple(array.shape)}\nnorm {np.linalg.norm(array):.3g}"
-        if differences is not None and key in differences:
-            text += f"\nvs Keras {differences[key]:.1g}"
-        return text
+    drawing = _Drawing(axes, differences)
 
     first = trace.layers[0]
-    x_key = f"{first.name}/x"
-    x_corner = (0.0, 0.0)
-    box(*x_corner, describe("x", first.arrays["x"], x_key),
-        _color(0, None if differences is None else differences.get(x_key), colormap, norm))
-    previous_output = centre(x_corner, "right")
+    drawing.array_box((0.0, 0.0), first, "x", 0)   # the data, drawn once
+    output = _centre((0.0, 0.0), "right")
     for index, (layer, boxes) in enumerate(zip(trace.layers, positions)):
-        for name, corner in boxes.items():
-            key = f"{layer.name}/{name}"
-            difference = None if differences is None else differences.get(key)
-            box(*corner, describe(name, layer.arrays[name], key),
-                _color(_row_and_slot(name, layer.arrays)[0], difference, colormap, norm),
-                bold=difference is not None and difference > 1e-4)
-        title_x = min(x for x, _ in boxes.values())
-        # a Dense layer's activation in brackets; another layer's name already says what it is
-        title = layer.name if layer.activation[:1].isupper() else f"{layer.name} ({layer.activation})"
-        axes.text(title_x, BOX_HEIGHT + 0.12, title, fontsize=8.5, weight="bold")
-        entry = boxes.get("z", boxes.get("y"))
-        if entry is not None:
-            arrow(previous_output, centre(entry, "left"))
-        if "z" in boxes and "y" in boxes:
-            arrow(centre(boxes["z"], "right"), centre(boxes["y"], "left"))
-        if "dy" in boxes and "dz" in boxes:
-            arrow(centre(boxes["dy"], "left"), centre(boxes["dz"], "right"))
-        source = boxes.get("dz", boxes.get("dy"))
-        for name, corner in boxes.items():
-            if source is not None and _row_and_slot(name, layer.arrays)[0] == 2:
-                arrow(centre(source, "bottom"), centre(corner, "top"))
-                update = boxes.get("update_" + name[1:])
-                if update is not None:
-                    arrow(centre(corner, "bottom"), centre(update, "top"))
-        if index > 0 and source is not None:   # dx of this layer is the dy of the one below
-            below = positions[index - 1]
-            target = below.get("dy", below.get("dz"))
-            if target is not None:
-                arrow(centre(source, "left"), centre(target, "right"), color="#b45f06")
-        previous_output = centre(boxes.get("y", entry) if boxes else x_corner, "right")
-    last = positions[-1]
-    box(*loss_box, f"loss\n{trace.loss_name}\n{trace.loss:.4g}", "#ffffff", bold=True)
-    arrow(previous_output, (loss_box[0], loss_box[1] + BOX_HEIGHT * 0.75))
-    top_backward = last.get("dy", last.get("dz"))
-    if top_backward is not None:
-        arrow((loss_box[0], loss_box[1] + BOX_HEIGHT * 0.25), centre(top_backward, "right"), color="#b45f06")
+        output = drawing.layer(layer, boxes, positions[index - 1] if index else None, output)
+    drawing.box(loss_box, f"loss\n{trace.loss_name}\n{trace.loss:.4g}", "#ffffff", bold=True)
+    drawing.arrow(output, (loss_box[0], loss_box[1] + BOX_HEIGHT * 0.75))
+    top_backward = positions[-1].get("dy", positions[-1].get("dz"))
+    drawing.arrow((loss_box[0], loss_box[1] + BOX_HEIGHT * 0.25), _centre(top_backward, "right"), backward=True)
     for row, label in enumerate(ROW_LABELS):
-        axes.text(-0.12, -row * (BOX_HEIGHT + ROW_GAP) + BOX_HEIGHT / 2, label, ha="right", va="center", fontsize=7.5, color="#444444")
-    n = len(trace.batch[0])
-    title = (f"One training step of {trace.model.name!r}: batch of {n}, loss {trace.loss:.4g} "
+        axes.text(-0.12, -row * (BOX_HEIGHT + ROW_GAP) + BOX_HEIGHT / 2, label, ha="right", va="center",
+                  fontsize=7.5, color="#444444")
+    title = (f"One training step of {trace.model.name!r}: batch of {len(trace.batch[0])}, loss {trace.loss:.4g} "
              f"({trace.loss_name}{', from the logits' if trace.fused else ''}), {trace.optimizer}")
     if differences:
         worst = max(differences, key=differences.get)
-        title += f"\nKeras on the same weights: {len(differences)} arrays, largest |npnet − Keras| " \
-                 f"{differences[worst]:.2g} ({worst})"
-        bar = figure.colorbar(_scalar_mappable(colormap, norm), ax=axes, fraction=0.025, pad=0.01)
+        title += (f"\nKeras on the same weights: {len(differences)} arrays, largest |npnet − Keras| "
+                  f"{differences[worst]:.2g} ({worst})")
+        from matplotlib.cm import ScalarMappable
+        bar = figure.colorbar(ScalarMappable(norm=drawing.norm, cmap=drawing.colormap), ax=axes, fraction=0.025,
+                              pad=0.01)
         bar.set_label("max |npnet − Keras|", fontsize=8)
         bar.ax.tick_params(labelsize=7)
     figure.suptitle(title, fontsize=9.5, y=0.985)
     figure.savefig(path, dpi=dpi)
-
-
-def _scalar_mappable(colormap: Any, norm: Any) -> Any:
-    from matplotlib.cm import ScalarMappable
-    return ScalarMappable(norm=norm, cmap=colormap)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import runpy
+import sys
 
 import pytest
 
@@ -86,3 +88,10 @@ def test_a_patch_that_no_longer_applies_says_so():
     assert Dense.__dict__["backward"].__module__ == "npnet.layers.dense"
     with pytest.raises(ValueError, match="unknown bug 'nope'"):
         catalogue.get("nope")
+
+
+def test_python_m_npnet_bugs_prints_a_bugs_diff_and_symptoms(keras, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["npnet.bugs", "momentum-sign"])
+    runpy.run_module("npnet.bugs", run_name="__main__")
+    bug = catalogue.get("momentum-sign")
+    assert capsys.readouterr().out == f"== momentum-sign: {bug.title}\n{bug.diff()}\n{symptoms.report(bug)}\n\n"

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import re
-import runpy
-import sys
 
 import pytest
 
@@ -90,8 +88,9 @@ def test_a_patch_that_no_longer_applies_says_so():
         catalogue.get("nope")
 
 
-def test_python_m_npnet_bugs_prints_a_bugs_diff_and_symptoms(keras, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["npnet.bugs", "momentum-sign"])
-    runpy.run_module("npnet.bugs", run_name="__main__")
+def test_python_m_npnet_bugs_prints_a_bugs_diff_and_symptoms(keras, capsys):
+    from npnet.bugs.__main__ import main
+
+    main(["momentum-sign"])
     bug = catalogue.get("momentum-sign")
     assert capsys.readouterr().out == f"== momentum-sign: {bug.title}\n{bug.diff()}\n{symptoms.report(bug)}\n\n"

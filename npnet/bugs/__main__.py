@@ -3,5 +3,11 @@ import sys
 
 from npnet.bugs import catalogue, symptoms
 
-for bug in [catalogue.get(name) for name in sys.argv[1:]] or catalogue.CATALOGUE:
-    print(f"== {bug.name}: {bug.title}\n{bug.diff()}\n{symptoms.report(bug)}\n")
+
+def main(names: list[str]) -> None:
+    for bug in [catalogue.get(name) for name in names] or catalogue.CATALOGUE:
+        print(f"== {bug.name}: {bug.title}\n{bug.diff()}\n{symptoms.report(bug)}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

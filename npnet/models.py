@@ -250,7 +250,8 @@ class Sequential:
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
         self.optimizer, self.loss, self._metrics = optimizer, loss, metric_objects
-        self._fused_loss = losses.SigmoidBinaryCrossentropy(getattr(loss, "pos_weight", None))
+        self._fused_loss = losses.SigmoidBinaryCrossentropy(getattr(loss, "pos_weight", None),
+                                                            getattr(loss, "label_smoothing", 0.0))
 
     @property
     def metrics_names(self) -> list[str]:

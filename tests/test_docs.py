@@ -75,7 +75,7 @@ def test_every_function_the_docs_name_exists():
 def test_every_link_to_backprop_md_resolves():
     known = anchors(BACKPROP)
     links = []
-    for path in [*ROOT.glob("npnet/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
+    for path in [*ROOT.glob("npnet/**/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
                  *ROOT.glob("tests/*.py"), ROOT / "README.md"]:
         links += [(path.name, anchor) for anchor in re.findall(r"backprop\.md#([\w-]+)", path.read_text())]
     links += [("backprop.md", anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", BACKPROP.read_text())]

@@ -25,7 +25,14 @@ _KERAS_OPTIMIZERS = {name: type(optimizers.get(name)).__name__ for name in optim
 _KERAS_SLOTS = {"adam": {"momentum": "m", "velocity": "v"}, "sgd": {"momentum": "velocity"}}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
 _METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
-                                          metrics.AUC, metrics.F1Score)}
+                                          metrics.AUC, metrics.F1Score, metrics.CategoricalAccuracy,
+                                          metrics.SparseCategoricalAccuracy, metrics.TopKCategoricalAccuracy,
+                                          metrics.MeanSquaredError, metrics.MeanAbsoluteError,
+                                          metrics.RootMeanSquaredError, metrics.R2Score)}
+# npnet losses whose Keras class has the same name and takes get_config()'s other entries as arguments.
+_LOSSES = {cls.__name__: cls for cls in (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,
+                                         losses.SparseCategoricalCrossentropy, losses.MeanSquaredError,
+                                         losses.MeanAbsoluteError, losses.Huber)}
 
 
 def _keras():
@@ -66,7 +73,7 @@ def to_keras(model: Sequential) -> Any:
         optimizer_class = getattr(keras.optimizers, _KERAS_OPTIMIZERS[optimizer_config.pop("name")])
         keras_model.compile(
             optimizer=optimizer_class(**optimizer_config),
-            loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
+            loss=_loss_to_keras(keras, model.loss, dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model.metrics])
         _optimizer_state_to_keras(model, keras_model)
     return keras_model
@@ -95,6 +102,15 @@ def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
         variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{keras_name}")]
         for variable, value, shape in zip(variables, np.split(slots[npnet_name], offsets), shapes, strict=True):
             variable.assign(value.reshape(shape))
+
+
+def _loss_to_keras(keras: Any, loss: losses.Loss, dtype: str) -> Any:
+    """The Keras loss class of the same name with the same arguments (pos_weight aside, refused above)."""
+    if type(loss) not in _LOSSES.values():
+        raise ValueError(f"the model's loss is a {type(loss).__name__}; Keras counterparts exist for "
+                         f"{sorted(_LOSSES)}")
+    config = {key: value for key, value in loss.get_config().items() if key not in ("name", "pos_weight")}
+    return getattr(keras.losses, type(loss).__name__)(**config, dtype=dtype)
 
 
 def _registered_class(layer: layers_module.Layer) -> type:
@@ -175,11 +191,23 @@ def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
                           for key in npnet_class.config_names})
 
 
+# Keras loss arguments npnet does not have, and the values at which that makes no difference.
+_KERAS_LOSS_DEFAULTS = {"axis": -1, "reduction": "sum_over_batch_size", "ignore_class": None}
+
+
 def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:
-    if isinstance(loss, keras.losses.BinaryCrossentropy):
-        return losses.BinaryCrossentropy(from_logits=loss.get_config()["from_logits"])
-    if loss in ("binary_crossentropy", keras.losses.binary_crossentropy):
-        return losses.BinaryCrossentropy()
+    """npnet's loss for a Keras loss object of a class npnet has, or a name or function npnet registers."""
+    if isinstance(loss, keras.losses.Loss) and type(loss).__name__ in _LOSSES:
+        cls, config = _LOSSES[type(loss).__name__], loss.get_config()
+        accepted = inspect.signature(cls).parameters
+        unsupported = {key: value for key, value in config.items() if key not in accepted
+                       and key not in ("name", "dtype") and _KERAS_LOSS_DEFAULTS.get(key, object()) != value}
+        if unsupported:
+            raise ValueError(f"loss {type(loss).__name__}: npnet's {cls.__name__} has no {unsupported}")
+        return cls(**{key: value for key, value in config.items() if key in accepted})
+    identifier = loss if isinstance(loss, str) else getattr(loss, "__name__", None)
+    if identifier in losses.names():
+        return losses.get(identifier)
     raise ValueError(f"loss {loss!r} has no npnet counterpart ({', '.join(losses.names())})")
 
 

@@ -67,6 +67,11 @@ class Loss:
         """The loss to use on the logits of an output with ``activation``, or None (use this one on its output)."""
         return None
 
+    def sample_classes(self, y: np.ndarray) -> np.ndarray:
+        """The one class of each sample (N,) for Keras's ``class_weight``, from checked targets; or ValueError."""
+        raise ValueError(f"class_weight needs targets that name one class per sample; {self.name} has none "
+                         "(weigh samples with sample_weight instead)")
+
     def get_config(self) -> dict[str, Any]:
         """``{"name": ..., **constructor arguments}``; ``losses.from_config`` inverts it."""
         return {"name": self.name}

@@ -167,6 +167,15 @@ class BinaryCrossentropy(Loss):
             as_float_array(pos_weight, "pos_weight", dtype, ndim=1)   # must fit the model's dtype
         return y
 
+    def sample_classes(self, y: np.ndarray) -> np.ndarray:
+        """A one-unit output's rounded 0/1 targets, as Keras; several labels have no one class per sample."""
+        if y.shape[1] != 1:
+            raise ValueError(
+                f"class_weight needs a one-unit output; this model has {y.shape[1]} labels, and Keras's "
+                "class_weight would weigh each sample by its argmax label alone. For per-label weights use "
+                "loss=npnet.losses.BinaryCrossentropy(pos_weight=...) (see losses.balanced_pos_weight)")
+        return np.round(y[:, 0]).astype(np.intp)
+
     def fused(self, activation: Any) -> Loss | None:
         """Sigmoid + binary crossentropy from the logits (docs/backprop.md#sigmoid-and-binary-crossentropy).
 

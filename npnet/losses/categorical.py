@@ -264,6 +264,10 @@ class CategoricalCrossentropy(_Crossentropy):
         _check_distribution_rows(y, name)
         return y
 
+    def sample_classes(self, y: np.ndarray) -> np.ndarray:
+        """The argmax of each target row, as Keras's class_weight reads one-hot targets."""
+        return y.argmax(axis=1)
+
     def _dprobabilities(self) -> np.ndarray:
         """dL/dp (N, K) through Keras's normalisation q = p / sum(p) and clip (docs/backprop.md#categorical-crossentropy).
 
@@ -307,6 +311,10 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         if ids.ndim != 1:
             raise ValueError(f"{name} must hold one class id per sample, shape (N,) or (N, 1), got {np.shape(y)}")
         return ids
+
+    def sample_classes(self, y: np.ndarray) -> np.ndarray:
+        """The class ids themselves."""
+        return y
 
     def _dprobabilities(self) -> np.ndarray:
         """dL/dp (N, K) through Keras's clip and renormalisation (docs/backprop.md#sparse-categorical-crossentropy).

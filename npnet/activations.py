@@ -247,8 +247,8 @@ class SiLU(Activation):
     needs_input = True
 
     def forward(self, z, out):
-        sigmoid.forward(z, out=out)   # out must not be z: z is read again below
-        out *= z
+        s = sigmoid.forward(z, out=np.empty_like(z))   # (N, O); its own array, as out may be z
+        np.multiply(z, s, out=out)                     # z * sigmoid(z), TensorFlow's order
         return out
 
     def backward(self, y, dy, out, z=None):

@@ -39,13 +39,14 @@ class StepTrace:
     loss: float
     loss_name: str
     fused: bool
+    logits_gradient: str   # the fused loss's dL/dz as a template ({n}: N, {nk}: N*K); "" when not fused
     optimizer: str
     layers: list[LayerTrace]
     model: Any = field(repr=False)
     batch: tuple[np.ndarray, np.ndarray] = field(repr=False)
 
     def __str__(self) -> str:
-        n, k = self.batch[1].shape
+        n = len(self.batch[1])
         lines = [f"One training step of {self.model.name!r} on a batch of {n}: loss {self.loss:.6g} "
                  f"({self.loss_name}){', computed from the logits' if self.fused else ''}",
                  "", "forward: y = f(z), z = x @ W + b"]
@@ -57,8 +58,8 @@ class StepTrace:
         for layer in reversed(self.layers):
             lines.append(f"  {layer.name} ({layer.activation})")
             if layer.arrays["dy"] is None:
-                lines.append(f"    dz = (sigmoid(z) - y) / (N*K) = (p - y) / {n * k}: sigmoid and the loss "
-                             "differentiated together")
+                gradient = self.logits_gradient.format(n=n, nk=layer.arrays["z"].size)
+                lines.append(f"    dz = {gradient}: {layer.activation} and the loss differentiated together")
             lines += [_describe(name, layer.arrays[name]) for name in BACKWARD if layer.arrays[name] is not None]
         lines += ["", f"update ({self.optimizer}, step {self.model.optimizer.iterations + 1}): w_new - w"]
         for layer in self.layers:
@@ -102,7 +103,8 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
         layer, arrays = layers[index], records[index].arrays
         activated = not (fused and index == len(layers) - 1)
         arrays["dy"] = d if activated else None
-        arrays["dz"] = layer.activation.backward(arrays["y"], d, out=np.empty_like(d)) if activated else d
+        needs_z = {"z": arrays["z"]} if layer.activation.needs_input else {}
+        arrays["dz"] = layer.activation.backward(arrays["y"], d, np.empty_like(d), **needs_z) if activated else d
         dx = layer.backward(d, need_dx=index > 0)
         arrays["dW"] = None if layer.dW is None else layer.dW.copy()   # None: a frozen layer
         arrays["db"] = layer.db.copy() if layer.use_bias and layer.db is not None else None
@@ -115,4 +117,5 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
     for layer, record in zip(layers, records):
         record.arrays["update_W"] = next(updates)
         record.arrays["update_b"] = next(updates) if layer.use_bias else None
-    return StepTrace(value, model.loss.name, fused, model.optimizer.name, records, model, (x, y))
+    return StepTrace(value, model.loss.name, fused, getattr(loss, "logits_gradient", "") if fused else "",
+                     model.optimizer.name, records, model, (x, y))

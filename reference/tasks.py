@@ -70,7 +70,9 @@ class Task:
     outputs: int
     output_activation: str
     loss: str
+    keras_loss: str                   # Keras's class for the loss, built in the model's dtype
     metric: str                       # the compiled metric's name in both histories
+    metric_label: str                 # what that metric is, for the report
     keras_metric: Callable[[Any], Any]
     fit: dict[str, Any] = field(default_factory=dict)   # batch_size, epochs, validation_split
 
@@ -83,29 +85,36 @@ class Task:
         return model
 
     def keras_model(self, n_features: int, dtype: str = "float32") -> Any:
-        """The same network written in Keras, compiled alike (Keras's own names for loss and metric)."""
+        """The same network written in Keras, compiled alike.
+
+        The loss is built in the model's dtype: Keras's losses otherwise compute in
+        floatx (float32), which for a float64 model also drops the logits a softmax
+        or sigmoid output carries (README, "Parity with Keras").
+        """
         keras = keras_model.keras_module()
         model = keras.Sequential([keras.Input(shape=(n_features,), dtype=dtype)]
                                  + [keras.layers.Dense(units, activation="relu", dtype=dtype)
                                     for units in self.hidden]
                                  + [keras.layers.Dense(self.outputs, activation=self.output_activation,
                                                        dtype=dtype)])
-        model.compile(optimizer=keras.optimizers.Adam(), loss=self.loss, metrics=[self.keras_metric(keras)])
+        model.compile(optimizer=keras.optimizers.Adam(), loss=getattr(keras.losses, self.keras_loss)(dtype=dtype),
+                      metrics=[self.keras_metric(keras)])
         return model
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     Task("tutorial", "the tutorial's multilabel problem: 6-32-16-8-3, sigmoid, binary crossentropy",
          tutorial_task_data, tutorial.HIDDEN_UNITS, tutorial.N_CLASSES, "sigmoid", "binary_crossentropy",
-         "accuracy", lambda keras: keras.metrics.BinaryAccuracy(name="accuracy"),
+         "BinaryCrossentropy", "accuracy", "binary accuracy",
+         lambda keras: keras.metrics.BinaryAccuracy(name="accuracy"),
          {"batch_size": tutorial.BATCH_SIZE, "epochs": tutorial.N_EPOCHS,
           "validation_split": tutorial.VALIDATION_SPLIT}),
     Task("digits", "scikit-learn's digits: 64-32-10, softmax, sparse categorical crossentropy",
-         digits_data, (32,), 10, "softmax", "sparse_categorical_crossentropy", "accuracy",
-         lambda keras: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+         digits_data, (32,), 10, "softmax", "sparse_categorical_crossentropy", "SparseCategoricalCrossentropy",
+         "accuracy", "accuracy", lambda keras: keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
          {"batch_size": 32, "epochs": 30, "validation_split": 0.2}),
     Task("diabetes", "scikit-learn's diabetes: 10-32-1, linear output, mean squared error",
-         diabetes_data, (32,), 1, "linear", "mse", "mae",
+         diabetes_data, (32,), 1, "linear", "mse", "MeanSquaredError", "mae", "mean absolute error",
          lambda keras: keras.metrics.MeanAbsoluteError(name="mae"),
          {"batch_size": 16, "epochs": 60, "validation_split": 0.2}),
 )}

@@ -145,3 +145,13 @@ def test_approximate_gelu_and_non_default_slopes_equal_tensorflow(keras, dtype):
 
 def test_needs_input_marks_exactly_the_activations_whose_derivative_needs_z():
     assert {a.name for a in (activations.get(n) for n in HEADS) if a.needs_input} == {"gelu", "silu"}
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_activation_forward_may_write_over_its_input(name):
+    """A layer may pass out=z (Dense does, keeping its own copy of z for gelu and silu)."""
+    z = inputs(np.float64)
+    expected = activations.get(name)(z)
+    in_place = z.copy()
+    assert activations.get(name).forward(in_place, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, expected)

@@ -189,3 +189,34 @@ def test_whole_runs_learn_their_task(task_runs):
     diabetes = task_runs[("diabetes", "float32")]["npnet"]
     assert diabetes["history"]["loss"][-1] < 0.5 * diabetes["history"]["loss"][0]   # measured 1.67 -> 0.33
     assert diabetes["test"][0] < 0.7                                        # MSE in target variances; measured 0.52
+
+
+# -- the tools: assert_matches_keras, trace, the parity report ------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", HEADS)
+def test_assert_matches_keras_passes_for_every_head(keras, name, dtype):
+    model, y = head_model(name, dtype)
+    testing.assert_matches_keras(model, X, y, steps=3)
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_trace_of_every_head_equals_keras_array_by_array(keras, name):
+    model, y = head_model(name, "float32")
+    trace = model.trace(X[:16], y[:16])
+    differences = testing.compare_trace_with_keras(trace)
+    assert max(differences.values()) < 1e-6   # float32 rounding; measured 2.4e-7 (linear + mae, a z)
+    if name.startswith("softmax"):
+        assert "dz = (softmax(z) - y) / N = (p - y) / 16: softmax and the loss differentiated together" in str(trace)
+
+
+def test_parity_report_runs_every_task(keras, sklearn, tmp_path, capsys):
+    from reference import parity
+    assert parity.main(["--task", "all", "--epochs", "1", "--png-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| test sparse categorical accuracy |" not in out   # the label is the metric's own
+    for task, row in (("tutorial", "| test binary accuracy |"), ("digits", "| test accuracy |"),
+                      ("diabetes", "| test mean absolute error |")):
+        assert f"### {task}:" in out and row in out
+    for name in ("parity.png", "parity_digits.png", "parity_diabetes.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -236,6 +236,7 @@ class SigmoidBinaryCrossentropy(Loss):
 
     name = "sigmoid_binary_crossentropy"
     accuracy_metric = "binary_accuracy"
+    logits_gradient = "(sigmoid(z) - y) / (N*K) = (p - y) / {nk}"   # npnet.trace prints it, N*K filled in
 
     def __init__(self, pos_weight: np.ndarray | None = None, label_smoothing: float = 0.0) -> None:
         self.pos_weight, self.label_smoothing = pos_weight, label_smoothing

@@ -153,6 +153,8 @@ class SoftmaxCrossentropy(Loss):
     Sample weights s (N,) scale row n of dz by s_n. Arrays are reused from batch to batch.
     """
 
+    logits_gradient = "(softmax(z) - y) / N = (p - y) / {n}"   # npnet.trace prints it, N filled in
+
     def __init__(self, sparse: bool = False, label_smoothing: float = 0.0) -> None:
         self.sparse, self.label_smoothing = sparse, label_smoothing
         self.name = "softmax_" + ("sparse_" if sparse else "") + "categorical_crossentropy"

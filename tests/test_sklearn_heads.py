@@ -6,6 +6,10 @@ these tests are about the scikit-learn contract and the targets each takes.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from unittest import SkipTest
 
 import numpy as np
@@ -16,6 +20,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from npnet.sklearn import MLPClassifier, MLPRegressor
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Checks scikit-learn skips for these estimators, and why.
 NOT_APPLICABLE = {
@@ -101,3 +107,33 @@ def test_grid_search_over_classifier_and_regressor(digits, diabetes):
     search = GridSearchCV(MLPRegressor(hidden_layer_sizes=(16,), batch_size=16, random_state=0),
                           {"epochs": [1, 40]}, cv=2).fit(x, y)
     assert search.best_params_ == {"epochs": 40}
+
+
+# -- beyond one machine: the same search on a Dask cluster ---------------------------------------------
+
+def test_grid_search_runs_on_a_dask_local_cluster_with_the_same_results(distributed, digits):
+    """GridSearchCV through joblib's dask backend on a LocalCluster of two worker processes.
+
+    Each fit is seeded (random_state=0), so the cluster's cross-validated
+    scores must equal a search run here, fit for fit: the work moved, not the results.
+    """
+    import joblib
+    x, y = digits
+    grid = {"hidden_layer_sizes": [(8,), (16,)], "epochs": [1, 3]}
+    here = GridSearchCV(MLPClassifier(batch_size=64, random_state=0), grid, cv=2).fit(x, y)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        with joblib.parallel_backend("dask"):
+            there = GridSearchCV(MLPClassifier(batch_size=64, random_state=0), grid, cv=2).fit(x, y)
+        assert len(client.scheduler_info()["workers"]) == 2
+        ran_on = client.run(lambda: __import__("npnet").__file__)   # the workers imported npnet themselves
+    assert len(ran_on) == 2
+    np.testing.assert_array_equal(there.cv_results_["mean_test_score"], here.cv_results_["mean_test_score"])
+    assert there.best_params_ == here.best_params_
+
+
+def test_the_dask_example_runs(distributed):
+    result = subprocess.run([sys.executable, "examples/dask_grid_search.py"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "best of 6 settings on 2 Dask workers" in result.stdout

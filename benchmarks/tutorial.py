@@ -101,7 +101,8 @@ def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int
         "- \\* scikit-learn's MLPClassifier has no per-epoch validation pass: it trains on the same "
         f"{split} rows and skips the evaluation of the other {n_rows - split} after each "
         "epoch that the others do.",
-        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); target: what npnet must reach.",
+        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); "
+        "target: what npnet must reach.",
         f"- {accuracy_note}",
         "- Fresh process: import time of the framework from a clean interpreter, its first fit there, and the "
         "child's peak resident memory (interpreter + libraries + data + model).",

@@ -46,10 +46,18 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     assert "dz through the clip: [-0.0, -0.0, -0.0], from logits: [1.0, -1.0, 0.0]" in printed
     assert re.search(r"3 of 250 rows get no gradient through the clip; the others agree with the exact dz "
                      r"to 2\.3e-07, the fused dz to 2\.3e-07", printed)
+    assert "batch norm backward passes at 1e-6: True" in printed
+    assert re.search(r"batch_normalization\w*/input *\(16, 4\) +1\.76e-07 +9\.61e-10", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)
     assert re.search(r"after 10 step\(s\): max \|w_keras - w_paper\| = 1\.0e-03, median 8\.0e-07", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04, median 1\.7e-07", printed)
-    assert re.search(r"dense_\d+/kernel +\(8, 3\) +1\.17e-02 +1\.86e-10", printed)   # the tiny-gradient entry
+    # The tiny-gradient entry of the gradient check: its digits are rounding noise, which changes with
+    # the CPU's BLAS kernel (1.2e-2 here, 4.2e-3 on Sandybridge's), so the test checks what the prose
+    # says of it: a gradient at the noise level, a relative error beyond 1e-5, an absolute one within the noise.
+    output_kernel = namespace["report"].checks[-2]
+    index, relative = output_kernel.worst()
+    assert output_kernel.shape == (8, 3) and relative > 1e-5 and abs(output_kernel.analytic[index]) < 1e-8
+    assert output_kernel.absolute_errors[index] <= output_kernel.noise
 
 
 @pytest.mark.parametrize("path, body", [

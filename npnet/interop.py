@@ -105,12 +105,17 @@ def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
 
 
 def _loss_to_keras(keras: Any, loss: losses.Loss, dtype: str) -> Any:
-    """The Keras loss class of the same name with the same arguments (pos_weight aside, refused above)."""
-    if type(loss) not in _LOSSES.values():
+    """The Keras loss class of the same name (the loss's, or the npnet class it derives from), same arguments.
+
+    pos_weight is refused above; a subclass's own changes are not carried over
+    (``testing.assert_matches_keras`` is how such a subclass is found out).
+    """
+    cls = next((cls for cls in type(loss).__mro__ if _LOSSES.get(cls.__name__) is cls), None)
+    if cls is None:
         raise ValueError(f"the model's loss is a {type(loss).__name__}; Keras counterparts exist for "
                          f"{sorted(_LOSSES)}")
     config = {key: value for key, value in loss.get_config().items() if key not in ("name", "pos_weight")}
-    return getattr(keras.losses, type(loss).__name__)(**config, dtype=dtype)
+    return getattr(keras.losses, cls.__name__)(**config, dtype=dtype)
 
 
 def _registered_class(layer: layers_module.Layer) -> type:

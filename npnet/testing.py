@@ -56,7 +56,7 @@ _CLIP_PROBES = {
 
 def _clip_probe(loss: losses.Loss, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
     """(targets, probabilities at the clip) for a loss that clips its probabilities; None for the others."""
-    probe = _CLIP_PROBES.get(type(loss))
+    probe = next((_CLIP_PROBES[cls] for cls in type(loss).__mro__ if cls in _CLIP_PROBES), None)
     if probe is None or loss.from_logits:
         return None
     y_probe, p_probe = probe

@@ -15,8 +15,6 @@ workload and the head only.
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
 from benchmarks import harness, peers, tutorial
@@ -37,12 +35,7 @@ def digits_arrays() -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = harness.common_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), repeats=5)
-    parser.add_argument("--peers", default="npnet,keras,sklearn,torch")
-    parser.add_argument("--epochs", type=int, default=WORK.epochs)
-    parser.add_argument("--no-fresh-process", action="store_true", help="skip the import/memory columns")
-    args = parser.parse_args(argv)
-    work = peers.Workload(WORK.hidden, WORK.batch_size, args.epochs, WORK.validation_split, head=WORK.head)
+    args, work = tutorial.parse(argv, __doc__.splitlines()[0], WORK)
     arrays = digits_arrays()
     rows, notes = tutorial.run(args.peers.split(","), arrays, work, args.repeats, args.seed, args.threads,
                                fresh_process=not args.no_fresh_process)

@@ -15,6 +15,7 @@ import time and peak memory (benchmarks/isolated.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from pathlib import Path
@@ -115,13 +116,19 @@ def plot(rows: list[dict], path: str) -> None:
                      "fit time, tutorial (50 epochs), seconds (log)", path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = harness.common_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), repeats=5)
+def parse(argv: list[str] | None, description: str,
+          work: peers.Workload) -> tuple[argparse.Namespace, peers.Workload]:
+    """The options of a fit benchmark (this one, benchmarks.digits) and its workload with ``--epochs`` applied."""
+    parser = harness.common_arguments(argparse.ArgumentParser(description=description), repeats=5)
     parser.add_argument("--peers", default="npnet,keras,sklearn,torch")
-    parser.add_argument("--epochs", type=int, default=WORK.epochs)
+    parser.add_argument("--epochs", type=int, default=work.epochs)
     parser.add_argument("--no-fresh-process", action="store_true", help="skip the import/memory columns")
     args = parser.parse_args(argv)
-    work = peers.Workload(WORK.hidden, WORK.batch_size, args.epochs, WORK.validation_split)
+    return args, dataclasses.replace(work, epochs=args.epochs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, work = parse(argv, __doc__.splitlines()[0], WORK)
     arrays = tutorial_arrays()
     rows, notes = run(args.peers.split(","), arrays, work, args.repeats, args.seed, args.threads,
                       fresh_process=not args.no_fresh_process)

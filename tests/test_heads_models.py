@@ -220,3 +220,18 @@ def test_parity_report_runs_every_task(keras, sklearn, tmp_path, capsys):
         assert f"### {task}:" in out and row in out
     for name in ("parity.png", "parity_digits.png", "parity_diabetes.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_from_logits_on_a_softmax_output_trains_from_the_logits_and_warns_as_keras(keras):
+    """Keras's softmax output carries its logits, which a from_logits loss takes (with a warning): so does npnet."""
+    npnet.utils.set_random_seed(1)
+    model = npnet.Sequential([Input(shape=(I,)), Dense(8, activation="relu"), Dense(4, activation="softmax")])
+    model.compile(optimizer="adam", loss=losses.CategoricalCrossentropy(from_logits=True))
+    with pytest.warns(UserWarning, match="from_logits=True but the output is a softmax"):
+        loss, gradients = model.loss_and_gradients(X, ONE_HOT)
+    twin = interop.to_keras(model)
+    with pytest.warns(UserWarning, match="produced by a Softmax activation"):
+        keras_loss, keras_gradients = keras_loss_and_gradients(twin, X, ONE_HOT)
+    assert loss == pytest.approx(keras_loss, rel=1e-6)   # measured 0
+    for ours, theirs in zip(gradients, keras_gradients, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)   # measured 4.5e-8

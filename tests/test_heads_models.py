@@ -143,7 +143,7 @@ def test_fit_refuses_targets_the_head_cannot_take_before_training(name, y, messa
 
 
 @pytest.mark.parametrize("name", HEADS)
-def test_head_models_save_and_load_with_their_loss_and_metrics(tmp_path, name):
+def test_head_models_save_and_load_with_their_loss_metrics_and_optimizer_state(tmp_path, name):
     model, y = head_model(name, "float32")
     model.fit(X, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
     path = tmp_path / "model.npz"
@@ -153,6 +153,10 @@ def test_head_models_save_and_load_with_their_loss_and_metrics(tmp_path, name):
     np.testing.assert_array_equal(again.predict(X, verbose=0), model.predict(X, verbose=0))
     assert again.evaluate(X, y, verbose=0) == model.evaluate(X, y, verbose=0)   # same arrays, same calls
     assert [m.get_config() for m in again.metrics] == [m.get_config() for m in model.metrics]
+    model.fit(X, y, batch_size=16, epochs=1, verbose=0, shuffle=False)   # training resumes where it stopped
+    again.fit(X, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)   # the same arrays through the same calls: bit for bit
 
 
 # -- whole runs on real data ------------------------------------------------------------------------------

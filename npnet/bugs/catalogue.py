@@ -2,8 +2,9 @@
 
 Each ``Patch`` names the real line(s) and the learner's version; the
 comment on a new line says what went wrong. Order: Dense, the activations,
-the losses, the optimizers, then two bugs whose forward and backward are
-wrong in the same way (a gradient check cannot see those).
+the losses, Dropout and BatchNormalization, the optimizers, then two bugs
+whose forward and backward are wrong in the same way (a gradient check
+cannot see those).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from npnet.layers.dense import Dense
 from npnet.layers.dropout import Dropout
 from npnet.layers.normalization import BatchNormalization
 from npnet.losses import SigmoidBinaryCrossentropy
+from npnet.losses.categorical import SoftmaxCrossentropy
 from npnet.optimizers import SGD, Adam
 from npnet.optimizers.base import Optimizer
 
@@ -50,6 +52,11 @@ CATALOGUE: list[Bug] = [
         Patch(SigmoidBinaryCrossentropy, "backward",
               "dz *= 1.0 / self.y_true.size",
               "dz *= 1.0 / len(self.y_true)   # 1/N only: the forward averages over the K labels too"),)),
+    Bug("softmax-gradient-off-by-K", "softmax + crossentropy: the gradient divided by N K, as binary crossentropy's", (
+        Patch(SoftmaxCrossentropy, "backward",
+              "dz *= 1.0 / n",
+              "dz *= 1.0 / self.probabilities.size   # 1/(N K) as in BCE, but here the loss sums over K"),),
+        model={"output": "softmax", "loss": "categorical_crossentropy"}),
     Bug("dropout-backward-forgets-mask", "Dropout: the backward scales by 1/(1 - rate) but forgets the mask", (
         Patch(Dropout, "backward",
               "return np.multiply(dy, self.mask, out=dx)",

@@ -119,7 +119,7 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str], 
                          f"{predicted.shape}")
     counts = np.zeros((len(class_names),) * 2, np.int64)                    # (C, C)
     np.add.at(counts, (truth, predicted), 1)
-    path = _check_path(path)
+    path = check_png_path(path)
     size = max(4.0, 0.45 * len(class_names) + 2)
     figure, (axes,) = _figure(size + 1, size)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -144,7 +144,7 @@ def plot_predicted_vs_true(y_true: Any, y_pred: Any, target_names: Sequence[str]
     if truth.shape != predicted.shape or truth.shape[1] != len(target_names):
         raise ValueError(f"y_true and y_pred must be (N, {len(target_names)}), got {truth.shape} and "
                          f"{predicted.shape}")
-    path = _check_path(path)
+    path = check_png_path(path)
     figure, panels = _figure(4.5 * len(target_names), 4.5, columns=len(target_names))
     for panel, name, true, guess in zip(panels, target_names, truth.T, predicted.T):
         low, high = min(true.min(), guess.min()), max(true.max(), guess.max())

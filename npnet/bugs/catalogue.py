@@ -8,7 +8,7 @@ cannot see those).
 """
 from __future__ import annotations
 
-from npnet.activations import ReLU, Sigmoid
+from npnet.activations import ReLU, Sigmoid, Softmax
 from npnet.bugs import Bug, Patch
 from npnet.layers.dense import Dense
 from npnet.layers.dropout import Dropout
@@ -57,6 +57,12 @@ CATALOGUE: list[Bug] = [
               "dz *= 1.0 / n",
               "dz *= 1.0 / self.probabilities.size   # 1/(N K) as in BCE, but here the loss sums over K"),),
         model={"output": "softmax", "loss": "categorical_crossentropy"}),
+    Bug("softmax-jacobian-diagonal", "softmax: the backward as if elementwise, y (1 - y) dy, its Jacobian's diagonal only", (
+        Patch(Softmax, "backward",
+              "np.multiply(dy, y, out=out)\nrow_dot = out.sum(axis=-1, keepdims=True)\nnp.subtract(dy, row_dot, out=out)",
+              "np.subtract(1, y, out=out)   # as sigmoid's: the -y_k y_j of every other class left out\n"
+              "out *= dy"),),
+        model={"output": "softmax", "loss": "mean_squared_error"}),
     Bug("dropout-backward-forgets-mask", "Dropout: the backward scales by 1/(1 - rate) but forgets the mask", (
         Patch(Dropout, "backward",
               "return np.multiply(dy, self.mask, out=dx)",

@@ -39,16 +39,15 @@ def _float64() -> Iterator[None]:
         backend.set_floatx(floatx)
 
 
-def catalogue_data(loss: str = "binary_crossentropy") -> tuple[np.ndarray, np.ndarray]:
+def catalogue_data(one_hot: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """x (64, 4) standard normal; y (64, 4) from a noisy linear rule on x.
 
-    Binary crossentropy gets multilabel targets (score > 0); a categorical
-    crossentropy gets one-hot rows (the class of the largest score).
+    Multilabel targets (score > 0), or for a softmax output one-hot rows (the class of the largest score).
     """
     rng = np.random.default_rng(0)
     x = rng.standard_normal((SAMPLES, FEATURES))
     scores = x @ rng.standard_normal((FEATURES, LABELS)) + 0.5 * rng.standard_normal((SAMPLES, LABELS))
-    if loss == "categorical_crossentropy":
+    if one_hot:
         return x, np.eye(LABELS)[np.argmax(scores, axis=1)]
     return x, (scores > 0).astype(np.float64)
 
@@ -76,7 +75,7 @@ def catalogue_model(activation: str = "relu", optimizer: dict[str, Any] | None =
 
 def _setup(bug: Bug) -> tuple[Sequential, np.ndarray, np.ndarray]:
     """The bug's network and its data."""
-    return catalogue_model(**bug.model), *catalogue_data(bug.model.get("loss", "binary_crossentropy"))
+    return catalogue_model(**bug.model), *catalogue_data(one_hot=bug.model.get("output") == "softmax")
 
 
 def loss_curve(bug: Bug, planted: bool = True) -> list[float]:

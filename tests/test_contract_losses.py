@@ -222,8 +222,15 @@ def test_the_fused_form_matches_keras_from_the_logits(keras, class_name, activat
 def test_every_registered_name_means_what_keras_means_by_it(keras, name):
     """In float32: a name can give a Keras class instance, which computes in floatx whatever it is fed."""
     loss, data = losses.get(name), batch(losses.get(name))
+    try:
+        keras_fn = keras.losses.get(name)
+    except ValueError:
+        # The one name Keras need not know: the loss's own config name, which from_config reads
+        # ("huber_loss" is Keras's Huber instance's default name, not a get() spelling).
+        assert name == loss.name, f"npnet accepts the loss name {name!r}, which Keras's losses.get refuses"
+        return
     raw, pred = data.raw.astype(np.float32), predictions(loss, data.logits).astype(np.float32)
-    theirs = float(np.mean(keras.losses.get(name)(raw, pred)))   # a Keras function gives per-sample losses
+    theirs = float(np.mean(keras_fn(raw, pred)))   # a Keras function gives per-sample losses
     value_of = lambda t, p: losses.get(name).forward(t, p)   # noqa: E731
     assert_within(loss(raw, pred), theirs,
                   value_bound(value_of, checked_targets(loss, data.raw, np.float64), pred, np.float32),

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from float_rounding import agreement_bound, perturbation_scale
+import npnet
 from npnet import activations, gradcheck
+from npnet.layers import Activation, Dense
 
 NAMES = activations.names()
 
@@ -116,3 +118,14 @@ def test_input_that_is_not_finite_real_numbers_is_refused_naming_x(name, bad, er
 def test_the_name_round_trips_through_serialize_and_get(name):
     activation = activations.get(name)
     assert activations.get(activations.serialize(activation, "test")) is activation
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_inside_dense_and_activation_layers_model_gradients_match_finite_differences(name, float64):
+    """The layers hand the activation what its backward needs (z kept apart where ``needs_input``)."""
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(3,)), Dense(4, activation=name), Activation(name),
+                              Dense(2, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    rng = np.random.default_rng(2)
+    gradcheck.check_model(model, rng.standard_normal((5, 3)), (rng.random((5, 2)) < 0.5) * 1.0).assert_passed(1e-6)

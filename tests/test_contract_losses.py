@@ -24,7 +24,7 @@ import pytest
 
 import npnet
 from float_rounding import agreement_bound, gamma, perturbation_scale
-from npnet import activations, gradcheck, interop, losses
+from npnet import activations, gradcheck, interop, losses, testing
 
 N, K = 4, 3
 
@@ -296,3 +296,16 @@ def test_the_config_round_trips_through_json_and_from_config(class_name):
     rebuilt = losses.from_config(config)
     assert type(rebuilt) is type(loss) and rebuilt.get_config() == loss.get_config()
     assert type(losses.get(config["name"])) is type(loss)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("class_name", LOSSES)
+def test_a_model_compiled_with_the_loss_trains_as_its_keras_twin(keras, class_name, dtype):
+    """Through the model: targets checked by the loss, the fused form where the output offers one, one step."""
+    loss, data = fresh(class_name), batch(fresh(class_name))
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(2,)), npnet.layers.Dense(K, activation=kind_of(loss).activation)],
+                             dtype=np.dtype(dtype).name)
+    model.compile(optimizer="sgd", loss=loss)
+    x = np.random.default_rng(1).standard_normal((N, 2))
+    testing.assert_matches_keras(model, x, data.raw, steps=1)

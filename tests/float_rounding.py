@@ -106,3 +106,14 @@ def agreement_bound(scale: np.ndarray, dtype) -> np.ndarray:
     8u * ``perturbation_scale``; two libraries: 16u times it.
     """
     return 16 * (np.finfo(dtype).eps / 2) * scale
+
+
+def assert_within(ours, theirs, bound, what: str) -> None:
+    """|ours - theirs| <= bound entry by entry (scalars too), naming the worst entry if not."""
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    difference = np.abs(ours - theirs)
+    excess = difference - bound
+    worst = np.unravel_index(np.argmax(excess), np.shape(excess))
+    assert np.all(excess <= 0), (f"{what}: entry {worst} differs by {difference[worst]:.3g}, more than rounding "
+                                 f"allows ({np.broadcast_to(bound, excess.shape)[worst]:.3g}): npnet "
+                                 f"{ours[worst]!r}, Keras {theirs[worst]!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from float_rounding import agreement_bound, perturbation_scale
+from float_rounding import agreement_bound, assert_within, perturbation_scale
 import npnet
 from npnet import activations, gradcheck
 from npnet.layers import Activation, Dense
@@ -58,14 +58,6 @@ def keras_forward_and_gradient(keras, name: str, z: np.ndarray, dy: np.ndarray) 
         y = function(z_tensor)
         loss = tf.reduce_sum(tf.constant(dy.astype(z.dtype)) * y)
     return np.asarray(y), np.asarray(tape.gradient(loss, z_tensor))
-
-
-def assert_within(ours: np.ndarray, theirs: np.ndarray, bound: np.ndarray, what: str) -> None:
-    difference = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
-    worst = np.unravel_index(np.argmax(difference - bound), difference.shape)
-    assert np.all(difference <= bound), (f"{what}: entry {worst} differs by {difference[worst]:.3g}, more than "
-                                         f"rounding allows ({bound[worst]:.3g}): npnet {ours[worst]!r}, "
-                                         f"Keras {theirs[worst]!r}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

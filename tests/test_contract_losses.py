@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import npnet
-from float_rounding import agreement_bound, gamma, perturbation_scale
+from float_rounding import agreement_bound, assert_within, gamma, perturbation_scale
 from npnet import activations, gradcheck, interop, losses, testing
 
 N, K = 4, 3
@@ -146,14 +146,6 @@ def gradient_bound(gradient_of: Callable, targets: np.ndarray, inputs: np.ndarra
     if targets.dtype.kind == "f" and targets.shape == inputs.shape:
         scale = scale + perturbation_scale(lambda t: gradient_of(t, inputs), targets.astype(np.float64), 0.0)
     return agreement_bound(scale, dtype)
-
-
-def assert_within(ours, theirs, bound, what: str) -> None:
-    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
-    excess = np.abs(ours - theirs) - bound
-    worst = np.unravel_index(np.argmax(excess), np.shape(excess))
-    assert np.all(excess <= 0), (f"{what}: npnet {ours} vs Keras {theirs}: entry {worst} differs by "
-                                 f"{np.abs(ours - theirs)[worst]:.3g}, rounding allows {np.broadcast_to(bound, excess.shape)[worst]:.3g}")
 
 
 def run(loss: losses.Loss, checked: np.ndarray, inputs: np.ndarray, weights) -> tuple[float, np.ndarray]:

@@ -121,11 +121,26 @@ def _activation_name(keras_layer: Any) -> str:
 _NOT_CARRIED = ("kernel_initializer", "bias_initializer", "input_dim", "input_shape")
 
 
+# Keras options npnet's layers do not have, which a Keras layer may hold at any value: the dtype is the
+# model's, and renorm_momentum/renorm_clipping mean something only with renorm=True (refused below).
+_IGNORED = ("dtype", "renorm_momentum", "renorm_clipping")
+
+
 def _layer_from_keras(layer: Any) -> layers_module.Layer:
-    """The npnet layer of the same class and constructor arguments (the weights are set afterwards)."""
+    """The npnet layer of the same class and constructor arguments (the weights are set afterwards).
+
+    Any other Keras option (constraints, renorm, synchronized, rms_scaling, quantization, ...) is
+    converted only at its inactive value (None or False) and refused otherwise, naming it.
+    """
     cls = layers_module.get(type(layer).__name__)
-    config = {key: value for key, value in layer.get_config().items()
-              if key in inspect.signature(cls).parameters and key not in _NOT_CARRIED}
+    parameters = inspect.signature(cls).parameters
+    keras_config = layer.get_config()
+    unsupported = sorted(key for key, value in keras_config.items()
+                         if key not in parameters and key not in _IGNORED and value not in (None, False))
+    if unsupported:
+        raise ValueError(f"npnet's {cls.__name__} has no {', '.join(unsupported)} "
+                         f"(Keras's value: {keras_config[unsupported[0]]!r})")
+    config = {key: value for key, value in keras_config.items() if key in parameters and key not in _NOT_CARRIED}
     if "activation" in config:
         config["activation"] = _activation_name(layer)
     return cls(**config)

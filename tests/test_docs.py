@@ -42,6 +42,8 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     # the numbers the prose quotes are the numbers the blocks print
     assert "p = 1.0, loss clipped 15.9424, from logits 20.0000" in printed
     assert "dz through the clip: 0.0, from logits: 1.0" in printed
+    assert "batch norm backward passes at 1e-6: True" in printed
+    assert re.search(r"batch_normalization\w*/input *\(16, 4\) +1\.76e-07 +9\.61e-10", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)
     assert re.search(r"after 10 step\(s\): max \|w_keras - w_paper\| = 1\.0e-03, median 8\.0e-07", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04, median 1\.7e-07", printed)

@@ -184,9 +184,16 @@ def test_from_keras_reads_a_model_built_and_compiled_in_keras(keras):
 def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     with pytest.raises(TypeError, match="keras_model must be a Keras model"):
         interop.from_keras(model_with())
-    dropout = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.Dropout(0.5)])
-    with pytest.raises(ValueError, match="is a Dropout; npnet has Activation, Dense layers only"):
-        interop.from_keras(dropout)
+    noise = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.GaussianNoise(0.5)])
+    with pytest.raises(ValueError, match="is a GaussianNoise; npnet has Activation, BatchNormalization, Dense, "
+                                         "Dropout, LayerNormalization layers only"):
+        interop.from_keras(noise)
+    # options npnet's layers lack are refused at any active value, naming the option
+    for layer, option in ((keras.layers.BatchNormalization(renorm=True), "renorm"),
+                          (keras.layers.Dense(4, kernel_constraint="non_neg"), "kernel_constraint"),
+                          (keras.layers.LayerNormalization(beta_constraint="non_neg"), "beta_constraint")):
+        with pytest.raises(ValueError, match=f"npnet's {type(layer).__name__} has no {option}"):
+            interop.from_keras(keras.Sequential([keras.Input(shape=(6,)), layer]))
     softmax = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="softmax")])
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
         interop.from_keras(softmax)

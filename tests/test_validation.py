@@ -190,7 +190,7 @@ def test_set_weights_on_an_unbuilt_model_checks_every_shape_before_building():
 
 
 def test_structure_errors_name_what_is_wrong():
-    with pytest.raises(TypeError, match=r"layer must be an npnet layer \(Activation, Dense, or a npnet.layers.Layer of your own\) or Input"):
+    with pytest.raises(TypeError, match=r"layer must be an npnet layer \(Activation, BatchNormalization, Dense, Dropout, LayerNormalization, or a npnet.layers.Layer of your own\) or Input"):
         npnet.Sequential(["dense"])
     with pytest.raises(TypeError, match="layers must be a list of layers"):
         npnet.Sequential(Dense(3))
@@ -216,7 +216,7 @@ def test_structure_errors_name_what_is_wrong():
     ({"units": 2, "activation": "softmax"}, ValueError, r"unknown activation 'softmax'"),
     ({"units": 2, "activation": np.tanh}, TypeError, r"needs its backward"),
     ({"units": 2, "use_bias": "yes"}, TypeError, r"use_bias must be a bool"),
-    ({"units": 2, "kernel_initializer": "he_normal"}, ValueError, r"unknown initializer 'he_normal'"),
+    ({"units": 2, "kernel_initializer": "he_normall"}, ValueError, r"unknown initializer 'he_normall'"),
     ({"units": 2, "input_dim": 0}, ValueError, r"input_dim must be >= 1"),
     ({"units": 2, "input_shape": (3, 4)}, ValueError, r"input_shape must be a 1-tuple"),
     ({"units": 2, "input_dim": 3, "input_shape": (4,)}, ValueError, r"input_dim=3 disagrees with input_shape"),

@@ -45,8 +45,11 @@ class Contract:
 
 
 CONTRACTS: dict[str, Contract] = {
-    "Dense": Contract(lambda **kw: Dense(3, activation="tanh", **kw)),
+    "Dense": Contract(lambda **kw: Dense(3, activation="tanh", kernel_regularizer="l2", **kw)),
     "Activation": Contract(lambda **kw: Activation("tanh", **kw)),
+    "Dropout": Contract(lambda **kw: layers.Dropout(**{"rate": 0.4, "seed": 3, **kw}), deterministic={"rate": 0.0}),
+    "BatchNormalization": Contract(lambda **kw: layers.BatchNormalization(**kw)),
+    "LayerNormalization": Contract(lambda **kw: layers.LayerNormalization(**kw)),
 }
 
 NAMES = layers.names()

@@ -79,37 +79,49 @@ def data(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 @contextlib.contextmanager
-def same_random_draws(model: npnet.Sequential):
-    """Within the block, each ``model.loss_and_gradients`` call draws the same random numbers (dropout masks).
+def same_random_draws(owner: Any, method: str, stack: list[layers.Layer]):
+    """Within the block, each call of ``owner.<method>`` draws the same random numbers (dropout masks).
 
-    Before every call the global stream and every generator a layer holds are put
-    back to their state on entry, so the loss is one deterministic function of the
-    weights, as finite differences need.
+    Before every call the global stream and every generator a layer of ``stack``
+    holds are put back to their state on entry, so that the method computes one
+    deterministic function of the weights and inputs, as finite differences need.
     """
-    generators = [utils.random_generator()] + [value for layer in model.layers for value in vars(layer).values()
+    generators = [utils.random_generator()] + [value for layer in stack for value in vars(layer).values()
                                                if isinstance(value, np.random.Generator)]
     states = [generator.bit_generator.state for generator in generators]
-    original = model.loss_and_gradients
+    original = getattr(owner, method)
 
-    def loss_and_gradients(*args, **kwargs):
+    def replayed(*args, **kwargs):
         for generator, state in zip(generators, states):
             generator.bit_generator.state = state
         return original(*args, **kwargs)
 
-    model.loss_and_gradients = loss_and_gradients   # gradcheck.check_model calls the model's method
+    setattr(owner, method, replayed)   # gradcheck calls the method on the object it is given
     try:
         yield
     finally:
-        del model.loss_and_gradients
+        delattr(owner, method)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_model_gradients_match_finite_differences_in_float64(name):
     model = model_around(name)
     x, y = data()
-    with same_random_draws(model):
+    with same_random_draws(model, "loss_and_gradients", model.layers):
         report = gradcheck.check_model(model, x, y)
     assert len(report.checks) == sum(len(layer.trainable_weights) for layer in model.layers)
+    report.assert_passed(tolerance=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_standalone_backward_matches_finite_differences_in_float64(name):
+    """dx, and the layer's own weights and penalties, straight from ``backward`` (gradcheck.check_layer)."""
+    layer = CONTRACTS[name].make()
+    layer.build(H, np.float64)
+    x = np.random.default_rng(4).standard_normal((N, H))
+    with same_random_draws(layer, "forward", [layer]):
+        report = gradcheck.check_layer(layer, x)
+    assert report.checks[-1].name.endswith("/input")
     report.assert_passed(tolerance=1e-6)
 
 

@@ -552,7 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="L2(FACTOR) penalty on every kernel, part of the reported loss (0: none)")
     net.add_argument("--optimizer", choices=optimizers.names(), default="adam", help="update rule")
     net.add_argument("--lr", metavar="RATE", type=_positive_float,
-                     help="learning rate (default: adam 0.001, sgd 0.01)")
+                     help="learning rate (default: the optimizer's, as Keras: adam 0.001, sgd 0.01)")
     net.add_argument("--epochs", metavar="N", type=_positive_int, help="passes over the training data")
     net.add_argument("--batch-size", metavar="N", type=_positive_int, help="samples per step")
     net.add_argument("--standardize", action=argparse.BooleanOptionalAction,

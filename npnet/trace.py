@@ -135,7 +135,9 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
     buffer.values[...] = before   # a training forward moves BatchNormalization's moving statistics: put them back
     grads, values = buffer.trainable_pair()
     after = before.copy()
-    copy.deepcopy(model.optimizer).apply([(grads, after[:len(values)])])
+    optimizer = copy.deepcopy(model.optimizer)
+    optimizer.build_for(buffer)   # as the real step builds it: clipnorm clips each weight on its own
+    optimizer.apply([(grads, after[:len(values)])])
     updates = iter(buffer.views(after - before))   # (P,) laid out as the buffer: per-weight views
     for layer, record in zip(layers, records):
         for spec in layer.weights_spec(layer.input_dim):

@@ -155,7 +155,8 @@ def test_train_builds_the_requested_network(capsys, data_csv, tmp_path):
     assert [(layer.units, layer.activation.name) for layer in model.layers] == [(7, "tanh"), (5, "tanh"),
                                                                                (2, "sigmoid")]
     assert model.optimizer.get_config() == {"name": "sgd", "learning_rate": 0.05, "momentum": 0.0,
-                                            "nesterov": False}
+                                            "nesterov": False, "weight_decay": None, "clipnorm": None,
+                                            "global_clipnorm": None, "clipvalue": None}
 
 
 def test_train_adds_dropout_batchnorm_and_an_l2_penalty_on_request(capsys, data_csv, tmp_path):

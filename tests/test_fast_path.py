@@ -72,7 +72,8 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
                 if isinstance(optimizer, Adam):
                     lr, b1, b2 = (keras_rounded(c, dtype) for c in (optimizer.learning_rate, optimizer.beta_1,
                                                                     optimizer.beta_2))
-                    alpha = lr * np.sqrt(1 - np.power(b2, dtype(step))) / (1 - np.power(b1, dtype(step)))
+                    # ``**``: C's pow, as npnet and TensorFlow (the np.power ufunc's float32 loop is not correctly rounded)
+                    alpha = lr * np.sqrt(1 - b2 ** dtype(step)) / (1 - b1 ** dtype(step))
                     m += (g - m) * dtype(1 - optimizer.beta_1)
                     v += (g * g - v) * dtype(1 - optimizer.beta_2)
                     w -= m * alpha / (np.sqrt(v) + dtype(optimizer.epsilon))

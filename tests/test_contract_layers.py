@@ -155,6 +155,10 @@ def test_save_and_load_round_trip_bit_for_bit(name, tmp_path):
         assert ours.dtype == theirs.dtype
         np.testing.assert_array_equal(ours, theirs)
     assert loaded.optimizer.get_config() == model.optimizer.get_config()
+    state, loaded_state = model.optimizer.get_state(), loaded.optimizer.get_state()
+    assert set(loaded_state) == set(state) and int(state["iterations"]) == 1
+    for key, value in state.items():
+        np.testing.assert_array_equal(loaded_state[key], value)
     x, y = data(1)
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))   # same batch, same calls
     assert loaded.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)

@@ -37,14 +37,14 @@ def run(peer: str, data_path: str | Path, work: Workload, seed: int, threads: in
     """Train ``peer`` once in a child interpreter on the arrays in ``data_path`` (x, y, x_test, y_test).
 
     Returns import_seconds, first_fit_seconds (cold: no warm-up), peak_rss_mb and
-    first_fit_accuracy (test binary accuracy of that model).
+    first_fit_accuracy (test accuracy of that model: binary, or of the argmax for a softmax).
     """
     if peer not in IMPORTS:
         raise ValueError(f"unknown peer {peer!r}; choose from {sorted(IMPORTS)}")
     command = [sys.executable, "-m", "benchmarks.isolated", "--peer", peer, "--data", str(data_path),
                "--hidden", ",".join(map(str, work.hidden)), "--batch-size", str(work.batch_size),
                "--epochs", str(work.epochs), "--validation-split", str(work.validation_split),
-               "--seed", str(seed)] + (["--threads", str(threads)] if threads is not None else [])
+               "--head", work.head, "--seed", str(seed)] + (["--threads", str(threads)] if threads is not None else [])
     environment = {**os.environ, **CHILD_ENVIRONMENT,
                    "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, check=False)
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--validation-split", type=float, default=0.0)
+    parser.add_argument("--head", choices=("sigmoid", "softmax"), default="sigmoid")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
@@ -94,12 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     with np.load(args.data, allow_pickle=False) as arrays:
         x, y, x_test, y_test = (arrays[key] for key in ("x", "y", "x_test", "y_test"))
     work = peers.Workload(tuple(int(u) for u in args.hidden.split(",")), args.batch_size, args.epochs,
-                          args.validation_split)
+                          args.validation_split, head=args.head)
     fit = peers.fit_runner(peer, x, y, work, args.seed)()   # builds the model
     start = time.perf_counter()
     model = fit()
     first_fit_seconds = time.perf_counter() - start
-    accuracy = peers.binary_accuracy(peer.predict(model, x_test), y_test)
+    accuracy = peers.accuracy(work.head, peer.predict(model, x_test), y_test)
     print(json.dumps({"import_seconds": import_seconds, "first_fit_seconds": first_fit_seconds,
                       "peak_rss_mb": peak_rss_mb(), "first_fit_accuracy": accuracy}))
 

@@ -15,6 +15,7 @@ import time and peak memory (benchmarks/isolated.py).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from pathlib import Path
@@ -55,8 +56,8 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
         np.savez(data_path, **arrays)
         for peer in chosen:
             timing = harness.measure(peers.fit_runner(peer, arrays["x"], arrays["y"], work, seed), repeats)
-            accuracy = statistics.mean(peers.binary_accuracy(peer.predict(model, arrays["x_test"]),
-                                                             arrays["y_test"]) for model in timing.results)
+            accuracy = statistics.mean(peers.accuracy(work.head, peer.predict(model, arrays["x_test"]),
+                                                      arrays["y_test"]) for model in timing.results)
             row = {"peer": peer.name, "median": timing.median, "min": timing.best, "accuracy": accuracy,
                    "validates": peer.validates}
             harness.progress(f"{peer.name}: fit median {timing.median:.3f} s")
@@ -69,22 +70,27 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
     return rows, notes
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], targets: dict[str, float] = TARGETS, headers: list[str] = HEADERS) -> str:
     """The markdown table: one line per peer; ratios are the peer's median over npnet's."""
     def cell(row, key, form):
         return form.format(row[key]) if row.get(key) is not None else "-"
     lines = []
     for row in rows:
-        target = TARGETS.get(row["peer"])
+        target = targets.get(row["peer"])
         lines.append([row["peer"] + ("" if row["validates"] else " *"), cell(row, "median", "{:.3f}"),
                       cell(row, "min", "{:.3f}"), cell(row, "ratio", "{:.2f}x"),
                       f">= {target:g}x" if target else "", cell(row, "accuracy", "{:.4f}"),
                       cell(row, "import_seconds", "{:.2f}"), cell(row, "first_fit_seconds", "{:.3f}"),
                       cell(row, "peak_rss_mb", "{:.0f}")])
-    return harness.markdown_table(HEADERS, lines)
+    return harness.markdown_table(headers, lines)
 
 
-def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int) -> str:
+BINARY_ACCURACY_NOTE = ("Test binary accuracy: mean over the tutorial's 3,300 test rows x 3 labels of "
+                        "(p > 0.5) == y, averaged over the timed runs.")
+
+
+def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int,
+               accuracy_note: str = BINARY_ACCURACY_NOTE) -> str:
     """What the table measured and how, as markdown bullets."""
     split = peers.split_index(n_rows, work.validation_split)
     return "\n".join([
@@ -96,9 +102,9 @@ def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int
         "- \\* scikit-learn's MLPClassifier has no per-epoch validation pass: it trains on the same "
         f"{split} rows and skips the evaluation of the other {n_rows - split} after each "
         "epoch that the others do.",
-        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); target: what npnet must reach.",
-        "- Test binary accuracy: mean over the tutorial's 3,300 test rows x 3 labels of (p > 0.5) == y, "
-        "averaged over the timed runs.",
+        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); "
+        "target: what npnet must reach.",
+        f"- {accuracy_note}",
         "- Fresh process: import time of the framework from a clean interpreter, its first fit there, and the "
         "child's peak resident memory (interpreter + libraries + data + model).",
         *[f"- Threads: {note}" for note in notes]])
@@ -110,13 +116,19 @@ def plot(rows: list[dict], path: str) -> None:
                      "fit time, tutorial (50 epochs), seconds (log)", path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = harness.common_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), repeats=5)
+def parse(argv: list[str] | None, description: str,
+          work: peers.Workload) -> tuple[argparse.Namespace, peers.Workload]:
+    """The options of a fit benchmark (this one, benchmarks.digits) and its workload with ``--epochs`` applied."""
+    parser = harness.common_arguments(argparse.ArgumentParser(description=description), repeats=5)
     parser.add_argument("--peers", default="npnet,keras,sklearn,torch")
-    parser.add_argument("--epochs", type=int, default=WORK.epochs)
+    parser.add_argument("--epochs", type=int, default=work.epochs)
     parser.add_argument("--no-fresh-process", action="store_true", help="skip the import/memory columns")
     args = parser.parse_args(argv)
-    work = peers.Workload(WORK.hidden, WORK.batch_size, args.epochs, WORK.validation_split)
+    return args, dataclasses.replace(work, epochs=args.epochs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, work = parse(argv, __doc__.splitlines()[0], WORK)
     arrays = tutorial_arrays()
     rows, notes = run(args.peers.split(","), arrays, work, args.repeats, args.seed, args.threads,
                       fresh_process=not args.no_fresh_process)

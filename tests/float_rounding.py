@@ -115,5 +115,5 @@ def assert_within(ours, theirs, bound, what: str) -> None:
     excess = difference - bound
     worst = np.unravel_index(np.argmax(excess), np.shape(excess))
     assert np.all(excess <= 0), (f"{what}: entry {worst} differs by {difference[worst]:.3g}, more than rounding "
-                                 f"allows ({np.broadcast_to(bound, excess.shape)[worst]:.3g}): npnet "
-                                 f"{ours[worst]!r}, Keras {theirs[worst]!r}")
+                                 f"allows ({np.broadcast_to(bound, excess.shape)[worst]:.3g}): "
+                                 f"{ours[worst]!r} vs {theirs[worst]!r}")

@@ -75,13 +75,16 @@ def as_real_array(value: Any, name: str) -> np.ndarray:
 
 
 def as_tensor_like(value: Any, name: str) -> np.ndarray:
-    """``value`` as TensorFlow converts it: a float array keeps its dtype; lists, bools and ints become float32.
+    """``value`` as TensorFlow converts it (a float array keeps its dtype; lists, bools and ints become float32), finite.
 
     (A list of Python floats is float32 in TensorFlow, not NumPy's float64.)
     """
     array = as_real_array(value, name)
     if not (isinstance(value, (np.ndarray, np.generic)) and array.dtype.kind == "f"):
-        array = array.astype(np.float32)
+        with np.errstate(over="ignore"):   # a number beyond float32's range becomes inf, refused below
+            array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} has non-finite values (NaN or inf)")
     return array
 
 

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from npnet import (activations, datasets, models, optimizers, plots, preprocessing, report, saving, targets, testing,
-                   tutorial, utils)
+                   trace_plot, tutorial, utils)
 from npnet._validation import check_float, check_int
 from npnet.models import Sequential
 
@@ -57,14 +57,21 @@ def trace(args: argparse.Namespace) -> int:
     utils.set_random_seed(args.seed)
     data = tutorial.tutorial_data()
     model = tutorial.tutorial_model()
+    if args.png:
+        _check_directories(args.png)
+        plots.require_matplotlib()   # before the step, not after it
     step = model.trace(data.x_train[:args.batch_size], data.y_train[:args.batch_size])
     print(step)
+    differences = None
     if args.compare_keras:
         _require_reference("--compare-keras")
         differences = testing.compare_trace_with_keras(step)
         worst = max(differences, key=differences.get)
         print(f"\nKeras (tf.GradientTape) on the same weights: {len(differences)} arrays compared, "
               f"largest difference {differences[worst]:.2g} ({worst})")
+    if args.png:
+        trace_plot.plot_trace(step, args.png, differences)
+        print(f"\nwrote {args.png}")
     return 0
 
 
@@ -569,6 +576,9 @@ def build_parser() -> argparse.ArgumentParser:
     step.add_argument("--seed", metavar="SEED", type=int, default=tutorial.RANDOM_STATE, help="npnet's random seed")
     step.add_argument("--compare-keras", action="store_true",
                       help="recompute every array with Keras on the same weights (needs npnet[reference])")
+    step.add_argument("--png", type=_suffix(".png"), metavar="STEP.png",
+                      help="draw the step as a graph of its arrays (needs npnet[plots]); "
+                           "colored by the difference from Keras with --compare-keras")
     step.set_defaults(handler=trace)
 
     fit = commands.add_parser(

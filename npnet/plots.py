@@ -32,7 +32,8 @@ def _figure(width: float, height: float, columns: int = 1) -> tuple[Any, Any]:
     return figure, figure.subplots(1, columns, squeeze=False)[0]
 
 
-def _check_path(path: str | os.PathLike) -> str:
+def check_png_path(path: str | os.PathLike) -> str:
+    """``path`` as a str, refused unless it ends with .png (every plot here writes a PNG)."""
     path = os.fspath(path)
     if not isinstance(path, str) or not path.lower().endswith(".png"):
         raise ValueError(f"path must end with '.png', got {path!r}")
@@ -49,7 +50,7 @@ def plot_history(history: Any, path: str | os.PathLike) -> None:
     curves = getattr(history, "history", history)
     if not isinstance(curves, Mapping) or not curves.get("loss"):
         raise ValueError("history must be a History or a dict with a non-empty 'loss' list")
-    path = _check_path(path)
+    path = check_png_path(path)
     metric = next((key for key in curves if key != "loss" and not key.startswith("val_")), None)
     figure, axes = _figure(10, 4, columns=2)
     for panel, key in zip(axes, ("loss", metric)):
@@ -91,7 +92,7 @@ def plot_label_metrics(per_label: Mapping[str, Any] | Any, label_names: Sequence
         raise ValueError(f"per_label has {values.shape[1]} values per metric, label_names has {len(label_names)}")
     if values.min() < 0 or values.max() > 1:
         raise ValueError(f"per_label values must lie in [0, 1], got [{values.min()}, {values.max()}]")
-    path = _check_path(path)
+    path = check_png_path(path)
     figure, (axes,) = _figure(max(5.0, 1.2 * len(label_names) + 2), 4)
     width = 0.8 / len(names)
     positions = np.arange(len(label_names))
@@ -118,7 +119,7 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str], 
                          f"{predicted.shape}")
     counts = np.zeros((len(class_names),) * 2, np.int64)                    # (C, C)
     np.add.at(counts, (truth, predicted), 1)
-    path = _check_path(path)
+    path = check_png_path(path)
     size = max(4.0, 0.45 * len(class_names) + 2)
     figure, (axes,) = _figure(size + 1, size)
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -143,7 +144,7 @@ def plot_predicted_vs_true(y_true: Any, y_pred: Any, target_names: Sequence[str]
     if truth.shape != predicted.shape or truth.shape[1] != len(target_names):
         raise ValueError(f"y_true and y_pred must be (N, {len(target_names)}), got {truth.shape} and "
                          f"{predicted.shape}")
-    path = _check_path(path)
+    path = check_png_path(path)
     figure, panels = _figure(4.5 * len(target_names), 4.5, columns=len(target_names))
     for panel, name, true, guess in zip(panels, target_names, truth.T, predicted.T):
         low, high = min(true.min(), guess.min()), max(true.max(), guess.max())

@@ -180,20 +180,22 @@ def compare_trace_with_keras(trace: StepTrace) -> dict[str, float]:
     its arrays come from calling each layer in turn under ``tf.GradientTape``,
     and its update from one ``apply_gradients`` of that optimizer.
     Keras's sigmoid output has no dy either: its loss also reads the logits.
-    Needs the reference extra.
+    A Dropout layer applies the mask npnet drew (the trace records it), so
+    both sides drop the same units. Needs the reference extra.
     """
-    theirs = _keras_arrays(trace.model, *trace.batch)
+    theirs = _keras_arrays(trace.model, *trace.batch, [layer.arrays.get("mask") for layer in trace.layers])
     return {f"{layer.name}/{name}": float(np.max(np.abs(np.asarray(ours, np.float64) - theirs[i][name])))
             for i, layer in enumerate(trace.layers) for name, ours in layer.arrays.items()
             if ours is not None and name in theirs[i]}
 
 
-def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np.ndarray]]:
+def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray,
+                  masks: list[np.ndarray | None]) -> list[dict[str, np.ndarray]]:
     """The same arrays as ``trace_step`` records, computed by Keras on the same weights (float64 copies).
 
     A Dense layer is taken apart (z = x W + b, then its activation) to expose z;
-    every other layer is called in training mode. A Dropout layer draws Keras's
-    own mask, so its arrays and everything below it differ from npnet's unless its rate is 0.
+    a layer with a recorded mask (Dropout) multiplies by it, as Keras's Dropout
+    does by its own scaled mask; every other layer is called in training mode.
     """
     import keras
     import tensorflow as tf
@@ -203,7 +205,7 @@ def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np
     with tf.GradientTape(persistent=True) as tape:
         h = tf.constant(x)
         inputs, logits, outputs, activity = [], [], [], []
-        for layer in keras_layers:
+        for layer, mask in zip(keras_layers, masks):
             inputs.append(h)
             z = None
             if isinstance(layer, keras.layers.Dense):
@@ -212,6 +214,8 @@ def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np
                 h = layer.activation(z)
                 if layer.activity_regularizer is not None:   # what calling the layer would have added
                     activity.append(layer.activity_regularizer(h) / h.shape[0])
+            elif mask is not None:
+                h = h * tf.constant(mask)   # Keras's Dropout (stateless_dropout): x * kept / (1 - rate)
             else:
                 h = layer(h, training=True)
             logits.append(z)

@@ -21,7 +21,7 @@ import numpy as np
 # dy, dz (a Dense layer), and the gradient and update of each trainable weight, named "d" + the
 # weight's short name and "update_" + it (Dense: dW, db, update_W, update_b; BatchNormalization:
 # dgamma, dbeta, update_gamma, update_beta).
-FORWARD = ("x", "z", "y")
+FORWARD = ("x", "z", "mask", "y")
 # Dense's weights keep their short names in the trace (dW, update_W), as in the equations.
 SHORT = {"kernel": "W", "bias": "b"}
 
@@ -81,9 +81,11 @@ class StepTrace:
 
 def _describe(name: str, array: np.ndarray) -> str:
     """``name (shape) [first values] norm ...``: what a learner needs to follow one array."""
-    first = np.array2string(array.reshape(-1)[:4], precision=4, suppress_small=False, separator=" ")
+    # 4 significant digits, so a small value never rounds to a "0." that reads as a zero; + 0.0 turns the
+    # -0.0 of a masked negative gradient (0 * dy) into 0, so a masked entry never reads as "small negative".
+    first = " ".join(f"{value:.4g}" for value in array.reshape(-1)[:4] + 0.0)
     zeros = f"  zeros {np.mean(array == 0):.0%}" if array.ndim == 2 else ""
-    return (f"    {name:<11}{str(array.shape):<11}{first[:-1]} ...]  norm {np.linalg.norm(array):.4g}"
+    return (f"    {name:<11}{str(array.shape):<11}[{first} ...]  norm {np.linalg.norm(array):.4g}"
             f"  max|.| {np.max(np.abs(array)):.4g}{zeros}")
 
 
@@ -109,6 +111,8 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
             z = record.arrays["z"] = h @ layer.kernel + (layer.bias if layer.use_bias else 0)   # (N, O), recomputed
         out = layer.forward(h, True, activate=activate) if hasattr(layer, "activation") else layer.forward(h, True)
         record.arrays["y"] = layer.activation(z) if not activate else out.copy()
+        if getattr(layer, "mask", None) is not None:   # the mask a Dropout drew in this pass, scale included
+            record.arrays["mask"] = layer.mask.copy()
         h = out
     value = loss.forward(y, h)
     d = loss.backward().copy()

@@ -197,7 +197,11 @@ def executed_outputs(notebooks, name: str) -> list:
 
 def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
     outputs = executed_outputs(notebooks, "backprop_walkthrough.ipynb")
-    assert any("test binary accuracy" in output.get("text", "") for output in outputs)
+    printed = "".join(output.get("text", "") for output in outputs)
+    assert "test binary accuracy" in printed
+    assert "dz = (p - y) / N   max |by hand - npnet| =" in printed and "each row of p sums to 1" in printed
+    assert "values of the mask: [0. 2.]" in printed and "dx = dy * mask  max |by hand - npnet| = 0.0" in printed
+    assert "without the mean terms dx would be off by" in printed
 
 
 def test_the_optimizers_notebook_trains_with_every_registered_optimizer_and_plots(sklearn, notebooks):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,5 +67,17 @@ def test_the_import_graph_has_no_cycles():
 
 
 def test_import_npnet_gives_its_tools_as_attributes():
-    code = "import npnet; npnet.gradcheck.check_model; npnet.trace.trace_step; npnet.training.CallbackList"
+    """``import npnet`` then ``npnet.gradcheck``, ``npnet.testing``, ... as the README and docs write them (issue 17)."""
+    written = set()
+    for doc in ("README.md", "docs/backprop.md", "docs/bugs.md"):
+        written |= set(re.findall(r"\bnpnet\.(\w+)\.\w+", (PACKAGE.parent / doc).read_text()))
+    public = {name for name in map(module_name, PACKAGE.rglob("*.py")) if name.count(".") == 1
+              and not name.split(".")[1].startswith("_")}
+    assert {"gradcheck", "trace", "testing"} <= written and "npnet.plots" in public
+    assert set(npnet._ON_FIRST_USE) <= {name.split(".")[1] for name in public}
+    names = sorted(written | {name.split(".")[1] for name in public})
+    code = f"import npnet\nfor name in {names!r}: getattr(npnet, name)"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)
+    assert "matplotlib" not in subprocess.run(
+        [sys.executable, "-c", "import sys, npnet; print(sorted(sys.modules))"], check=True, cwd=PACKAGE.parent,
+        capture_output=True, text=True).stdout   # the tools load on first use, not with npnet

@@ -94,15 +94,15 @@ def blas_report() -> list[str]:
     return lines
 
 
-def machine_report() -> str:
-    """Markdown bullets: CPU, cores, load, thread settings, BLAS kernels, versions."""
+def machine_report(pools: bool = True) -> str:
+    """Markdown bullets: CPU, cores, load, thread settings, BLAS kernels (this process's, if ``pools``), versions."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                       "OPENBLAS_CORETYPE") if k in os.environ}
     lines = [f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable",
              f"- load average (1, 5, 15 min) at the end: {load}",
              f"- thread environment: {env or 'none set (library defaults)'}"]
-    lines += [f"- thread pool: {line}" for line in blas_report()]
+    lines += [f"- thread pool: {line}" for line in blas_report()] if pools else []
     packages = versions(["numpy", "scikit-learn", "tensorflow", "keras", "torch", "threadpoolctl"])
     lines.append(f"- Python {platform.python_version()}; " + ", ".join(f"{k} {v}" for k, v in packages.items()))
     return "\n".join(lines)

@@ -6,8 +6,8 @@
 weights, the same batch order, Keras's Adam in float32, and the training and
 validation loss and binary accuracy of every epoch -- written as one flat
 loop over preallocated arrays, with no layers, checks or callbacks. It makes
-CALLS_PER_STEP NumPy calls per training step (in-place operators count) and
-CALLS_PER_EPOCH more per epoch. Its ingredients, each a choice npnet's own
+CALLS_PER_STEP (34) NumPy calls per training step (in-place operators count) and
+about 40 more per epoch (shuffle, loss and accuracy, validation). Its ingredients, each a choice npnet's own
 fit can make too:
 
 - **bias folding** ("the bias trick"): every activation buffer carries a
@@ -22,8 +22,9 @@ fit can make too:
   takes NumPy's slow scalar path; a strided (N, O) view of the buffer
   iterates row by row, 4x slower than the contiguous (N, O+1));
 - all ReLU masks in one ``np.greater`` over the buffer that holds the three
-  hidden activations back to back, and the backward products made (N, O+1)
-  wide so that the mask multiplies contiguous arrays;
+  hidden activations back to back (into booleans, then one copy to 0.0/1.0:
+  NumPy's comparison writing floats directly is slower than both), and the
+  backward products made (N, O+1) wide so that the mask multiplies contiguous arrays;
 - Adam's two moments as one stacked (2, P) array, updated by 4 calls;
 - the validation pass as one batch; every view, constant and Adam step size
   precomputed, no slicing or Python scalar arithmetic per step;
@@ -50,9 +51,9 @@ from benchmarks import harness, peers, tutorial
 from npnet import utils
 
 # Per training step of the tutorial's 4-layer net: forward 4 products + 3 ReLU,
-# sigmoid 4, dz 2, backward 4 dW products + 3 dx products + 1 mask + 3 mask
+# sigmoid 4, dz 2, backward 4 dW products + 3 dx products + 2 for the masks + 3 mask
 # products, Adam 9 (moments 4, denominator 2, update 3).
-CALLS_PER_STEP = 4 + 3 + 4 + 2 + 4 + 3 + 1 + 3 + 9
+CALLS_PER_STEP = 4 + 3 + 4 + 2 + 4 + 3 + 2 + 3 + 9
 
 
 def _sigmoid(z: np.ndarray, out: np.ndarray, one: np.ndarray) -> None:
@@ -135,7 +136,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     def kit(rows: int):
         """Everything a step on ``rows`` rows writes into, as views made once: the forward and backward plans."""
         flat, hidden, zeros, hidden_zeros = activation_buffers(rows)
-        masks = np.empty_like(flat)
+        masks, bool_masks = np.empty_like(flat), np.empty(flat.shape, bool)
         ends = np.cumsum([0] + [h.size for h in hidden])
         mask_views = [masks[a:b].reshape(h.shape) for a, b, h in zip(ends, ends[1:], hidden)]
         dx = [np.empty(h.shape, f32) for h in hidden]        # (rows, O+1): the mask product stays contiguous
@@ -143,8 +144,8 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
         forward = list(zip(hidden[:-1], kernels[1:-1], [h[:, :-1] for h in hidden[1:]], hidden[1:], hidden_zeros[1:]))
         backward = list(zip(hidden[::-1], dzs[:0:-1], dkernels[:0:-1], kernels_t[:0:-1], dx[::-1],
                             mask_views[::-1]))
-        return (hidden[0][:, :-1], hidden[0], hidden_zeros[0], forward, hidden[-1], flat, zeros, masks, backward,
-                dzs[0], dzs[-1], np.array(1.0 / (rows * k), f32))
+        return (hidden[0][:, :-1], hidden[0], hidden_zeros[0], forward, hidden[-1], flat, zeros, bool_masks, masks,
+                backward, dzs[0], dzs[-1], np.array(1.0 / (rows * k), f32))
 
     kits = {rows: kit(rows) for rows in {min(bs, n - start) for start in range(0, n, bs)}}
     steps = [(x_epoch[a:a + bs], y_epoch[a:a + bs], z_epoch[a:a + bs], p_epoch[a:a + bs], kits[min(bs, n - a)])
@@ -158,13 +159,14 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     alpha_iter = iter(alphas)
     kernel_0, dkernel_0, kernel_out = kernels[0], dkernels[0], kernels[-1]
     matmul, dot, maximum, subtract, multiply, greater = np.matmul, np.dot, np.maximum, np.subtract, np.multiply, np.greater
+    copyto = np.copyto
     g2, m, v = g_and_g2[1], moments[0], moments[1]
 
     for _ in range(work.epochs):
         order = generator.permutation(n)
         np.take(x_train, order, axis=0, out=x_epoch)
         np.take(y_train, order, axis=0, out=y_epoch)
-        for xb, yb, z, p, (z1, h1, h1_zeros, forward, h_top, flat, zeros, masks, backward, dz1, dz_out,
+        for xb, yb, z, p, (z1, h1, h1_zeros, forward, h_top, flat, zeros, bool_masks, masks, backward, dz1, dz_out,
                            scale) in steps:
             # forward: [h 1] [W; b] = h W + b, one product per layer (np.matmul: the output is a strided view)
             matmul(xb, kernel_0, out=z1)                               # (N, O) = (N, I+1) @ (I+1, O)
@@ -176,7 +178,8 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
             _sigmoid(z, p, one)
             subtract(p, yb, out=dz_out)
             multiply(dz_out, scale, out=dz_out)                        # dz = (p - y) / (N K)
-            greater(flat, zeros, out=masks)                            # every ReLU mask [y > 0] at once
+            greater(flat, zeros, out=bool_masks)                       # every ReLU mask [y > 0] at once,
+            copyto(masks, bool_masks)                                  # as 0.0/1.0 (faster than greater into floats)
             for h_below, dz, dkernel, kernel_t, dx, mask in backward:
                 dot(h_below.T, dz, out=dkernel)                        # [dW; db] = [h 1]^T dz  (I+1, O)
                 dot(dz, kernel_t, out=dx)                              # (N, I+1) = (N, O) @ (O, I+1)

@@ -65,8 +65,9 @@ def run_interleaved(peer_names: list[str], arrays: dict[str, np.ndarray], work: 
     rows = []
     for peer in chosen:
         mine = runs[peer.name]
-        seconds = [run["fit_seconds"][0] for run in mine]
+        seconds, cpu = [run["fit_seconds"][0] for run in mine], [run["fit_cpu_seconds"][0] for run in mine]
         rows.append({"peer": peer.name, "median": statistics.median(seconds), "min": min(seconds),
+                     "cpu_median": statistics.median(cpu),
                      "accuracy": statistics.mean(a for run in mine for a in run["accuracies"]),
                      "validates": peer.validates,
                      **{key: statistics.median(run[key] for run in mine)
@@ -80,6 +81,8 @@ def _add_ratios(rows: list[dict]) -> None:
     npnet_row = next((row for row in rows if row["peer"] == "npnet"), None)
     for row in rows:
         row["ratio"] = row["median"] / npnet_row["median"] if npnet_row else None
+        if "cpu_median" in row and npnet_row:
+            row["cpu_ratio"] = row["cpu_median"] / npnet_row["cpu_median"]
 
 
 def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Workload = WORK, repeats: int = 5,
@@ -111,18 +114,24 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
 
 
 def table(rows: list[dict]) -> str:
-    """The markdown table: one line per peer; ratios are the peer's median over npnet's."""
+    """The markdown table: one line per peer; ratios are the peer's median over npnet's.
+
+    Rows from ``run_interleaved`` also carry the CPU time and its ratio (two more columns).
+    """
     def cell(row, key, form):
         return form.format(row[key]) if row.get(key) is not None else "-"
+    cpu = any("cpu_median" in row for row in rows)
     lines = []
     for row in rows:
         target = TARGETS.get(row["peer"])
         lines.append([row["peer"] + ("" if row["validates"] else " *"), cell(row, "median", "{:.3f}"),
-                      cell(row, "min", "{:.3f}"), cell(row, "ratio", "{:.2f}x"),
-                      f">= {target:g}x" if target else "", cell(row, "accuracy", "{:.4f}"),
-                      cell(row, "import_seconds", "{:.2f}"), cell(row, "first_fit_seconds", "{:.3f}"),
-                      cell(row, "peak_rss_mb", "{:.0f}")])
-    return harness.markdown_table(HEADERS, lines)
+                      cell(row, "min", "{:.3f}"), cell(row, "ratio", "{:.2f}x")]
+                     + ([cell(row, "cpu_median", "{:.3f}"), cell(row, "cpu_ratio", "{:.2f}x")] if cpu else [])
+                     + [f">= {target:g}x" if target else "", cell(row, "accuracy", "{:.4f}"),
+                        cell(row, "import_seconds", "{:.2f}"), cell(row, "first_fit_seconds", "{:.3f}"),
+                        cell(row, "peak_rss_mb", "{:.0f}")])
+    headers = HEADERS[:4] + (["fit CPU median (s)", "peer / npnet (CPU)"] if cpu else []) + HEADERS[4:]
+    return harness.markdown_table(headers, lines)
 
 
 def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int, interleaved: bool = False) -> str:
@@ -134,7 +143,9 @@ def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int
     return "\n".join([how] * interleaved + [
         f"- Workload: {work.epochs} epochs, batch {work.batch_size}, {split} training rows, validation_split "
         f"{work.validation_split}, hidden {work.hidden}, Adam lr {peers.LEARNING_RATE}, eps {peers.EPSILON}, float32.",
-        ("- Fit times: median and min over the rounds" if interleaved else
+        ("- Fit times: median and min over the rounds of the wall time, and the median of the fit's CPU time "
+         "(the child process's, all threads: for a run on several threads it adds up, so compare it only "
+         "single-threaded)" if interleaved else
          f"- Fit times: median and min of {repeats} runs after one warm-up run")
         + "; each run builds a fresh model outside the clock and times the whole fit call (Keras's includes "
           "tracing its train and test functions, as every new model's first fit does).",

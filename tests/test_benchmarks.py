@@ -77,9 +77,14 @@ def test_fresh_process_imports_what_each_peer_names():
     assert isolated.IMPORTS == {name: peer.module for name, peer in peers.PEERS.items()}
 
 
-def test_the_numpy_floor_trains_the_same_network(arrays):
+def test_the_numpy_floor_trains_what_npnet_trains(arrays):
     from benchmarks import floor
-    accuracy = floor.floor_fit(arrays["x"], arrays["y"], peers.Workload(hidden=tutorial.WORK.hidden,
-                                                                          batch_size=250, epochs=5,
-                                                                          validation_split=0.2), seed=0)
-    assert 0.75 < accuracy <= 1.0   # it learns: the floor does the whole work, not less
+    work = peers.Workload(hidden=tutorial.WORK.hidden, batch_size=250, epochs=3, validation_split=0.2)
+    differences = floor.check(arrays, work, seed=0)
+    # Same weights, batches and operations except where the bias joins the product (inside
+    # BLAS in the floor, after it in npnet) and the validation batch size: float32 rounding,
+    # carried through 66 Adam steps. Measured: 4e-8 on the losses, 2e-7 on the weights after
+    # 50 epochs. A floor that trained anything else (no bias, another batch order, another
+    # Adam) is off by more than 1e-3 after one epoch.
+    assert differences["binary_accuracy"] == differences["val_binary_accuracy"] == 0.0
+    assert max(differences["loss"], differences["val_loss"], differences["weights"]) < 1e-5

@@ -142,8 +142,9 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
         dx = [np.empty(h.shape, f32) for h in hidden]        # (rows, O+1): the mask product stays contiguous
         dzs = [d[:, :-1] for d in dx] + [np.empty((rows, k), f32)]
         forward = list(zip(hidden[:-1], kernels[1:-1], [h[:, :-1] for h in hidden[1:]], hidden[1:], hidden_zeros[1:]))
+        products = [np.dot] + [np.matmul] * (len(hidden) - 1)    # the top layer's dz is contiguous
         backward = list(zip(hidden[::-1], dzs[:0:-1], dkernels[:0:-1], kernels_t[:0:-1], dx[::-1],
-                            mask_views[::-1]))
+                            mask_views[::-1], products))
         return (hidden[0][:, :-1], hidden[0], hidden_zeros[0], forward, hidden[-1], flat, zeros, bool_masks, masks,
                 backward, dzs[0], dzs[-1], np.array(1.0 / (rows * k), f32))
 
@@ -180,11 +181,13 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
             multiply(dz_out, scale, out=dz_out)                        # dz = (p - y) / (N K)
             greater(flat, zeros, out=bool_masks)                       # every ReLU mask [y > 0] at once,
             copyto(masks, bool_masks)                                  # as 0.0/1.0 (faster than greater into floats)
-            for h_below, dz, dkernel, kernel_t, dx, mask in backward:
-                dot(h_below.T, dz, out=dkernel)                        # [dW; db] = [h 1]^T dz  (I+1, O)
-                dot(dz, kernel_t, out=dx)                              # (N, I+1) = (N, O) @ (O, I+1)
+            # np.dot where every operand is contiguous, np.matmul where dz is a strided view
+            # (np.dot copies it first): each is the faster there, by about 0.3 us and 1 us
+            for h_below, dz, dkernel, kernel_t, dx, mask, product in backward:
+                product(h_below.T, dz, out=dkernel)                    # [dW; db] = [h 1]^T dz  (I+1, O)
+                product(dz, kernel_t, out=dx)                          # (N, I+1) = (N, O) @ (O, I+1)
                 multiply(dx, mask, out=dx)                             # dz below = dx [y > 0]; last column unused
-            dot(xb.T, dz1, out=dkernel_0)
+            matmul(xb.T, dz1, out=dkernel_0)
             # Adam, Keras's form, both moments in one stacked update
             np.square(grads, out=g2)
             subtract(g_and_g2, moments, out=step_tmp)
@@ -197,6 +200,8 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
             subtract(values, update, out=values)                       # w -= m alpha / (sqrt(v) + eps)
         history["loss"].append(_mean_bce_from_logits(z_epoch, y_epoch, *loss_buffers[n], one))
         history["binary_accuracy"].append(np.count_nonzero(np.greater(p_epoch, 0.5) == y_epoch) / y_epoch.size)
+        if not n_val:
+            continue
         for h_in, kernel, z_hidden, h, h_zeros in val_forward:
             matmul(h_in, kernel, out=z_hidden)
             maximum(h, h_zeros, out=h)

@@ -5,6 +5,7 @@ is earned, once per public call, before any state changes.
 """
 from __future__ import annotations
 
+import collections.abc
 import numbers
 from typing import Any
 
@@ -41,12 +42,29 @@ def check_float(value: Any, name: str, low: float, high: float,
     return value
 
 
+def check_not_a_stream(value: Any, name: str) -> None:
+    """Refuse generators, iterators and datasets (tf.data, Keras's PyDataset, a DataLoader) with what to pass.
+
+    They are iterable but not collections, and have no ``__array__``: NumPy
+    would make a 0-d object array of one (whose error says only "dtype object"),
+    and npnet, which slices and shuffles whole arrays, has no streaming input.
+    """
+    if (isinstance(value, collections.abc.Iterable) and not isinstance(value, collections.abc.Collection)
+            and not hasattr(value, "__array__")):
+        raise TypeError(
+            f"{name} is a {type(value).__name__} object: npnet takes arrays, not generators, iterators or "
+            "datasets; collect the batches into NumPy arrays first, e.g. batches = list(dataset.as_numpy_iterator()) "
+            "for a tf.data.Dataset (or list(generator)), then x, y = (np.concatenate(part) for part in zip(*batches))")
+
+
 def as_real_array(value: Any, name: str) -> np.ndarray:
     """``value`` as an array of bools, ints or floats (no copy when it already is one).
 
     Strings, objects and complex numbers are refused rather than guessed at:
-    casting complex to float would silently drop the imaginary part.
+    casting complex to float would silently drop the imaginary part. Streams
+    are refused by ``check_not_a_stream``.
     """
+    check_not_a_stream(value, name)
     try:
         array = np.asarray(value)
     except ValueError as error:  # ragged nested lists

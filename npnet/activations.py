@@ -126,6 +126,19 @@ _REGISTRY: dict[str, Activation] = {a.name: a for a in (linear, relu, sigmoid, t
 ActivationLike = Union[None, str, Activation, Callable]
 
 
+def names() -> list[str]:
+    """The registered activation names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def serialize(activation: Activation, owner: str) -> str:
+    """The registered name of ``activation``, for configs; refuses an unregistered one, naming ``owner``."""
+    if _REGISTRY.get(activation.name) is not activation:
+        raise ValueError(f"{owner}: activation {activation.name!r} is not one of npnet's registered activations "
+                         f"({', '.join(names())}), so it cannot be saved by name")
+    return activation.name
+
+
 def get(identifier: ActivationLike) -> Activation:
     """The activation named ``identifier`` (``None`` means linear), or the given instance.
 

@@ -23,19 +23,27 @@ from npnet.progbar import Progbar
 class Callback:
     """Base class: override the hooks you need. ``self.model`` is set before training starts.
 
-    ``Sequential.fit`` calls, in this order (epochs and batches count from 0):
+    Keras 3's hooks, fired where Keras fires them (epochs and batches count from 0):
 
+    ``fit``:
     - ``on_train_begin(logs=None)``: once, after fit's arguments are checked and the model is built.
     - ``on_epoch_begin(epoch, logs=None)``.
     - ``on_train_batch_begin(batch, logs=None)``, then one training step on that batch.
     - ``on_train_batch_end(batch, logs)``: ``logs["loss"]`` and each metric are running
       values over this epoch's batches so far (as Keras 3 passes them).
+    - with validation data, the validation pass fires ``on_test_begin``,
+      ``on_test_batch_begin/end`` and ``on_test_end`` (Keras's fit calls evaluate with its callbacks).
     - ``on_epoch_end(epoch, logs)``: the epoch's ``"loss"``, the metrics and, with validation
       data, ``"val_loss"`` and ``"val_<metric>"``; the same dict ``History`` records.
-    - ``on_train_end(logs)``: once, with the last epoch's logs (None if no epoch ended).
+    - ``on_train_end(logs)``: once, with the last epoch's logs (``{}`` if no epoch ended).
       Unlike Keras, also when fit is interrupted (KeyboardInterrupt) or diverges
-      (``npnet.models.TrainingDivergedError``), before that exception propagates.
+      (``npnet.training.TrainingDivergedError``), before that exception propagates.
+    ``on_batch_begin/end`` are called by the default ``on_train_batch_begin/end``, as in Keras 3.
+    ``evaluate(callbacks=...)``: ``on_test_begin``, ``on_test_batch_begin/end`` (running logs), ``on_test_end(logs)``.
+    ``predict(callbacks=...)``: ``on_predict_begin``, ``on_predict_batch_begin``,
+    ``on_predict_batch_end(batch, {"outputs": ...})``, ``on_predict_end``.
 
+    Hooks without logs of their own receive ``logs={}``, as Keras's CallbackList passes them.
     Setting ``self.model.stop_training = True`` in a batch hook ends the epoch after that
     batch (its partial logs still reach ``on_epoch_end``); in ``on_epoch_end`` it ends training.
     """
@@ -47,8 +55,23 @@ class Callback:
     def on_train_end(self, logs: dict | None = None) -> None: ...
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None: ...
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
-    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_begin(batch, logs=logs)   # as Keras 3: the old name still fires in training
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.on_batch_end(batch, logs=logs)
+
+    def on_test_begin(self, logs: dict | None = None) -> None: ...
+    def on_test_end(self, logs: dict | None = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_begin(self, logs: dict | None = None) -> None: ...
+    def on_predict_end(self, logs: dict | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
 class History(Callback):
@@ -130,7 +153,7 @@ class MonitorCallback(Callback):
             self.monitor_op = np.less if self.mode == "min" else np.greater
             return
         name = self.monitor.removeprefix("val_")
-        directions = {metric.name: metric.direction for metric in getattr(self.model, "_metrics", ())}
+        directions = {metric.name: metric.direction for metric in getattr(self.model, "metrics", ())}
         direction = "down" if name == "loss" else directions.get(name)
         if direction not in ("up", "down"):
             raise ValueError(f"{type(self).__name__} callback received monitor={self.monitor}, but npnet "

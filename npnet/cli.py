@@ -4,26 +4,31 @@
 ``npnet: error: ...`` on stderr for anything wrong with the user's files or
 arguments (argparse's own usage errors exit with 2 as well). Data files are
 read by ``npnet.datasets``; model files are ``Sequential.save`` archives to
-which ``train`` adds the feature and label names, so ``evaluate`` and
-``predict`` can find the right columns and name their output.
+which ``train`` adds the feature and label names and, on a data file, the
+features' standardization (``npnet.preprocessing``), so ``evaluate`` and
+``predict`` find the right columns, scale them as at training and name their
+output. ``training_settings`` holds the defaults ``train`` picks for data it
+has never seen.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import importlib.util
+import math
 import os
 import sys
 import time
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from npnet import datasets, models, optimizers, plots, report, saving, tutorial, utils
+from npnet import (activations, datasets, models, optimizers, plots, preprocessing, report, saving, testing,
+                   tutorial, utils)
 from npnet._validation import check_float, check_int
 from npnet.models import Sequential
 
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
+HIDDEN_ACTIVATIONS = tuple(activations.names())
 NO_LABELS = "no labels; name the CSV label columns with --labels or --label-prefix (an NPZ needs an array 'y')"
 
 
@@ -56,7 +61,7 @@ def trace(args: argparse.Namespace) -> int:
     print(step)
     if args.compare_keras:
         _require_reference("--compare-keras")
-        differences = step.compare_with_keras()
+        differences = testing.compare_trace_with_keras(step)
         worst = max(differences, key=differences.get)
         print(f"\nKeras (tf.GradientTape) on the same weights: {len(differences)} arrays compared, "
               f"largest difference {differences[worst]:.2g} ({worst})")
@@ -78,18 +83,55 @@ def build_model(n_features: int, n_labels: int, hidden: Sequence[int] = tutorial
         else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}))
 
 
-def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str], list[str]]:
-    """Train/test arrays and the feature and label names, from ``--data`` or the tutorial's generator."""
+def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str] | None, list[str]]:
+    """Train/test arrays and the feature names (None when the data name none) and label names.
+
+    From ``--data`` or, without it, the tutorial's generator (unnamed features).
+    """
     if args.data is None:
         data = tutorial.tutorial_data(args.data_seed, n_samples=args.n_samples, n_features=args.n_features,
                                       n_classes=args.n_classes, n_labels=args.n_labels, test_size=args.test_size)
-        return (data, [f"feature_{i}" for i in range(args.n_features)],
-                [f"label_{i}" for i in range(args.n_classes)])
-    table = datasets.load_table(args.data, labels=args.labels, label_prefix=args.label_prefix)
+        return data, None, [f"label_{i}" for i in range(args.n_classes)]
+    table = datasets.load_table(args.data, labels=args.labels, label_prefix=args.label_prefix,
+                                delimiter=args.delimiter)
     if table.y is None:
-        raise datasets.DataError(f"{args.data}: {NO_LABELS}; columns: {', '.join(table.feature_names)}")
+        columns = f"; columns: {', '.join(table.feature_names)}" if table.feature_names else ""
+        raise datasets.DataError(f"{args.data}: {NO_LABELS}{columns}")
     x_train, x_test, y_train, y_test = datasets.split(table.x, table.y, args.test_size, args.data_seed)
     return tutorial.TutorialData(x_train, x_test, y_train, y_test), table.feature_names, table.label_names
+
+
+class Settings(NamedTuple):
+    hidden: tuple[int, ...]   # hidden layer sizes
+    batch_size: int
+    epochs: int
+    standardize: bool         # fit a Standardization on the training split and train on standardized features
+
+
+# On a user's data (--data): Keras's default batch of 32 and enough epochs for about this many optimizer
+# steps; the tutorial's data keep the tutorial's settings. Measured on the README's three data sets.
+USER_BATCH_SIZE, USER_STEPS = 32, 2000
+
+
+def training_settings(args: argparse.Namespace, n_train: int, n_labels: int) -> Settings:
+    """The settings ``train`` uses: the user's flags where given, else defaults suited to the data.
+
+    Tutorial data (no --data): the tutorial's 32-16-8 network, batches of 250,
+    50 epochs, raw features. A data file: standardized features; two hidden
+    layers of max(64, 2K) and max(32, K) units for K labels (never narrower
+    than the output: the tutorial's 8-unit layer starves a 25-label output);
+    batches of 32; epochs = ceil(2000 / steps per epoch), so a small file
+    gets about 2,000 steps and a large one a single epoch.
+    """
+    if args.data is None:
+        defaults = Settings(tutorial.HIDDEN_UNITS, tutorial.BATCH_SIZE, tutorial.N_EPOCHS, False)
+    else:
+        batch_size = args.batch_size or USER_BATCH_SIZE
+        steps_per_epoch = math.ceil(n_train * (1 - args.validation_split) / batch_size)
+        defaults = Settings((max(64, 2 * n_labels), max(32, n_labels)), batch_size,
+                            math.ceil(USER_STEPS / steps_per_epoch), True)
+    chosen = (args.hidden, args.batch_size, args.epochs, args.standardize)
+    return Settings(*(default if flag is None else flag for flag, default in zip(chosen, defaults)))
 
 
 def train(args: argparse.Namespace) -> int:
@@ -98,27 +140,37 @@ def train(args: argparse.Namespace) -> int:
     if args.plot or args.plot_labels:
         plots.require_matplotlib()
     data, feature_names, label_names = _training_data(args)
+    soft = _soft_labels(data.y_test, label_names, args.data)
+    if soft and args.plot_labels:
+        raise datasets.DataError(f"{soft}; --plot-labels plots precision, recall and F1, which count 0/1 labels")
+    settings = training_settings(args, len(data.x_train), len(label_names))
+    standardization = preprocessing.Standardization.fit(data.x_train) if settings.standardize else None
+    if standardization is not None:
+        data = data._replace(x_train=standardization.apply(data.x_train), x_test=standardization.apply(data.x_test))
     utils.set_random_seed(args.seed)
-    model = build_model(data.x_train.shape[1], data.y_train.shape[1], args.hidden, args.activation,
+    model = build_model(data.x_train.shape[1], data.y_train.shape[1], settings.hidden, args.activation,
                         args.optimizer, args.lr)
     twin = _keras_twin(model, args.seed) if args.compare_keras else None   # before fit: same initial weights
     if args.verbose:
         model.summary()
-    fit_options = dict(batch_size=args.batch_size, epochs=args.epochs, validation_split=args.validation_split)
+    fit_options = dict(batch_size=settings.batch_size, epochs=settings.epochs,
+                       validation_split=args.validation_split)
     start = time.perf_counter()
     history = model.fit(data.x_train, data.y_train, verbose=args.verbose, **fit_options)
     seconds = time.perf_counter() - start
-    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=args.batch_size, verbose=0)
-    print(f"fit: {seconds:.2f} s for {args.epochs} epochs on {len(data.x_train)} samples "
-          f"({len(feature_names)} features, {len(label_names)} labels)")
+    print(f"fit: {seconds:.2f} s for {settings.epochs} epochs in batches of {settings.batch_size} on "
+          f"{len(data.x_train)} samples ({data.x_train.shape[1]} features, {len(label_names)} label"
+          f"{'s' * (len(label_names) != 1)}), "
+          f"{'standardized' if standardization is not None else 'raw'} features")
+    if args.output:   # first: nothing that fails after training may cost the trained model
+        save_trained_model(TrainedModel(model, feature_names, label_names, standardization), args.output)
+        print(f"model: {args.output}")
+    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=settings.batch_size, verbose=0)
     print(f"Test loss: {loss} / Test accuracy: {accuracy}")
-    scores = label_report(data.y_test, model.predict(data.x_test, batch_size=args.batch_size, verbose=0),
-                          label_names)
+    scores = label_report(data.y_test, model.predict(data.x_test, batch_size=settings.batch_size, verbose=0),
+                          label_names, args.data)
     if twin is not None:
         print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
-    if args.output:
-        save_model_with_names(model, args.output, feature_names, label_names)
-        print(f"model: {args.output}")
     if args.plot:
         plots.plot_history(history, args.plot)
         print(f"training curves: {args.plot}")
@@ -173,30 +225,66 @@ def _compare_with_keras(twin: Any, data: tutorial.TutorialData, ours: tuple[floa
 
 # -- per-label scores ------------------------------------------------------------------------------
 
-def label_report(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str]) -> dict[str, Any]:
-    """``npnet.report.multilabel_report`` at threshold 0.5, printed as its table; returns the report."""
+def label_report(y_true: np.ndarray, probabilities: np.ndarray, label_names: Sequence[str],
+                 source: str | None) -> dict[str, Any] | None:
+    """``npnet.report.multilabel_report`` at threshold 0.5, printed as its table; returns the report.
+
+    Labels that are probabilities (soft labels, which training takes as binary
+    crossentropy targets) have no precision or recall: the table is skipped
+    with a line saying which column of ``source`` (the data file) is soft, and
+    None is returned.
+    """
+    soft = _soft_labels(y_true, label_names, source)
+    if soft:
+        print(f"per-label scores skipped: {soft}; precision, recall and F1 count 0/1 labels "
+              "(score the model on a file whose labels are 0/1)")
+        return None
     scores = report.multilabel_report(y_true, probabilities, label_names=list(label_names))
     print(report.format_report(scores))
     return scores
 
 
+def _soft_labels(y: np.ndarray, label_names: Sequence[str], source: str | None) -> str | None:
+    """"FILE: label column 'c' holds probabilities such as 0.3, ..." for the first label that is not 0/1, or None."""
+    hard = np.isin(y, (0.0, 1.0))   # (N, K)
+    soft_columns = np.flatnonzero(~hard.all(axis=0))
+    if not soft_columns.size:
+        return None
+    first = soft_columns[0]
+    more = f" (and {soft_columns.size - 1} more)" if soft_columns.size > 1 else ""
+    return (f"{source or 'the data'}: label column {label_names[first]!r}{more} holds probabilities "
+            f"such as {y[~hard[:, first], first][0]:g}, not 0/1 labels")
+
+
 # -- model files -----------------------------------------------------------------------------------
 
-def save_model_with_names(model: Sequential, path: str, feature_names: Sequence[str],
-                          label_names: Sequence[str]) -> None:
-    """``model.save(path)``, plus ``feature_names`` and ``label_names`` arrays in the same archive.
+class TrainedModel(NamedTuple):
+    """A model file written by ``npnet train``: the model and what the CLI stored beside it."""
+    model: Sequential
+    feature_names: list[str] | None   # the training data's feature names; None when it named none
+    label_names: list[str] | None     # None in a file saved by Sequential.save
+    standardization: preprocessing.Standardization | None   # applied to features before the model
+
+
+def save_trained_model(trained: TrainedModel, path: str) -> None:
+    """``model.save(path)``, plus the names and the standardization as arrays in the same archive.
 
     ``npnet.models.load_model`` reads only ``config`` and ``weight_*``, so the file stays a
     plain npnet model; the names are unicode arrays, loadable without pickle.
     """
-    model.save(path)
+    trained.model.save(path)
     arrays = saving.read_archive(path)
-    saving.write_archive(path, {**arrays, "feature_names": np.array(list(feature_names), dtype=str),
-                                "label_names": np.array(list(label_names), dtype=str)})
+    if trained.feature_names is not None:
+        arrays["feature_names"] = np.array(list(trained.feature_names), dtype=str)
+    if trained.label_names is not None:
+        arrays["label_names"] = np.array(list(trained.label_names), dtype=str)
+    if trained.standardization is not None:
+        arrays.update(trained.standardization.to_arrays())
+    saving.write_archive(path, arrays)
 
 
-def load_model_with_names(path: str) -> tuple[Sequential, list[str] | None, list[str] | None]:
-    """The model in ``path`` and the feature and label names ``save_model_with_names`` stored (None if absent)."""
+def load_trained_model(path: str) -> TrainedModel:
+    """The model in ``path`` and what ``save_trained_model`` stored beside it (None where absent)."""
     if not os.path.isfile(path):
         raise datasets.DataError(f"{path}: no such model file")
     try:
@@ -210,32 +298,41 @@ def load_model_with_names(path: str) -> tuple[Sequential, list[str] | None, list
         if stored is not None and (stored.dtype.kind != "U" or stored.shape != (count,)):
             raise ValueError(f"{path}: {key!r} must be {count} strings, got {stored!r}")
         names.append(None if stored is None else [str(name) for name in stored])
+    standardization = preprocessing.Standardization.from_arrays(arrays, model.input_shape[1], path)
     if model.loss is None:   # saved before compile: score it as npnet trains it
         model.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    return model, names[0], names[1]
+    return TrainedModel(model, *names, standardization)
 
 
-def _model_table(args: argparse.Namespace, model: Sequential, feature_names: list[str] | None,
-                 label_names: list[str] | None, need_labels: bool) -> datasets.Table:
-    """``--data`` read with the model's column names; refuses tables the model cannot take.
+def _model_features(args: argparse.Namespace, trained: TrainedModel, need_labels: bool) -> datasets.Table:
+    """``--data`` read for the trained model: its features (standardized as at training) and labels.
 
-    Features are chosen by the stored names, so label or id columns in a
-    CSV are left out; evaluate also takes its label columns by the stored
-    names unless told otherwise (an NPZ carries its own in ``y``).
+    Feature columns are matched by name when both the model and the file
+    name them, so label or id columns in a CSV are left out and the order
+    does not matter; by position when either side names none (a model
+    trained on an NPZ without feature_names, or such an NPZ given to a model
+    trained on a CSV): then the file's non-label columns must be as many as
+    the model's inputs. evaluate takes its label columns by the stored names
+    unless told otherwise (an NPZ carries its own in ``y``).
     """
+    model, label_names = trained.model, trained.label_names
     labels = args.labels
     if need_labels and labels is None and args.label_prefix is None and not datasets.is_npz(args.data):
         labels = label_names
-    table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix, features=feature_names)
+    table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix,
+                                features=trained.feature_names, delimiter=args.delimiter)
     if table.x.shape[1] != model.input_shape[1]:
-        raise datasets.DataError(f"{args.data}: {table.x.shape[1]} feature columns "
-                                 f"({', '.join(table.feature_names)}), the model expects {model.input_shape[1]}")
+        columns = f" ({', '.join(table.feature_names)})" if table.feature_names else ""
+        raise datasets.DataError(f"{args.data}: {table.x.shape[1]} feature columns{columns}, "
+                                 f"the model expects {model.input_shape[1]}")
     if need_labels:
         if table.y is None:
             raise datasets.DataError(f"{args.data}: {NO_LABELS}")
         if table.y.shape[1] != model.layers[-1].units:
             raise datasets.DataError(f"{args.data}: {table.y.shape[1]} label columns, "
                                      f"the model predicts {model.layers[-1].units}")
+    if trained.standardization is not None:
+        table = table._replace(x=trained.standardization.apply(table.x))
     return table
 
 
@@ -243,21 +340,22 @@ def _model_table(args: argparse.Namespace, model: Sequential, feature_names: lis
 
 def evaluate(args: argparse.Namespace) -> int:
     """Print the saved model's loss and metrics on a labelled data file, and per-label scores."""
-    model, feature_names, label_names = load_model_with_names(args.model)
-    table = _model_table(args, model, feature_names, label_names, need_labels=True)
+    trained = load_trained_model(args.model)
+    model, table = trained.model, _model_features(args, trained, need_labels=True)
     values = model.evaluate(table.x, table.y, batch_size=args.batch_size, verbose=0)
     print(" / ".join(f"{name}: {value}" for name, value in zip(model.metrics_names, np.atleast_1d(values))))
-    label_report(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), table.label_names)
+    label_report(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), table.label_names,
+                 args.data)
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
     """Write one CSV row per sample: 0/1 per label (probability > threshold), or the probabilities."""
     _check_directories(args.output)
-    model, feature_names, label_names = load_model_with_names(args.model)
-    table = _model_table(args, model, feature_names, label_names, need_labels=False)
-    probabilities = model.predict(table.x, batch_size=args.batch_size, verbose=0)
-    names = label_names or [f"label_{k}" for k in range(probabilities.shape[1])]
+    trained = load_trained_model(args.model)
+    table = _model_features(args, trained, need_labels=False)
+    probabilities = trained.model.predict(table.x, batch_size=args.batch_size, verbose=0)
+    names = trained.label_names or [f"label_{k}" for k in range(probabilities.shape[1])]
     # %.9g round-trips float32 exactly; the 0/1 form thresholds as binary accuracy does.
     rows = ([[f"{p:.9g}" for p in row] for row in probabilities.tolist()] if args.proba
             else (probabilities > args.threshold).astype(int).tolist())
@@ -315,6 +413,14 @@ def _name_list(text: str) -> list[str]:
     return names
 
 
+def _delimiter(text: str) -> str:
+    """One character; ``tab`` or ``\\t`` for a tab, which a shell does not pass easily."""
+    text = "\t" if text in ("tab", "\\t") else text
+    if len(text) != 1 or text in "\"\r\n":
+        raise argparse.ArgumentTypeError(f"expected one character (or 'tab'), got {text!r}")
+    return text
+
+
 def _suffix(extension: str) -> Any:
     def parse(text: str) -> str:
         if not text.lower().endswith(extension):
@@ -324,6 +430,8 @@ def _suffix(extension: str) -> Any:
 
 
 def _add_label_options(parser: argparse.ArgumentParser, note: str) -> None:
+    parser.add_argument("--delimiter", metavar="CHAR", type=_delimiter, default=",",
+                        help="the CSV's cell separator ('tab' for tabs)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--labels", type=_name_list, metavar="COL1,COL2,...",
                        help=f"CSV label columns; every other column is a feature ({note})")
@@ -349,9 +457,20 @@ TRAIN_EXAMPLES = """examples:
   npnet train --data data.npz --compare-keras   also train the Keras twin (needs npnet[reference])
 
 Data files: a CSV with a header row (label columns named by --labels or
---label-prefix, every other column is a feature), or an NPZ with arrays
-x (N, features), y (N, labels) and optional feature_names, label_names.
-Labels must be 0/1 (or probabilities in [0, 1]); empty cells and NaN are refused."""
+--label-prefix, every other column is a feature; read with pandas, `pip install
+'npnet[data]'`), or an NPZ with arrays x (N, features), y (N, labels) and
+optional feature_names, label_names. Labels must be 0/1, True/False (as pandas
+writes them) or probabilities in [0, 1]; empty cells and NaN are refused.
+With probabilities, the model trains on them and is saved, accuracy counts only
+the targets that are exactly 0/1 (as Keras's binary accuracy does), the
+per-label scores are skipped with a note, and --plot-labels is refused.
+
+Defaults: on the tutorial's data, the tutorial's settings (32,16,8 hidden
+units, batches of 250, 50 epochs, raw features). On a data file with K labels:
+features standardized with the training split's mean and standard deviation
+(stored in the model file; evaluate and predict apply them), hidden layers of
+max(64, 2K) and max(32, K) units, batches of 32 and ceil(2000 / steps per epoch)
+epochs (about 2,000 steps; one epoch for a large file). Flags override each."""
 
 EVALUATE_EXAMPLES = """examples:
   npnet evaluate model.npz --data test.csv      label columns as stored at training
@@ -361,8 +480,11 @@ PREDICT_EXAMPLES = """examples:
   npnet predict model.npz --data new.csv --output preds.csv
   npnet predict model.npz --data new.csv --proba        probabilities to stdout
 
-A model saved by `npnet train` picks its feature columns by name, so extra
-columns (labels, ids) in the file are ignored."""
+A model saved by `npnet train` picks its feature columns by name when the
+file names them too, so extra columns (labels, ids) are ignored; when either
+side names none (a model trained on an NPZ without feature_names, or such an
+NPZ), by position: the file's non-label columns must be the model's inputs.
+Features are standardized as at training when the model file says so."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -413,17 +535,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fraction held out for testing")
     source.add_argument("--data-seed", metavar="SEED", type=_seed, default=tutorial.RANDOM_STATE,
                         help="seed of the data and the test split")
-    net = fit.add_argument_group("model and training (defaults: the tutorial's)")
+    net = fit.add_argument_group("model and training (defaults: see below)")
     net.add_argument("--hidden", metavar="N1,N2,...", type=_int_list,
-                     default=",".join(map(str, tutorial.HIDDEN_UNITS)), help="hidden layer sizes")
+                     help="hidden layer sizes ('' for none)")
     net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu", help="hidden activation")
-    net.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="update rule")
+    net.add_argument("--optimizer", choices=optimizers.names(), default="adam", help="update rule")
     net.add_argument("--lr", metavar="RATE", type=_positive_float,
                      help="learning rate (default: adam 0.001, sgd 0.01)")
-    net.add_argument("--epochs", metavar="N", type=_positive_int, default=tutorial.N_EPOCHS,
-                     help="passes over the training data")
-    net.add_argument("--batch-size", metavar="N", type=_positive_int, default=tutorial.BATCH_SIZE,
-                     help="samples per step")
+    net.add_argument("--epochs", metavar="N", type=_positive_int, help="passes over the training data")
+    net.add_argument("--batch-size", metavar="N", type=_positive_int, help="samples per step")
+    net.add_argument("--standardize", action=argparse.BooleanOptionalAction,
+                     help="standardize the features with the training split's mean and standard deviation")
     net.add_argument("--validation-split", metavar="FRACTION", type=_fraction, default=tutorial.VALIDATION_SPLIT,
                      help="last fraction of the training split used for validation")
     net.add_argument("--seed", metavar="SEED", type=_seed, default=tutorial.RANDOM_STATE,

@@ -1,23 +1,35 @@
-"""Tables of features and labels from files: ``load_table`` reads a CSV or an NPZ, with NumPy and the stdlib.
+"""Tables of features and labels from files: ``load_table`` reads a CSV (with pandas) or an NPZ (with NumPy).
 
 A CSV has a header row; the label columns are named (``labels``) or share a
-prefix (``label_prefix``) and every other column is a feature. An NPZ holds
-``x`` (N, I), optionally ``y`` (N, K), ``feature_names`` (I,) and
+prefix (``label_prefix``) and every other column is a feature. Cells are
+numbers, or ``True``/``False`` as pandas writes boolean columns (read as 1/0).
+An NPZ holds ``x`` (N, I), optionally ``y`` (N, K), ``feature_names`` (I,) and
 ``label_names`` (K,). Files are read with ``np.load(allow_pickle=False)``:
 no file can run code. Every problem with a file is a ``DataError`` whose
 message names the file and, where there is one, the column and line.
+
+CSV parsing is pandas's C parser (``pip install 'npnet[data]'``); see
+benchmarks/RESULTS.md, "Reading a CSV", for its speed. pandas reports a bad cell without
+its line, so when its result holds one (a cell that is not a number, an
+empty cell, a short or long row) the file is scanned once more with the
+``csv`` module to name the first bad cell's line and column.
 """
 from __future__ import annotations
 
 import csv
 import math
 import os
+import warnings
 import zipfile
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from npnet._validation import check_float, check_int
+
+INSTALL_PANDAS = "reading CSV files needs pandas: pip install 'npnet[data]'"
+# pandas writes a boolean column as True/False and reads these spellings back as booleans.
+_BOOLEANS = {"true": 1.0, "false": 0.0}
 
 
 class DataError(ValueError):
@@ -25,30 +37,36 @@ class DataError(ValueError):
 
 
 class Table(NamedTuple):
-    x: np.ndarray                  # (N, I) float64 features
-    y: np.ndarray | None           # (N, K) float64 labels in [0, 1], or None when the file names none
-    feature_names: list[str]       # I names
-    label_names: list[str]         # K names ([] when y is None)
+    x: np.ndarray                    # (N, I) float64 features
+    y: np.ndarray | None             # (N, K) float64 labels in [0, 1], or None when the file names none
+    feature_names: list[str] | None  # I names, or None when the file names no features (an NPZ without them)
+    label_names: list[str]           # K names ([] when y is None; label_0, ... when an NPZ names none)
 
 
 def load_table(path: str | os.PathLike, labels: Sequence[str] | None = None, label_prefix: str | None = None,
-               features: Sequence[str] | None = None) -> Table:
+               features: Sequence[str] | None = None, delimiter: str = ",") -> Table:
     """Features and labels from ``path``: ``.npz`` by its extension, CSV otherwise.
 
     CSV: ``labels`` (column names) or ``label_prefix`` choose the label
     columns; ``features`` (names, in the model's order) chooses the feature
-    columns, else every column that is not a label is a feature.
+    columns, else every column that is not a label is a feature; ``delimiter``
+    separates the cells (one character).
     NPZ: ``labels``/``label_prefix`` select columns of ``y`` by ``label_names``;
-    ``features`` must equal the stored ``feature_names`` when there are any.
+    ``features`` selects columns of ``x`` by ``feature_names`` when the file
+    has them, and is ignored when it has none (``x`` is taken as it is).
     """
     path = os.fspath(path)
     if labels is not None and label_prefix is not None:
         raise ValueError("give labels or label_prefix, not both")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\"\r\n":
+        raise ValueError(f"delimiter must be one character other than a quote or a line break, got {delimiter!r}")
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
-    read = _read_npz if is_npz(path) else _read_csv
-    x, y, feature_names, label_names = read(path, labels, label_prefix, features)
-    _check_finite(path, x, feature_names, "feature")
+    if is_npz(path):
+        x, y, feature_names, label_names = _read_npz(path, labels, label_prefix, features)
+    else:
+        x, y, feature_names, label_names = _read_csv(path, labels, label_prefix, features, delimiter)
+    _check_finite(path, x, feature_names or [f"feature_{i}" for i in range(x.shape[1])], "feature")
     if y is not None:
         _check_finite(path, y, label_names, "label")
         for column, name in enumerate(label_names):
@@ -82,56 +100,137 @@ def split(x: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> tuple[np
 
 # -- CSV -------------------------------------------------------------------------------------------
 
-def _read_csv(path, labels, label_prefix, features):
-    header, rows = _csv_rows(path)
+def _read_csv(path, labels, label_prefix, features, delimiter):
+    header = _csv_header(path, delimiter)
     label_columns = _label_columns(path, header, labels, label_prefix)
     if features is not None:
         _require_columns(path, header, features, "feature")
         feature_columns = [header.index(name) for name in features]
     else:
-        feature_columns = [i for i, name in enumerate(header) if i not in label_columns]
+        feature_columns = [i for i, name in enumerate(header) if i not in label_columns and name]
     if not feature_columns:
         raise DataError(f"{path}: no feature columns left once the label columns are taken")
-    values = _csv_numbers(path, header, rows)
-    y = values[:, label_columns] if label_columns else None
-    return (values[:, feature_columns], y, [header[i] for i in feature_columns],
-            [header[i] for i in label_columns])
+    used = feature_columns + label_columns
+    frame = _csv_frame(path, header, delimiter)
+    try:
+        x = _float_matrix(frame, [header[i] for i in feature_columns])
+        y = _float_matrix(frame, [header[i] for i in label_columns]) if label_columns else None
+    except _NotANumber as error:
+        problem = _first_bad_cell(path, header, delimiter, used) or f"column {error}: a cell is not a number"
+        raise DataError(f"{path}: {problem}") from None
+    return x, y, [header[i] for i in feature_columns], [header[i] for i in label_columns]
 
 
-def _csv_rows(path: str) -> tuple[list[str], list[list[str]]]:
-    """The header (stripped names) and the non-blank rows, each as long as the header."""
+def _csv_header(path: str, delimiter: str) -> list[str]:
+    """The first non-blank row's cells, stripped: distinct, non-empty column names.
+
+    The first name may be empty: ``DataFrame.to_csv`` writes its index there
+    unless told ``index=False``, and that column is then neither feature nor label.
+    """
     try:
         with open(path, newline="", encoding="utf-8") as handle:
-            lines = [(number, row) for number, row in enumerate(csv.reader(handle), start=1) if row]
+            first = next((row for row in csv.reader(handle, delimiter=delimiter) if not _blank(row)), None)
     except (UnicodeDecodeError, csv.Error) as error:
         raise DataError(f"{path}: not a readable CSV file ({error})") from None
-    if not lines:
+    if first is None:
         raise DataError(f"{path}: empty CSV file (it needs a header row and data rows)")
-    header = [name.strip() for name in lines[0][1]]
-    if "" in header or len(set(header)) != len(header):
+    header = [name.strip() for name in first]
+    if "" in header[1:] or len(set(header)) != len(header):
         raise DataError(f"{path}: the header row needs distinct, non-empty column names, got {header}")
-    for number, row in lines[1:]:
-        if len(row) != len(header):
-            raise DataError(f"{path}: line {number} has {len(row)} cells, the header has {len(header)}")
-    if len(lines) == 1:
-        raise DataError(f"{path}: the CSV has a header but no data rows")
-    return header, [row for _, row in lines[1:]]
+    return header
 
 
-def _csv_numbers(path: str, header: list[str], rows: list[list[str]]) -> np.ndarray:
-    """The cells as a float64 (N, columns) array; a cell that is not a number is named by line and column."""
+def _pandas() -> Any:
     try:
-        return np.array(rows, dtype=np.float64)
-    except ValueError:
-        pass
-    for line, row in enumerate(rows, start=2):   # line 1 is the header (blank lines are not counted)
-        for name, cell in zip(header, row):
+        import pandas
+    except ImportError:
+        raise ImportError(INSTALL_PANDAS) from None
+    return pandas
+
+
+def _csv_frame(path: str, header: list[str], delimiter: str) -> Any:
+    """The whole file as a pandas DataFrame whose columns are named by ``header``.
+
+    Only empty cells become NaN (``na_values=[""]``): a cell that pandas
+    cannot read as a number leaves its column as text, converted (or
+    refused) by ``_float_matrix``, and columns that are not used may hold
+    anything. A row longer than the header is a ParserError, or, when every
+    row is, a ParserWarning raised as an error. (Not ``usecols``: with it
+    pandas drops a long row's extra cells without a word.)
+    """
+    pandas = _pandas()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pandas.errors.ParserWarning)
+            warnings.simplefilter("ignore", pandas.errors.DtypeWarning)   # mixed columns are converted cell by cell
+            frame = pandas.read_csv(path, sep=delimiter, header=0, index_col=False, keep_default_na=False,
+                                    na_values=[""], encoding="utf-8", engine="c")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    except (pandas.errors.ParserError, pandas.errors.ParserWarning) as error:
+        problem = _first_bad_cell(path, header, delimiter, [])
+        raise DataError(f"{path}: {problem or 'not a readable CSV file (' + ' '.join(str(error).split()) + ')'}")
+    if len(frame) == 0:
+        raise DataError(f"{path}: the CSV has a header but no data rows")
+    frame.columns = header   # pandas keeps the names' padding; these are stripped
+    return frame
+
+
+class _NotANumber(Exception):
+    """A column holding a cell that is not a number (its name is the message); the caller finds the cell."""
+
+
+def _float_matrix(frame: Any, names: list[str]) -> np.ndarray:
+    """The named columns as one float64 (N, len(names)) array; ``_NotANumber`` names a column with a bad cell.
+
+    Columns pandas parsed as numbers are taken as they are (when they are all
+    float64 and adjacent in the frame, the array is a view of pandas's own
+    block, with no copy); columns it left as text are converted cell by cell.
+    """
+    for name in names:
+        column = frame[name]
+        if column.dtype.kind not in "biuf":
             try:
-                float(cell)
-            except ValueError:
-                what = "an empty cell" if not cell.strip() else f"{cell!r}, not a number"
-                raise DataError(f"{path}: column {name!r}, data line {line - 1}: {what}") from None
-    raise AssertionError("unreachable: NumPy refused a cell that float() accepts")  # pragma: no cover
+                frame[name] = np.array([_cell_number(cell) for cell in column.tolist()], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise _NotANumber(repr(name)) from None
+        # na_values=[""]: a NaN that pandas parsed is an empty cell or a short row ("nan" stays text, above).
+        elif column.dtype.kind == "f" and np.isnan(column.to_numpy()).any():
+            raise _NotANumber(repr(name))
+    return frame[names].to_numpy(dtype=np.float64)
+
+
+def _cell_number(cell: Any) -> float:
+    """A cell pandas left as text (or as a value of a mixed column) as a float; ValueError if it is none."""
+    if isinstance(cell, str):
+        text = cell.strip()
+        return _BOOLEANS[text.lower()] if text.lower() in _BOOLEANS else float(text)
+    if cell is None or cell != cell:   # pandas's missing value: an empty cell
+        raise ValueError("an empty cell")
+    return float(cell)
+
+
+def _blank(row: list[str]) -> bool:
+    """A row pandas skips: no cells, or one cell of whitespace."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _first_bad_cell(path: str, header: list[str], delimiter: str, columns: list[int]) -> str | None:
+    """The first row of another length than the header, or cell of ``columns`` that is not a number; None if none."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = ((number, row) for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1)
+                if not _blank(row))
+        next(rows)   # the header
+        for data_line, (number, row) in enumerate(rows, start=1):
+            if len(row) != len(header):
+                return f"line {number} has {len(row)} cells, the header has {len(header)}"
+            for column in columns:
+                try:
+                    _cell_number(row[column])
+                except ValueError:
+                    what = "an empty cell" if not row[column].strip() else f"{row[column]!r}, not a number"
+                    return f"column {header[column]!r}, data line {data_line}: {what}"
+    return None
 
 
 def _label_columns(path: str, header: list[str], labels, label_prefix) -> list[int]:
@@ -151,8 +250,9 @@ def _require_columns(path: str, available: list[str], names: Sequence[str], kind
         raise DataError(f"{path}: {kind} column names must be distinct and at least one, got {list(names)}")
     missing = [name for name in names if name not in available]
     if missing:
+        hint = " (one column: is the file separated by another delimiter?)" if len(available) == 1 else ""
         raise DataError(f"{path}: unknown {kind} column{'s' * (len(missing) > 1)} {', '.join(map(repr, missing))}; "
-                        f"columns: {', '.join(available)}")
+                        f"columns: {', '.join(available)}{hint}")
 
 
 # -- NPZ -------------------------------------------------------------------------------------------
@@ -162,9 +262,13 @@ def _read_npz(path, labels, label_prefix, features):
     if "x" not in arrays:
         raise DataError(f"{path}: an NPZ data file needs an array 'x'; it has {', '.join(arrays) or 'none'}")
     x = _numeric(path, arrays["x"], "x", ndim=2)
-    feature_names = _names(path, arrays, "feature_names", x.shape[1], "feature")
-    if features is not None and "feature_names" in arrays and list(features) != feature_names:
-        raise DataError(f"{path}: features {feature_names} differ from the expected {list(features)}")
+    feature_names = None
+    if "feature_names" in arrays:
+        feature_names = _names(path, arrays, "feature_names", x.shape[1], "feature")
+        if features is not None:
+            _require_columns(path, feature_names, features, "feature")
+            x = x[:, [feature_names.index(name) for name in features]]
+            feature_names = list(features)
     if "y" not in arrays:
         if labels is not None or label_prefix is not None:
             raise DataError(f"{path}: labels were asked for, but the file has no array 'y'")

@@ -147,11 +147,11 @@ def check_model(model: Any, x: Any, y: Any, eps: float = 1e-6, sample_weight: An
     loss = lambda: model.loss_and_gradients(x, y, sample_weight)[0]   # noqa: E731 - reads the perturbed buffer
     noise = rounding_noise(abs(loss()), eps)   # binary crossentropy's terms are all >= 0
     checks = []
-    for layer in model.layers:
-        for suffix, param in (("kernel", layer.kernel), ("bias", layer.bias)):
-            if param is not None:
-                checks.append(compare(f"{layer.name}/{suffix}", analytic[len(checks)],
-                                      numerical_gradient(loss, param, eps), noise))
+    for layer in model.layers:   # the trainable weights, in get_weights() order, as loss_and_gradients returns them
+        for spec, value, grad in zip(layer.weights_spec(layer.input_dim), layer.weights, layer.grads):
+            if grad is not None:
+                checks.append(compare(f"{layer.name}/{spec.name}", analytic[len(checks)],
+                                      numerical_gradient(loss, value, eps), noise))
     return GradcheckReport(checks)
 
 
@@ -165,14 +165,15 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, seed: int = 0) -> Gradche
     x = as_float_array(x, "x", np.float64, ndim=2).copy()
     if not layer.built:
         layer.build(x.shape[1], np.float64)
-    _require_float64(layer.kernel, f"layer {layer.name!r}'s kernel")
-    r = np.random.default_rng(seed).standard_normal((len(x), layer.units))
-    loss = lambda: float(np.sum(r * layer.forward(x)))  # noqa: E731
-    noise = rounding_noise(float(np.sum(np.abs(r * layer.forward(x)))), eps)
+    for value in layer.weights:
+        _require_float64(value, f"layer {layer.name!r}'s weights")
+    r = np.random.default_rng(seed).standard_normal((len(x), layer.output_dim(x.shape[1])))
+    loss = lambda: float(np.sum(r * layer.forward(x, True)))  # noqa: E731
+    noise = rounding_noise(float(np.sum(np.abs(r * layer.forward(x, True)))), eps)
     dx = layer.backward(r).copy()
-    params = [("kernel", layer.kernel, layer.dW.copy())]
-    if layer.bias is not None:
-        params.append(("bias", layer.bias, layer.db.copy()))
+    params = [(spec.name, value, grad.copy())
+              for spec, value, grad in zip(layer.weights_spec(x.shape[1]), layer.weights, layer.grads)
+              if grad is not None]
     checks = [compare(f"{layer.name}/{name}", grad, numerical_gradient(loss, value, eps), noise)
               for name, value, grad in params]
     checks.append(compare(f"{layer.name}/input", dx, numerical_gradient(loss, x, eps), noise))

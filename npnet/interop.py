@@ -3,20 +3,26 @@
 Needs the ``reference`` extra (TensorFlow); Keras is imported only inside
 these functions. A Keras Dense kernel is (I, O) and its bias (O,), in the
 same order as npnet's ``get_weights()``, so weights move unchanged.
-Optimizer state (Adam's moments, the step count) is not carried over:
-both sides start from a fresh optimizer with the same hyperparameters.
+``to_keras`` also gives the twin the optimizer's state (the step count and
+Adam's moments or SGD's velocity), so it trains on from where the model
+stands; ``from_keras`` starts a fresh optimizer with the same hyperparameters.
 """
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
-from npnet import losses, metrics, optimizers
-from npnet.layers import Dense
+import numpy as np
+
+from npnet import layers as layers_module, losses, metrics, optimizers
 from npnet.models import Sequential
 
-# Keras's class name for each npnet optimizer, and the hyperparameters both share.
-_KERAS_OPTIMIZERS = {"adam": "Adam", "sgd": "SGD"}
+# Keras's class name for each npnet optimizer (npnet's class has Keras's name and hyperparameters).
+_KERAS_OPTIMIZERS = {name: type(optimizers.get(name)).__name__ for name in optimizers.names()}
+# Each optimizer's slots: {Keras's slot name: npnet's}. Keras names a slot's variable for one weight
+# "<weight path>_<slot>" (keras/src/optimizers/base_optimizer.py, add_optimizer_variables).
+_KERAS_SLOTS = {"adam": {"momentum": "m", "velocity": "v"}, "sgd": {"momentum": "velocity"}}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
 _METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
                                           metrics.AUC, metrics.F1Score)}
@@ -31,7 +37,8 @@ def _keras():
 
 
 def to_keras(model: Sequential) -> Any:
-    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile settings.
+    """A Keras ``Sequential`` with the same layers, weights, dtype and, if compiled, the same compile
+    settings and optimizer state (step count and slots).
 
     Metrics named ``"accuracy"``/``"acc"`` become ``keras.metrics.BinaryAccuracy``
     under the same name, because that is what they mean in npnet (README).
@@ -44,10 +51,11 @@ def to_keras(model: Sequential) -> Any:
     if not model.built:
         raise ValueError("model has no weights yet: build it (give an input size) or fit it first")
     dtype = model.dtype.name
+    # An npnet layer's config holds Keras's constructor arguments of the class of the same name.
     keras_model = keras.Sequential(
         [keras.Input(shape=(model.input_shape[1],), dtype=dtype)]
-        + [keras.layers.Dense(layer.units, activation=layer.activation.name, use_bias=layer.use_bias,
-                              name=layer.name, dtype=dtype) for layer in model.layers],
+        + [getattr(keras.layers, _registered_class(layer).__name__)(**layer.get_config(), dtype=dtype)
+           for layer in model.layers],
         name=model.name)
     keras_model.set_weights(model.get_weights())
     if model.loss is not None:
@@ -59,8 +67,43 @@ def to_keras(model: Sequential) -> Any:
         keras_model.compile(
             optimizer=optimizer_class(**optimizer_config),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
-            metrics=[_metric_to_keras(keras, metric, dtype) for metric in model._metrics])
+            metrics=[_metric_to_keras(keras, metric, dtype) for metric in model.metrics])
+        _optimizer_state_to_keras(model, keras_model)
     return keras_model
+
+
+def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
+    """Give the twin's optimizer npnet's step count and slot values (Adam's m and v, SGD's velocity).
+
+    Keras creates its slots in ``optimizer.build(trainable_variables)``, one
+    variable per trainable weight and slot, in weight order; npnet's optimizer holds
+    each slot as one flat array over the trainable part of the model's parameter
+    buffer (the model hands it a single (grads, values) pair), cut here into the
+    trainable weights' shapes.
+    """
+    optimizer, keras_optimizer = model.optimizer, keras_model.optimizer
+    keras_optimizer.build(keras_model.trainable_variables)
+    keras_optimizer.iterations.assign(optimizer.iterations)
+    if optimizer._slots is None:   # no step taken yet: Keras's zeros are npnet's
+        return
+    (slots,) = optimizer._slots
+    shapes = [weight.shape for weight in model.trainable_weights]
+    offsets = np.cumsum([math.prod(shape) for shape in shapes])[:-1]
+    for keras_name, npnet_name in _KERAS_SLOTS[optimizer.name].items():
+        if npnet_name not in slots:   # SGD without momentum keeps no velocity
+            continue
+        variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{keras_name}")]
+        for variable, value, shape in zip(variables, np.split(slots[npnet_name], offsets), shapes, strict=True):
+            variable.assign(value.reshape(shape))
+
+
+def _registered_class(layer: layers_module.Layer) -> type:
+    """The registered npnet class a layer is (or derives from): Keras's class of the same name is its twin."""
+    for cls in type(layer).__mro__:
+        if cls.__name__ in layers_module.names() and layers_module.get(cls.__name__) is cls:
+            return cls
+    raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}, which has no Keras counterpart "
+                     f"(npnet's registered layers: {', '.join(layers_module.names())})")
 
 
 def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:
@@ -72,6 +115,20 @@ def _metric_to_keras(keras: Any, metric: metrics.Metric, dtype: str) -> Any:
 
 def _activation_name(keras_layer: Any) -> str:
     return getattr(keras_layer.activation, "__name__", repr(keras_layer.activation))
+
+
+# Keras config entries npnet's layers do not keep: the initializers only matter before the weights are set.
+_NOT_CARRIED = ("kernel_initializer", "bias_initializer", "input_dim", "input_shape")
+
+
+def _layer_from_keras(layer: Any) -> layers_module.Layer:
+    """The npnet layer of the same class and constructor arguments (the weights are set afterwards)."""
+    cls = layers_module.get(type(layer).__name__)
+    config = {key: value for key, value in layer.get_config().items()
+              if key in inspect.signature(cls).parameters and key not in _NOT_CARRIED}
+    if "activation" in config:
+        config["activation"] = _activation_name(layer)
+    return cls(**config)
 
 
 def from_keras(keras_model: Any) -> Sequential:
@@ -87,16 +144,16 @@ def from_keras(keras_model: Any) -> Sequential:
     if not layers:
         raise ValueError("keras_model has no layers")
     for layer in layers:
-        if not isinstance(layer, keras.layers.Dense):
-            raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; npnet has Dense layers only")
+        if type(layer).__name__ not in layers_module.names():
+            raise ValueError(f"layer {layer.name!r} is a {type(layer).__name__}; npnet has "
+                             f"{', '.join(layers_module.names())} layers only (npnet.layers.names())")
         if not layer.built:
             raise ValueError(f"layer {layer.name!r} has no weights yet: build the Keras model first")
-    dtype = layers[0].kernel.dtype
-    model = Sequential(name=keras_model.name, dtype=str(dtype))
-    for index, layer in enumerate(layers):
+    model = Sequential(name=keras_model.name, dtype=str(keras_model.inputs[0].dtype))
+    model.add(layers_module.Input(shape=(keras_model.inputs[0].shape[-1],)))
+    for layer in layers:
         try:
-            model.add(Dense(layer.units, activation=_activation_name(layer), use_bias=layer.use_bias,
-                            name=layer.name, input_dim=layer.kernel.shape[0] if index == 0 else None))
+            model.add(_layer_from_keras(layer))
         except ValueError as error:
             raise ValueError(f"layer {layer.name!r}: {error}") from None
     model.set_weights(keras_model.get_weights())
@@ -110,7 +167,8 @@ def from_keras(keras_model: Any) -> Sequential:
 def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
     name = type(optimizer).__name__.lower()
     if name not in _KERAS_OPTIMIZERS:
-        raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart (Adam, SGD)")
+        raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart "
+                         f"({', '.join(_KERAS_OPTIMIZERS.values())})")
     config = optimizer.get_config()
     npnet_class = type(optimizers.get(name))
     return npnet_class(**{key: float(config[key]) if key != "nesterov" else bool(config[key])
@@ -122,7 +180,7 @@ def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:
         return losses.BinaryCrossentropy(from_logits=loss.get_config()["from_logits"])
     if loss in ("binary_crossentropy", keras.losses.binary_crossentropy):
         return losses.BinaryCrossentropy()
-    raise ValueError(f"loss {loss!r} has no npnet counterpart (binary crossentropy)")
+    raise ValueError(f"loss {loss!r} has no npnet counterpart ({', '.join(losses.names())})")
 
 
 def _metrics_from_keras(metrics_config: Any) -> list[Any] | None:

@@ -121,22 +121,45 @@ def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> 
 
 
 class Loss:
-    """A loss with a backward: ``forward(y_true, y_pred) -> float`` then ``backward() -> dL/dy_pred``."""
+    """The loss protocol: what a model asks of its loss (SPEC: issue 12).
+
+    ``loss(y_true, y_pred, sample_weight=None)`` is the checked public call;
+    ``forward``/``backward`` the trusted hot path (``backward() -> dL/dy_pred``
+    for the last ``forward``); ``check_targets`` validates a model's targets for
+    this loss; ``fused(activation)`` offers a loss that starts from the output
+    layer's logits (or None); ``accuracy_metric`` names what ``"accuracy"``
+    means with this loss. Adding a loss is one subclass plus a registry entry.
+    """
 
     name = "loss"
+    accuracy_metric: str | None = None
 
-    def __call__(self, y_true: Any, y_pred: Any) -> float:
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         raise NotImplementedError
 
-    def forward(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         raise NotImplementedError
+
+    def backward(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
+        """A model's targets as a finite ``dtype`` array (N, units); (N,) is accepted for one unit, as Keras."""
+        y_array = as_real_array(y, name)
+        if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
+            y_array = y_array.reshape(-1, 1)
+        y = as_float_array(y_array, name, dtype, ndim=2)
+        if y.shape[1] != units:
+            raise ValueError(f"{name} must have {units} columns (one per output unit), got shape {y.shape}")
+        return y
+
+    def fused(self, activation: Any) -> "Loss | None":
+        """A loss computed from the logits of an output layer with this ``activation``, or None (the default)."""
+        return None
 
     def get_config(self) -> dict[str, Any]:
         """``{"name": ..., **constructor arguments}``; ``losses.from_config`` inverts it."""
         return {"name": self.name}
-
-    def backward(self) -> np.ndarray:
-        raise NotImplementedError
 
 
 class BinaryCrossentropy(Loss):
@@ -154,6 +177,7 @@ class BinaryCrossentropy(Loss):
     """
 
     name = "binary_crossentropy"
+    accuracy_metric = "binary_accuracy"
 
     def __init__(self, from_logits: bool = False, pos_weight: Any = None):
         self.from_logits = check_bool(from_logits, "from_logits")
@@ -162,6 +186,28 @@ class BinaryCrossentropy(Loss):
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "from_logits": self.from_logits,
                 "pos_weight": None if self.pos_weight is None else self.pos_weight.tolist()}
+
+    def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
+        """Targets (N, K) in [0, 1]; ``pos_weight`` must hold one weight per label and fit ``dtype``."""
+        y = super().check_targets(y, units, dtype, name)
+        check_unit_interval(y, name)
+        pos_weight = check_pos_weight(self.pos_weight, units)
+        if pos_weight is not None:
+            as_float_array(pos_weight, "pos_weight", dtype, ndim=1)   # must fit the model's dtype
+        return y
+
+    def fused(self, activation: Any) -> "Loss | None":
+        """Sigmoid + binary crossentropy from the logits (docs/backprop.md#sigmoid-and-binary-crossentropy).
+
+        Keras does the same for a sigmoid output: the loss is then finite for any
+        logit and dz = (p - y) / (N*K). Not for ``from_logits`` (the output already
+        is the logits), nor for a subclass with its own forward/backward, which is kept.
+        """
+        own_math = (type(self).forward is BinaryCrossentropy.forward
+                    and type(self).backward is BinaryCrossentropy.backward)
+        if own_math and not self.from_logits and activation is activations.sigmoid:
+            return SigmoidBinaryCrossentropy(self.pos_weight)
+        return None
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         y_true, y_pred = _checked_pair(y_true, y_pred, self.from_logits)
@@ -216,6 +262,7 @@ class SigmoidBinaryCrossentropy(Loss):
     """
 
     name = "sigmoid_binary_crossentropy"
+    accuracy_metric = "binary_accuracy"
 
     def __init__(self, pos_weight: np.ndarray | None = None) -> None:
         self.pos_weight = pos_weight
@@ -260,22 +307,34 @@ def _mean(values: np.ndarray) -> float:
 
 
 LossLike = Union[str, Loss, Callable]
-_REGISTRY: dict[Any, Callable[[], Loss]] = {
+# Names, Keras class names and the Keras-style functions -> the Loss class. Adding a loss adds its entries here.
+_REGISTRY: dict[Any, Callable[..., Loss]] = {
     "binary_crossentropy": BinaryCrossentropy,
+    "BinaryCrossentropy": BinaryCrossentropy,
     binary_crossentropy: BinaryCrossentropy,
 }
 
 
+def names() -> list[str]:
+    """The loss names ``compile`` and ``from_config`` accept, sorted."""
+    return sorted(key for key in _REGISTRY if isinstance(key, str))
+
+
 def get(identifier: LossLike) -> Loss:
-    """A Loss from ``"binary_crossentropy"``, the ``binary_crossentropy`` function or a Loss instance."""
+    """A Loss from a registered name ("binary_crossentropy"), its Keras function or class name, or an instance."""
     if isinstance(identifier, Loss):
         return identifier
     try:
         return _REGISTRY[identifier]()
     except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {identifier!r}; expected 'binary_crossentropy', "
-                         "npnet.losses.binary_crossentropy or an npnet.losses.Loss "
+        raise ValueError(f"unknown loss {identifier!r}; expected one of {names()}, "
+                         "one of npnet.losses' functions or an npnet.losses.Loss "
                          "(npnet needs the loss's backward)") from None
+
+
+def serialize(loss: Loss) -> dict[str, Any]:
+    """``loss.get_config()``: what a saved model stores."""
+    return loss.get_config()
 
 
 def from_config(config: Any) -> Loss:
@@ -284,5 +343,5 @@ def from_config(config: Any) -> Loss:
         raise ValueError(f"a loss config must be a dict with a 'name', got {config!r}")
     arguments = {key: value for key, value in config.items() if key != "name"}
     if config["name"] not in _REGISTRY:
-        raise ValueError(f"unknown loss {config['name']!r}")
+        raise ValueError(f"unknown loss {config['name']!r}; expected one of {names()}")
     return _REGISTRY[config["name"]](**arguments)

@@ -440,11 +440,6 @@ class F1Score(Metric):
 
 MetricLike = Union[str, Metric, Callable]
 
-# What "accuracy" means for each loss (the contract's rule; Keras 3 differs, see module doc).
-_ACCURACY_FOR_LOSS: dict[type, Callable[[str], Metric]] = {
-    losses.BinaryCrossentropy: lambda name: BinaryAccuracy(name=name),
-}
-
 # The other strings compile accepts: Keras's registry names (class and snake case) of these metrics.
 _METRICS_BY_NAME: dict[str, type] = {
     alias: cls
@@ -483,10 +478,11 @@ def get(identifier: MetricLike | dict[str, Any], loss: losses.Loss) -> Metric:
     if isinstance(identifier, dict):
         return _deserialize(identifier)
     if isinstance(identifier, str) and identifier in ("accuracy", "acc"):
-        for loss_type, make in _ACCURACY_FOR_LOSS.items():
-            if isinstance(loss, loss_type):
-                return make(identifier)
-        raise ValueError(f"'accuracy' is defined here for binary crossentropy only, not {loss!r}")
+        # What "accuracy" means is the loss's to say (the contract's rule; Keras 3 differs, see module doc).
+        if getattr(loss, "accuracy_metric", None) in _METRICS_BY_NAME:
+            return _METRICS_BY_NAME[loss.accuracy_metric](name=identifier)
+        raise ValueError(f"'accuracy' is not defined for the loss {loss!r} (its accuracy_metric is "
+                         f"{getattr(loss, 'accuracy_metric', None)!r})")
     if isinstance(identifier, str) and identifier in _METRICS_BY_NAME:
         return _METRICS_BY_NAME[identifier](name=identifier)
     if identifier is binary_accuracy:

@@ -1,9 +1,13 @@
-"""``Sequential``: a stack of Dense layers trained by hand-written backprop.
+"""``Sequential``: a stack of layers with Keras's compile/fit/evaluate/predict API.
 
-One training step (``_train_step``) is the whole algorithm:
-forward through the layers, loss, backward through the layers in reverse
-(the chain rule made literal), one optimizer update on the flat parameter
-buffer. Shapes: x (N, I), y (N, K); see ``npnet.layers`` for the glossary.
+The model holds the structure (layers and the flat parameter buffer of
+``npnet.params``), the compile settings, prediction, weights and files. It
+inherits fit/evaluate/train_on_batch from ``npnet.training.Trainer``, as Keras's
+Model inherits its Trainer: ``fit`` checks its arguments and orchestrates the
+parts of ``npnet.training``. One step (``npnet.training.Step``) is the whole
+algorithm: forward through the layers, loss, backward through the layers in
+reverse (the chain rule made literal), one optimizer update on the trainable
+slice of the buffer. Shapes: x (N, I), y (N, K); glossary in ``npnet.layers.base``.
 """
 from __future__ import annotations
 
@@ -13,14 +17,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from npnet import activations, backend, losses, metrics as metrics_module, optimizers, saving, utils
+from npnet import backend, layers as layers_module, losses, metrics as metrics_module, optimizers, params, saving
 from npnet import trace as trace_module
-from npnet._validation import (as_float_array, as_real_array, check_bool, check_float, check_int,
-                               check_sample_weight, check_unit_interval, check_weights_list)
-from npnet.callbacks import Callback, History, ProgbarLogger
-from npnet.layers import Dense, InputLayer, unique_name
+from npnet import training
+from npnet._validation import as_float_array, check_int, check_sample_weight, check_weights_list
+from npnet.callbacks import Callback, History
+from npnet.layers import InputLayer, Layer, unique_name
 from npnet.params import ParameterBuffer
 from npnet.progbar import Progbar
+from npnet.summary import summary_text
+from npnet.training import Trainer
+from npnet.training import TrainingDivergedError  # noqa: F401 -- public here since before npnet.training
 
 
 class NotCompiledError(ValueError, RuntimeError):
@@ -30,81 +37,14 @@ class NotCompiledError(ValueError, RuntimeError):
     """
 
 
-class TrainingDivergedError(FloatingPointError):
-    """Raised by ``fit`` when a batch's loss is NaN or infinite and no callback stopped training.
+class Sequential(Trainer):
+    """A linear stack of layers (``npnet.layers``) with Keras's compile/fit/evaluate/predict API.
 
-    ``epoch`` and ``batch`` (counted from 0, as callbacks see them) locate the
-    batch, ``loss`` is its value, ``last_finite_loss`` the loss of the batch
-    before it (None if there was none). The model's weights are those that
-    batch before was computed on: the last weights with a finite loss (or, if
-    the very first batch diverged, the weights fit started with). The optimizer
-    is reset (``Optimizer.reset``): its moments had taken in the non-finite step.
-    """
-
-    def __init__(self, message: str, epoch: int, batch: int, loss: float, last_finite_loss: float | None):
-        super().__init__(message)
-        self.epoch, self.batch, self.loss, self.last_finite_loss = epoch, batch, loss, last_finite_loss
-
-
-class _LastFiniteWeights:
-    """Keeps a copy of the last weights whose batch loss was finite, for ``fit`` to fall back on.
-
-    Each step's loss is computed on the weights *before* its update, and the
-    update is already applied when ``fit`` sees the loss: so the weights are
-    copied before every step (one copy of P values, small next to the step's
-    matrix products), and the copy is kept when that step's loss is finite.
-    """
-
-    def __init__(self, values: np.ndarray):
-        self.values = values                                       # (P,) the live parameter buffer
-        self.before_step, self.last_finite = np.empty_like(values), None
-
-    def save(self) -> None:
-        np.copyto(self.before_step, self.values)
-
-    def step_was_finite(self) -> None:
-        if self.last_finite is None:
-            self.last_finite = np.empty_like(self.values)
-        self.last_finite, self.before_step = self.before_step, self.last_finite
-
-    def restore(self) -> None:
-        np.copyto(self.values, self.before_step if self.last_finite is None else self.last_finite)
-
-
-def _check_verbose(verbose: Any) -> int:
-    if verbose == "auto":
-        return 1
-    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    return int(verbose)
-
-
-def _batch_size(batch_size: Any) -> int:
-    return 32 if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
-
-
-def _diverged(epoch: int, epochs: int, step: int, steps: int, loss: float,
-              last_finite: tuple[int, int, float] | None, what: str | None = None) -> TrainingDivergedError:
-    what = what or f"the loss of epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps} is {loss}"
-    if last_finite is None:
-        before = "no batch before it had a finite loss; the weights are those fit started with"
-    else:
-        e, b, value = last_finite
-        before = (f"the last finite batch loss was {value:.6g} (epoch {e + 1}/{epochs}, batch {b + 1}/{steps}); "
-                  "the weights are restored to those it was computed on")
-    return TrainingDivergedError(
-        f"training diverged: {what}; {before}, and the optimizer starts afresh (its moments took in the "
-        "non-finite step). Lower the learning rate, or pass callbacks=[npnet.callbacks.TerminateOnNaN()] "
-        "to stop without an error.", epoch, step, loss, None if last_finite is None else last_finite[2])
-
-
-class Sequential:
-    """A linear stack of ``Dense`` layers with Keras's compile/fit/evaluate/predict API.
-
-    All parameters live in one flat buffer (``npnet.params``); each layer's W,
-    b, dW, db are views into it. The input size comes from the first layer's
-    ``input_dim``/``input_shape``, a leading ``npnet.Input``, or the first data seen.
-    ``dtype`` ("float32" or "float64") defaults to ``npnet.backend.floatx()``.
+    All parameters live in one flat buffer (``parameters``, ``npnet.params``);
+    each layer's weights are views into it, the trainable ones first. The input
+    size comes from the first layer's ``input_dim``/``input_shape``, a leading
+    ``npnet.Input``, or the first data seen. ``dtype`` ("float32" or "float64")
+    defaults to ``npnet.backend.floatx()``.
     """
 
     def __init__(self, layers: list | None = None, name: str | None = None, dtype: str | None = None):
@@ -114,12 +54,13 @@ class Sequential:
             raise TypeError(f"layers must be a list of layers, got {type(layers).__name__}")
         self.name = name or unique_name("sequential")
         self.dtype = backend.float_dtype() if dtype is None else backend.float_dtype(dtype)
-        self._layers: list[Dense] = []
+        self._layers: list[Layer] = []
         self._input_dim: int | None = None
         self._params: ParameterBuffer | None = None
         self.optimizer: optimizers.Optimizer | None = None
         self.loss: losses.Loss | None = None
         self._metrics: list[metrics_module.Metric] = []
+        self._fused: tuple[Any, losses.Loss | None] | None = None   # (output activation, its fused loss)
         self.stop_training = False
         self.history: History | None = None   # the History of the latest fit, set when it begins
         for layer in layers or []:
@@ -127,7 +68,7 @@ class Sequential:
 
     # -- structure ---------------------------------------------------------------------
 
-    def add(self, layer: Dense | InputLayer) -> None:
+    def add(self, layer: Layer | InputLayer) -> None:
         """Append a layer (or, first, an ``npnet.Input``).
 
         As in Keras, a layer gets its initial weights as soon as its input size
@@ -138,8 +79,12 @@ class Sequential:
                 raise ValueError("npnet.Input must come first and only once")
             self._input_dim = layer.input_dim
             return
-        if not isinstance(layer, Dense):
-            raise TypeError(f"layer must be an npnet Dense or Input, got {type(layer).__name__}")
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be an npnet layer ({', '.join(layers_module.names())}, or a "
+                            f"npnet.layers.Layer of your own) or Input, got {type(layer).__name__}")
+        if layer.wants_ones_column:
+            raise ValueError(f"layer {layer.name!r} asks for a constant-1 input column, which Sequential "
+                             "does not provide yet")
         if any(layer is existing for existing in self._layers):
             raise ValueError(f"layer {layer.name!r} is already in this model")
         if layer.built:
@@ -155,8 +100,8 @@ class Sequential:
             self._allocate(self._input_dim, new_layers=[layer] if self.built else self._layers)
 
     @property
-    def layers(self) -> list[Dense]:
-        """The Dense layers, in order (an ``Input`` is not a layer here, as in Keras)."""
+    def layers(self) -> list[Layer]:
+        """The layers, in order (an ``Input`` is not a layer here, as in Keras)."""
         return list(self._layers)
 
     @property
@@ -190,46 +135,46 @@ class Sequential:
             raise ValueError(f"the model expects {self._input_dim} input features, got {input_dim}")
         self._allocate(input_dim, new_layers=self._layers)
 
-    def _allocate(self, input_dim: int, new_layers: list[Dense]) -> None:
-        """(Re)allocate the flat buffers for all layers, bind each layer's views, initialise ``new_layers``.
-
-        Values already in the old buffer are copied over: new layers only ever
-        come last, so every earlier tensor keeps its offset.
-        """
-        sizes = [input_dim] + [layer.units for layer in self._layers]
-        shapes = [layer.parameter_shapes(n_in) for layer, n_in in zip(self._layers, sizes)]
-        old, self._params = self._params, ParameterBuffer([s for layer_shapes in shapes for s in layer_shapes],
-                                                          self.dtype)
-        if old is not None:
-            self._params.values[:old.size] = old.values
-        self._bind_layers(input_dim)
+    def _allocate(self, input_dim: int, new_layers: list[Layer]) -> None:
+        """(Re)allocate the flat buffers for all layers (``params.allocate``), initialise ``new_layers``."""
+        self._params = params.allocate(self._layers, input_dim, self.dtype, self._params)
+        self._input_dim = input_dim
         for layer in new_layers:
             layer.initialize()
-        self._input_dim = input_dim
-
-    def _bind_layers(self, input_dim: int) -> None:
-        """Point every layer's W, b, dW, db at its views of the flat buffers (values are kept)."""
-        sizes = [input_dim] + [layer.units for layer in self._layers]
-        first = 0   # index of each layer's first tensor in the buffer's view lists
-        for layer, n_in in zip(self._layers, sizes):
-            last = first + len(layer.parameter_shapes(n_in))
-            layer.bind(n_in, self._params.value_views[first:last], self._params.grad_views[first:last])
-            first = last
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """After pickle or ``copy.deepcopy``: re-bind the layers to the copied buffer's views.
 
-        Both copy each layer's W, b, dW, db as a detached array; training the
-        copy would then update a buffer that no layer reads.
+        Both copy each layer's views as detached arrays; training the copy would
+        then update a buffer that no layer reads.
         """
         self.__dict__.update(state)
         if self._params is not None:
-            self._bind_layers(self._input_dim)
+            params.bind_layers(self._layers, self._input_dim, self._params)
 
     def count_params(self) -> int:
         """P, the number of scalar parameters (the model must be built)."""
         self._require_built("count_params")
         return self._params.size
+
+    @property
+    def parameters(self) -> ParameterBuffer:
+        """The flat ``values``/``grads`` buffers (P,) and their views; the trainable slice is ``[:trainable_size]``."""
+        self._require_built("parameters")
+        return self._params
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """Views of every weight, in ``get_weights()`` order (Keras's ``model.weights``)."""
+        return [w for layer in self._layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self) -> list[np.ndarray]:
+        return [w for layer in self._layers for w in layer.non_trainable_weights]
 
     # -- compile -----------------------------------------------------------------------
 
@@ -237,8 +182,10 @@ class Sequential:
                 metrics: list | None = None) -> None:
         """Choose the optimizer, the loss and the metrics reported by fit/evaluate.
 
-        ``metrics=["accuracy"]`` means binary accuracy with binary crossentropy
-        (npnet.metrics explains how Keras 3 differs).
+        ``metrics=["accuracy"]`` means the loss's ``accuracy_metric`` (binary
+        accuracy with binary crossentropy; npnet.metrics explains how Keras 3
+        differs). Layers frozen (``trainable = False``) before compile stay
+        frozen: their weights move out of the optimizer's slice.
         """
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='binary_crossentropy'")
@@ -249,31 +196,46 @@ class Sequential:
         names = [m.name for m in metric_objects]
         if len(set(names)) != len(names) or "loss" in names:
             raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
-        self.optimizer, self.loss, self._metrics = optimizer, loss, metric_objects
-        self._fused_loss = losses.SigmoidBinaryCrossentropy(getattr(loss, "pos_weight", None))
+        self.optimizer, self.loss, self._metrics, self._fused = optimizer, loss, metric_objects, None
+        if self._trainable_changed():
+            self._allocate(self._input_dim, new_layers=[])
+
+    def _trainable_changed(self) -> bool:
+        """Whether some ``layer.trainable`` differs from the buffer's layout (set since it was made)."""
+        return self.built and self._params.trainable != params.trainable_flags(self._layers, self._input_dim)
+
+    @property
+    def metrics(self) -> list[metrics_module.Metric]:
+        """The compiled metric objects, in order."""
+        return list(self._metrics)
 
     @property
     def metrics_names(self) -> list[str]:
         return ["loss"] + [m.name for m in self._metrics]
 
-    def _training_loss(self) -> tuple[losses.Loss, bool]:
+    def training_loss(self) -> tuple[losses.Loss, bool]:
         """The loss the training step uses, and whether the output layer then stops at its logits.
 
-        With a sigmoid output and binary crossentropy, Keras (and npnet) compute
-        the loss from the logits: finite for any logit, gradient (p - y) / (N*K)
-        (docs/backprop.md#sigmoid-and-binary-crossentropy).
+        The compiled loss offers a fused version for the output layer's activation
+        (``Loss.fused``): sigmoid + binary crossentropy work from the logits, as in
+        Keras (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
-        plain = (isinstance(self.loss, losses.BinaryCrossentropy)   # a subclass's own forward/backward is kept
-                 and type(self.loss).forward is losses.BinaryCrossentropy.forward
-                 and type(self.loss).backward is losses.BinaryCrossentropy.backward)
-        fused = plain and not self.loss.from_logits and self._layers[-1].activation is activations.sigmoid
-        return (self._fused_loss if fused else self.loss), fused
+        self._require_compiled("training_loss")
+        activation = getattr(self._layers[-1], "activation", None)
+        if self._fused is None or self._fused[0] is not activation:
+            self._fused = (activation, self.loss.fused(activation))
+        return (self.loss, False) if self._fused[1] is None else (self._fused[1], True)
 
     # -- checks at the boundary -------------------------------------------------------------
 
     def _require_compiled(self, method: str) -> None:
         if self.loss is None:
             raise NotCompiledError(f"call compile() before {method}()")
+
+    def _require_current_layout(self, method: str) -> None:
+        if self._trainable_changed():
+            raise ValueError(f"a layer's trainable flag changed after compile(); call compile() again before "
+                             f"{method}() (as Keras requires) so that frozen weights leave the optimizer's slice")
 
     def _require_built(self, method: str) -> None:
         if not self.built:
@@ -289,259 +251,37 @@ class Sequential:
 
     def _check_xy(self, x: Any, y: Any, prefix: str = "") -> tuple[np.ndarray, np.ndarray]:
         x = self._check_x(x, prefix + "x")
-        units = self._layers[-1].units
-        y_array = as_real_array(y, prefix + "y")
-        if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
-            y_array = y_array.reshape(-1, 1)
-        y = as_float_array(y_array, prefix + "y", self.dtype, ndim=2)
-        if y.shape[1] != units:
-            raise ValueError(f"{prefix}y must have {units} columns (one per output unit), got shape {y.shape}")
+        if y is None:   # y defaults to None, as in Keras, so that x's own error (a dataset?) comes first
+            raise TypeError(f"{prefix}y is missing: the targets, an array of shape (N, "
+                            f"{params.output_dim(self._layers, x.shape[1])}) or what the loss takes")
+        y = self.loss.check_targets(y, params.output_dim(self._layers, x.shape[1]), self.dtype, prefix + "y")
         if len(y) != len(x):
             raise ValueError(f"{prefix}x and {prefix}y must have the same number of samples, "
                              f"got {len(x)} and {len(y)}")
-        if isinstance(self.loss, losses.BinaryCrossentropy):
-            check_unit_interval(y, prefix + "y")
-            pos_weight = losses.check_pos_weight(self.loss.pos_weight, units)
-            if pos_weight is not None:
-                as_float_array(pos_weight, "pos_weight", self.dtype, ndim=1)   # must fit the model's dtype
         return x, y
 
     def _check_sample_weight(self, sample_weight: Any, n: int, prefix: str = "") -> np.ndarray | None:
         return None if sample_weight is None else check_sample_weight(sample_weight, n, self.dtype,
                                                                       prefix + "sample_weight")
 
-    # -- forward, backward, one step ---------------------------------------------------------
+    def check_data(self, x: Any, y: Any, sample_weight: Any = None, method: str = "check_data", prefix: str = "",
+                   build: bool = True) -> tuple:
+        """(x, y, sample_weight) checked against this compiled model and its loss, as arrays.
 
-    def _forward(self, x: np.ndarray, logits: bool = False) -> np.ndarray:
-        """x (N, I) -> the output (N, K): probabilities, or the last layer's logits if ``logits``."""
-        last = self._layers[-1]
-        for layer in self._layers:
-            x = layer.forward(x, activate=not (logits and layer is last))
-        return x
-
-    def _backward(self, doutput: np.ndarray) -> None:
-        """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input).
-
-        docs/backprop.md#the-chain-rule-layer-by-layer writes it out for the tutorial's network.
+        Errors name ``method`` and the arguments (``prefix + "x"``); with ``build``
+        an unbuilt model is then built for x's width.
         """
-        d = doutput
-        for layer in reversed(self._layers[1:]):
-            d = layer.backward(d)
-        self._layers[0].backward(d, need_dx=False)   # nothing upstream needs dL/d(data)
+        self._require_compiled(method)
+        self._require_current_layout(method)
+        x, y = self._check_xy(x, y, prefix)
+        sample_weight = self._check_sample_weight(sample_weight, len(x), prefix)
+        if build:
+            self._build(x.shape[1])
+        return x, y, sample_weight
 
-    def _forward_loss(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool,
-                      metric_objects: list, sample_weight: np.ndarray | None = None) -> float:
-        """Forward and loss of one batch; updates ``metric_objects`` from the probabilities.
+    # -- training: fit, evaluate, train_on_batch, loss_and_gradients (npnet.training.Trainer) ----------
 
-        ``sample_weight`` (N,) weighs the loss only: compiled metrics stay
-        unweighted, as Keras's ``metrics`` (it weighs only ``weighted_metrics``).
-        """
-        output = self._forward(x, logits)
-        value = loss.forward(y, output, sample_weight)
-        if metric_objects:
-            probabilities = loss.probabilities if logits else output
-            for metric in metric_objects:
-                metric.update(y, probabilities)
-        return value
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray, loss: losses.Loss, logits: bool,
-                    sample_weight: np.ndarray | None = None) -> float:
-        """One step on a batch: forward, loss, backward, update. Returns the loss before the update."""
-        value = self._forward_loss(x, y, loss, logits, self._metrics, sample_weight)
-        self._backward(loss.backward())
-        self.optimizer.apply([(self._params.grads, self._params.values)])
-        return value
-
-    def _reset_metrics(self) -> None:
-        for metric in self._metrics:
-            metric.reset_state()
-
-    def _metric_logs(self) -> dict[str, float]:
-        return {metric.name: metric.result() for metric in self._metrics}
-
-    # -- training --------------------------------------------------------------------------
-
-    def fit(self, x: Any, y: Any, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
-            validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
-            callbacks: list[Callback] | None = None, sample_weight: Any = None,
-            class_weight: dict | None = None) -> History:
-        """Train for ``epochs`` passes over x (N, I), y (N, K) in mini-batches; returns a ``History``.
-
-        ``validation_split`` holds out the LAST fraction of the samples before
-        shuffling (split_at = floor(N * (1 - validation_split))), as Keras.
-        Each epoch's "loss" is the batch-size-weighted mean of the batch losses,
-        each computed before its update.
-
-        ``sample_weight`` (N,) weighs each sample's loss, split and shuffled with
-        x and y; ``validation_data`` may be (x_val, y_val, sample_weight_val).
-        ``class_weight`` {class: weight} turns a one-unit output's 0/1 targets into
-        sample weights, as Keras does, for the training data only. For several
-        labels Keras's class_weight uses argmax(y) -- one class per sample -- which
-        misweights multilabel targets, so npnet refuses it there: per-label
-        weights are ``BinaryCrossentropy(pos_weight=...)`` (docs/backprop.md#weighted-losses).
-
-        Stops: a callback setting ``stop_training`` in a batch hook ends the epoch
-        after that batch, in ``on_epoch_end`` ends training (``npnet.callbacks``).
-        A batch loss that is NaN or inf raises ``TrainingDivergedError`` naming
-        the epoch and batch, with the weights put back to the last ones whose loss
-        was finite, unless a callback stopped training at that batch
-        (``TerminateOnNaN``). On that error and on KeyboardInterrupt, the callbacks'
-        ``on_train_end`` runs before the exception propagates, and ``model.history``
-        holds the epochs that completed.
-        """
-        self._require_compiled("fit")
-        batch_size = _batch_size(batch_size)
-        epochs = check_int(epochs, "epochs", minimum=0)
-        verbose = _check_verbose(verbose)
-        validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
-        shuffle = check_bool(shuffle, "shuffle")
-        callbacks = [] if callbacks is None else callbacks
-        if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, Callback) for c in callbacks):
-            raise TypeError("callbacks must be a list of npnet.callbacks.Callback")
-        x, y = self._check_xy(x, y)
-        sample_weight = self._check_sample_weight(sample_weight, len(x))
-        w_val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise TypeError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
-            x_val, y_val = self._check_xy(*validation_data[:2], prefix="validation_data ")
-            if len(validation_data) == 3:
-                w_val = self._check_sample_weight(validation_data[2], len(x_val), "validation_data ")
-            if x_val.shape[1] != x.shape[1]:
-                raise ValueError(f"validation_data x has {x_val.shape[1]} columns, x has {x.shape[1]}")
-        elif validation_split:
-            split_at = math.floor(len(x) * (1.0 - validation_split))
-            if split_at == 0 or split_at == len(x):
-                raise ValueError(f"validation_split={validation_split} leaves {split_at} of {len(x)} "
-                                 "samples for training; both parts need at least one")
-            x, x_val, y, y_val = x[:split_at], x[split_at:], y[:split_at], y[split_at:]
-            if sample_weight is not None:
-                sample_weight, w_val = sample_weight[:split_at], sample_weight[split_at:]
-        else:
-            x_val = y_val = None
-        if class_weight is not None:
-            sample_weight = self._class_weights_as_sample_weights(class_weight, y, sample_weight)
-        # -- every argument is valid: from here on, state changes --
-        self._build(x.shape[1])
-        loss, logits = self._training_loss()
-        n, steps = len(x), math.ceil(len(x) / batch_size)
-        history = History()
-        all_callbacks = [history] + ([ProgbarLogger(verbose, epochs, steps)] if verbose else []) + list(callbacks)
-        begin_hooks = [c for c in all_callbacks
-                       if type(c).on_train_batch_begin is not Callback.on_train_batch_begin]
-        batch_hooks = [c for c in all_callbacks if type(c).on_train_batch_end is not Callback.on_train_batch_end]
-        self.stop_training = False
-        guard, last_finite, epoch_logs = _LastFiniteWeights(self._params.values), None, None
-        for c in all_callbacks:
-            c.set_model(self)
-            c.on_train_begin()
-        # A KeyboardInterrupt lands between two Python statements. The weight update is one
-        # in-place NumPy operation on the whole buffer, which Python cannot interrupt midway, so
-        # the weights are always those after a whole step (the last one completed, or the one
-        # the interrupt arrived in if it came after its update); only the optimizer's slots and
-        # iteration count can be caught part-way through a step.
-        try:
-            # One shuffled copy per epoch, so every batch is a contiguous slice.
-            x_epoch, y_epoch = (np.empty_like(x), np.empty_like(y)) if shuffle else (x, y)
-            w_epoch = sample_weight.copy() if shuffle and sample_weight is not None else sample_weight
-            for epoch in range(epochs):
-                for c in all_callbacks:
-                    c.on_epoch_begin(epoch)
-                if shuffle:
-                    order = utils.random_generator().permutation(n)
-                    np.take(x, order, axis=0, out=x_epoch)
-                    np.take(y, order, axis=0, out=y_epoch)
-                    if sample_weight is not None:
-                        np.take(sample_weight, order, out=w_epoch)
-                self._reset_metrics()
-                loss_sum, seen = 0.0, 0
-                for step in range(steps):
-                    start, seen = step * batch_size, min((step + 1) * batch_size, n)
-                    for c in begin_hooks:
-                        c.on_train_batch_begin(step)
-                    guard.save()
-                    value = self._train_step(x_epoch[start:seen], y_epoch[start:seen], loss, logits,
-                                             None if w_epoch is None else w_epoch[start:seen])
-                    loss_sum += (seen - start) * value
-                    if batch_hooks:
-                        logs = {"loss": loss_sum / seen, **self._metric_logs()}
-                        for c in batch_hooks:
-                            c.on_train_batch_end(step, logs)
-                    if math.isfinite(value):
-                        guard.step_was_finite()
-                        last_finite = (epoch, step, value)
-                    elif not self.stop_training:   # a callback that stops here (TerminateOnNaN) goes first
-                        guard.restore()
-                        self.optimizer.reset()
-                        raise _diverged(epoch, epochs, step, steps, value, last_finite)
-                    if self.stop_training:
-                        break
-                if math.isfinite(value) and not np.isfinite(self._params.values).all():   # its last update overflowed
-                    guard.restore()
-                    self.optimizer.reset()
-                    raise _diverged(epoch, epochs, step, steps, value, last_finite,
-                                    f"the update of epoch {epoch + 1}/{epochs}, batch {step + 1}/{steps} "
-                                    f"(loss {value:.6g}) made the weights non-finite")
-                epoch_logs = {"loss": loss_sum / seen, **self._metric_logs()}
-                if x_val is not None:
-                    val = self._evaluate_arrays(x_val, y_val, batch_size, loss, logits, sample_weight=w_val)
-                    epoch_logs.update({"val_" + key: value for key, value in val.items()})
-                for c in all_callbacks:
-                    c.on_epoch_end(epoch, epoch_logs)
-                if self.stop_training:
-                    break
-        except (KeyboardInterrupt, TrainingDivergedError):
-            # Both leave consistent weights, so checkpoints and restored weights still apply.
-            for c in all_callbacks:
-                c.on_train_end(epoch_logs)
-            raise
-        for c in all_callbacks:
-            c.on_train_end(epoch_logs)
-        return history
-
-    def _class_weights_as_sample_weights(self, class_weight: Any, y: np.ndarray,
-                                         sample_weight: np.ndarray | None) -> np.ndarray:
-        """Keras's class_weight for a one-unit output: sample n weighs class_weight[round(y_n)] (default 1)."""
-        if sample_weight is not None:
-            raise ValueError("class_weight and sample_weight cannot be used together (as in Keras)")
-        if not isinstance(class_weight, dict):
-            raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
-        if y.shape[1] != 1:
-            raise ValueError(
-                f"class_weight needs a one-unit output; this model has {y.shape[1]} labels, and Keras's "
-                "class_weight would weigh each sample by its argmax label alone. For per-label weights use "
-                "loss=npnet.losses.BinaryCrossentropy(pos_weight=...) (see losses.balanced_pos_weight)")
-        for key, value in class_weight.items():
-            check_int(key, "class_weight key", minimum=0)
-            check_float(value, f"class_weight[{key}]", 0.0, math.inf, high_open=True)
-        per_class = as_float_array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], "class_weight",
-                                   self.dtype, ndim=1)   # refuses weights that overflow the model's dtype
-        return per_class[np.round(y[:, 0]).astype(np.int64)]   # targets lie in [0, 1]: classes 0 and 1
-
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None) -> float | list[float]:
-        """One update on one batch; returns that batch's loss (and metrics), computed before the update.
-
-        Keras 3 instead returns running means since the last ``reset_metrics``
-        (README, "where npnet differs from Keras"). ``sample_weight`` (N,) as in ``fit``.
-        """
-        self._require_compiled("train_on_batch")
-        x, y = self._check_xy(x, y)
-        sample_weight = self._check_sample_weight(sample_weight, len(x))
-        self._build(x.shape[1])
-        self._reset_metrics()
-        value = self._train_step(x, y, *self._training_loss(), sample_weight)
-        return [value, *self._metric_logs().values()] if self._metrics else value
-
-    def loss_and_gradients(self, x: Any, y: Any, sample_weight: Any = None) -> tuple[float, list[np.ndarray]]:
-        """(loss, [dW1, db1, dW2, ...]) on one batch, in ``get_weights()`` order, without updating."""
-        self._require_compiled("loss_and_gradients")
-        x, y = self._check_xy(x, y)
-        sample_weight = self._check_sample_weight(sample_weight, len(x))
-        self._build(x.shape[1])
-        loss, logits = self._training_loss()
-        value = self._forward_loss(x, y, loss, logits, [], sample_weight)
-        self._backward(loss.backward())
-        return value, [g.copy() for g in self._params.grad_views]
 
     def trace(self, x: Any, y: Any) -> trace_module.StepTrace:
         """One training step on the batch (x, y), recorded layer by layer; the model is left unchanged.
@@ -549,53 +289,24 @@ class Sequential:
         ``print(model.trace(x, y))`` shows each layer's z, y, dy, dz, dW, db and the
         optimizer's update (``npnet.trace``; docs/backprop.md#tracing-a-step).
         """
-        self._require_compiled("trace")
-        x, y = self._check_xy(x, y)
-        self._build(x.shape[1])
+        x, y, _ = self.check_data(x, y, method="trace")
         return trace_module.trace_step(self, x, y)
 
     # -- inference ---------------------------------------------------------------------------
 
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int, loss: losses.Loss,
-                         logits: bool, progbar: Progbar | None = None,
-                         sample_weight: np.ndarray | None = None) -> dict[str, float]:
-        """Batch-size-weighted mean loss and the metrics over checked arrays."""
-        self._reset_metrics()
-        loss_sum, n = 0.0, len(x)
-        for step, start in enumerate(range(0, n, batch_size)):
-            stop = min(start + batch_size, n)
-            weights = None if sample_weight is None else sample_weight[start:stop]
-            loss_sum += (stop - start) * self._forward_loss(x[start:stop], y[start:stop], loss, logits,
-                                                            self._metrics, weights)
-            if progbar:
-                progbar.update(step + 1, {"loss": loss_sum / stop, **self._metric_logs()})
-        return {"loss": loss_sum / n, **self._metric_logs()}
+    def predict(self, x: Any, batch_size: int | None = 32, verbose: int | str = "auto",
+                callbacks: list[Callback] | None = None) -> np.ndarray:
+        """Outputs for x (N, I): a new (N, K) array (probabilities for a sigmoid output).
 
-    def evaluate(self, x: Any, y: Any, batch_size: int | None = 32, verbose: int | str = "auto",
-                 sample_weight: Any = None) -> float | list[float]:
-        """``[loss, *metrics]`` on (x, y), or the bare loss without metrics; ``sample_weight`` (N,) as in ``fit``."""
-        self._require_compiled("evaluate")
-        batch_size, verbose = _batch_size(batch_size), _check_verbose(verbose)
-        x, y = self._check_xy(x, y)
-        sample_weight = self._check_sample_weight(sample_weight, len(x))
-        self._build(x.shape[1])
-        progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
-        logs = self._evaluate_arrays(x, y, batch_size, *self._training_loss(), progbar=progbar,
-                                     sample_weight=sample_weight)
-        return list(logs.values()) if self._metrics else logs["loss"]
-
-    def predict(self, x: Any, batch_size: int | None = 32, verbose: int | str = "auto") -> np.ndarray:
-        """Outputs for x (N, I): a new (N, K) array (probabilities for a sigmoid output)."""
-        batch_size, verbose = _batch_size(batch_size), _check_verbose(verbose)
+        ``callbacks`` receive the ``on_predict_*`` hooks (batch logs ``{"outputs": ...}``), as in Keras.
+        """
+        batch_size, verbose = training.check_batch_size(batch_size), training.check_verbose(verbose)
+        callback_list = training.CallbackList(callbacks, self)
         x = self._check_x(x)
         self._build(x.shape[1])
-        out = np.empty((len(x), self._layers[-1].units), self.dtype)
+        out = np.empty((len(x), params.output_dim(self._layers, x.shape[1])), self.dtype)
         progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
-        for step, start in enumerate(range(0, len(x), batch_size)):
-            out[start:start + batch_size] = self._forward(x[start:start + batch_size])
-            if progbar:
-                progbar.update(step + 1, {})
-        return out
+        return training.predict_batches(self.layers, x, batch_size, out, callback_list, progbar)
 
     def __call__(self, x: Any) -> np.ndarray:
         """``predict(x)`` in one batch, silently."""
@@ -605,17 +316,20 @@ class Sequential:
     # -- weights ---------------------------------------------------------------------------
 
     def get_weights(self) -> list[np.ndarray]:
-        """Copies [W1, b1, W2, b2, ...], the order and shapes of Keras's ``get_weights``."""
+        """Copies of every weight ([W1, b1, W2, b2, ...]), the order and shapes of Keras's ``get_weights``."""
         return [w.copy() for w in self._params.value_views] if self.built else []
 
     def set_weights(self, weights: list[Any]) -> None:
         """Write weights in ``get_weights()`` order through the views into the buffer.
 
-        An unbuilt model takes its input size from the first kernel and is built.
+        An unbuilt model takes its input size from the first weight's leading
+        dimension (a Dense kernel (I, O), a per-feature (I,) vector) and is built
+        if every weight then has the shape the layers declare.
         """
         if not self.built:
-            if not isinstance(weights, (list, tuple)) or not weights or np.ndim(weights[0]) != 2:
-                raise ValueError("set_weights on an unbuilt model needs a list starting with a 2-D kernel")
+            if not isinstance(weights, (list, tuple)) or not weights or np.ndim(weights[0]) < 1:
+                raise ValueError("set_weights on an unbuilt model needs a list of weights starting with an array "
+                                 "whose first dimension is the number of input features (a Dense kernel (I, O))")
             self._check_buildable(np.shape(weights[0])[0], weights)
             self._build(np.shape(weights[0])[0])
         checked = check_weights_list(weights, self._params.value_views, "weights")
@@ -628,10 +342,9 @@ class Sequential:
             raise ValueError("the model has no layers; add Dense layers first")
         if self._input_dim is not None and input_dim != self._input_dim:
             raise ValueError(f"weights[0] has {input_dim} rows, the model expects {self._input_dim} inputs")
-        sizes = [input_dim] + [layer.units for layer in self._layers]
         # Read-only zero-stride stand-ins: a config claiming 10**15 units allocates nothing here.
-        expected = [np.broadcast_to(np.zeros((), self.dtype), s) for layer, n_in in zip(self._layers, sizes)
-                    for s in layer.parameter_shapes(n_in)]
+        expected = [np.broadcast_to(np.zeros((), self.dtype), w.shape)
+                    for specs in params.weight_specs(self._layers, input_dim) for w in specs]
         check_weights_list(weights, expected, "weights")
 
     def save_weights(self, path: str | os.PathLike) -> None:
@@ -659,31 +372,37 @@ class Sequential:
     # -- configs -------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as plain JSON-able data: name, dtype, input size and each layer's config."""
+        """The architecture as plain JSON-able data: name, dtype, input size and each layer's class and config."""
         return {"name": self.name, "dtype": self.dtype.name, "input_dim": self._input_dim,
-                "layers": [layer.get_config() for layer in self._layers]}
+                "layers": [layers_module.serialize(layer) for layer in self._layers]}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> "Sequential":
-        """A new, unbuilt model from ``get_config()`` data (names are kept)."""
+        """A new, unbuilt model from ``get_config()`` data (names are kept).
+
+        A layer config without ``class_name`` is a Dense config, as files of format version 1 hold.
+        """
         if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
             raise ValueError("config must be a dict with a 'layers' list")
         model = cls(name=config.get("name"), dtype=config.get("dtype"))
         if config.get("input_dim") is not None:
             model.add(InputLayer((config["input_dim"],)))
-        for layer_config in config["layers"]:
+        for index, layer_config in enumerate(config["layers"]):
             if not isinstance(layer_config, dict):
                 raise ValueError(f"each layer config must be a dict, got {layer_config!r}")
-            model.add(Dense(**layer_config))
+            if "class_name" not in layer_config:
+                layer_config = {"class_name": "Dense", "config": layer_config}
+            model.add(layers_module.deserialize(layer_config, f"layer config {index}"))
         return model
 
     def _compile_config(self) -> dict[str, Any] | None:
         if self.loss is None:
             return None
-        return {"loss": self.loss.get_config(), "optimizer": self.optimizer.get_config(),
+        return {"loss": losses.serialize(self.loss), "optimizer": self.optimizer.get_config(),
                 "metrics": [metrics_module.serialize(metric) for metric in self._metrics]}
 
-    def _compile_from_config(self, config: dict[str, Any]) -> None:
+    def compile_from_config(self, config: dict[str, Any]) -> None:
+        """Compile with the settings ``_compile_config`` saved (Keras's ``compile_from_config``)."""
         if not isinstance(config, dict):
             raise ValueError(f"compile config must be a dict, got {config!r}")
         self.compile(optimizer=optimizers.from_config(config.get("optimizer")),
@@ -692,20 +411,8 @@ class Sequential:
     # -- display -----------------------------------------------------------------------------
 
     def summary(self, print_fn: Callable[[str], Any] = print) -> None:
-        """Print a table of layers, output shapes and parameter counts, as Keras does."""
-        rule = "_" * 65
-        lines = [f'Model: "{self.name}"', rule, f" {'Layer (type)':<28}{'Output Shape':<26}Param #", "=" * 65]
-        for layer in self._layers:
-            params = layer.count_params() if layer.built else "0 (unbuilt)"
-            lines.append(f" {layer.name + ' (Dense)':<28}{str((None, layer.units)):<26}{params}")
-        lines.append("=" * 65)
-        if self.built:
-            size = self._params.values.nbytes
-            lines.append(f"Total params: {self._params.size} ({size / 1024:.2f} KB)")
-        else:
-            lines.append("Total params: unknown until the model is built (input size not yet known)")
-        lines.append(rule)
-        print_fn("\n".join(lines))
+        """Print a table of layers, output shapes and parameter counts, as Keras does (``npnet.summary``)."""
+        print_fn(summary_text(self))
 
 
 def _npz_path(path: str | os.PathLike) -> str:
@@ -734,17 +441,13 @@ def load_model(path: str | os.PathLike) -> Sequential:
         if not isinstance(model_config, dict):
             raise ValueError("config must be a dict with a 'layers' list")
         saving.check_keys(model_config, ("name", "dtype", "input_dim", "layers"), "the model config")
-        for index, layer_config in enumerate(model_config.get("layers") or []):
-            if isinstance(layer_config, dict):
-                saving.check_keys(layer_config, ("units", "activation", "use_bias", "name"),
-                                  f"layer config {index}")
         if config.get("compile") is not None:
             saving.check_keys(config["compile"], ("loss", "optimizer", "metrics"), "the compile config")
         # Built from the weights' shapes, not the config's sizes: a file cannot make npnet
         # allocate more than it holds. The declared input size must then agree.
         model = Sequential.from_config({**model_config, "input_dim": None})
         if config.get("compile") is not None:
-            model._compile_from_config(config["compile"])
+            model.compile_from_config(config["compile"])
         model.set_weights(weights)
         if model_config.get("input_dim") not in (None, model.input_shape[1]):
             raise ValueError(f"the config declares {model_config['input_dim']!r} input features, "

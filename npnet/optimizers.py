@@ -183,6 +183,11 @@ OptimizerLike = Union[str, Optimizer]
 _REGISTRY = {"adam": Adam, "sgd": SGD}
 
 
+def names() -> list[str]:
+    """The registered optimizer names, sorted (the CLI's choices, interop's table)."""
+    return sorted(_REGISTRY)
+
+
 def get(identifier: OptimizerLike) -> Optimizer:
     """An Optimizer from ``"adam"``/``"sgd"`` (default settings) or an instance."""
     if isinstance(identifier, Optimizer):

@@ -1,7 +1,8 @@
 """One flat buffer for all of a model's parameters, one for their gradients.
 
 Each layer's ``W``, ``b``, ``dW``, ``db`` are reshaped *views* into these
-buffers, in ``get_weights()`` order (W1, b1, W2, b2, ...). So the optimizer
+buffers, handed out in ``get_weights()`` order (W1, b1, W2, b2, ...); the
+trainable ones lie first, as one slice. So the optimizer
 updates every parameter with a few whole-array statements, gradient checks
 perturb one flat array, and ``set_weights`` writes through the views
 (``view[...] = w``; rebinding a name would detach it from the buffer).
@@ -9,6 +10,7 @@ perturb one flat array, and ``set_weights`` writes through the views
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -16,36 +18,103 @@ import numpy as np
 class ParameterBuffer:
     """Contiguous ``values`` (P,) and ``grads`` (P,) with per-tensor views into both.
 
-    ``shapes`` lists every parameter tensor's shape in order; P is the sum of
-    their sizes.
+    ``shapes`` lists every parameter tensor's shape in ``get_weights()`` order;
+    ``trainable`` (default: all) says which ones the optimizer updates. The
+    trainable tensors are laid out first, in order, as one leading slice
+    ``values[:T]`` (``grads[:T]``), the non-trainable ones after it: so the
+    optimizer sees exactly one pair ``(grads[:T], values[:T])`` and a frozen
+    weight costs it nothing. ``value_views`` and ``grad_views`` stay in the given
+    order whatever the layout; the grad view of a non-trainable tensor is None.
     """
 
-    def __init__(self, shapes: list[tuple[int, ...]], dtype: np.dtype):
+    def __init__(self, shapes: list[tuple[int, ...]], dtype: np.dtype, trainable: list[bool] | None = None):
         self.shapes = [tuple(shape) for shape in shapes]
+        self.trainable = [True] * len(self.shapes) if trainable is None else [bool(t) for t in trainable]
         size = sum(math.prod(shape) for shape in self.shapes)
         self.values = np.zeros(size, dtype=dtype)   # (P,)
-        self.grads = np.zeros_like(self.values)     # (P,)
+        self.grads = np.zeros_like(self.values)     # (P,); grads[T:] stay zero
         self._make_views()
 
     def _make_views(self) -> None:
-        ends = np.cumsum([math.prod(shape) for shape in self.shapes], dtype=np.int64)
-        starts = ends - [math.prod(shape) for shape in self.shapes]
-        self.value_views = [self.values[a:b].reshape(s) for a, b, s in zip(starts, ends, self.shapes)]
-        self.grad_views = [self.grads[a:b].reshape(s) for a, b, s in zip(starts, ends, self.shapes)]
+        sizes = [math.prod(shape) for shape in self.shapes]
+        order = ([i for i, t in enumerate(self.trainable) if t] + [i for i, t in enumerate(self.trainable) if not t])
+        self._starts, offset = [0] * len(sizes), 0
+        for i in order:
+            self._starts[i], offset = offset, offset + sizes[i]
+        self.trainable_size = sum(size for size, t in zip(sizes, self.trainable) if t)   # T
+        self.value_views = self.views(self.values)
+        self.grad_views = [view if t else None for view, t in zip(self.views(self.grads), self.trainable)]
+
+    def views(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Per-tensor views, in the given order, of any (P,) array laid out like ``values``."""
+        return [flat[a:a + math.prod(s)].reshape(s) for a, s in zip(self._starts, self.shapes)]
 
     # pickle and copy.deepcopy copy every array on its own, which would turn the
     # views into detached copies; only the flat buffers travel, the views are re-cut.
     def __getstate__(self) -> dict:
-        return {"shapes": self.shapes, "values": self.values, "grads": self.grads}
+        return {"shapes": self.shapes, "trainable": self.trainable, "values": self.values, "grads": self.grads}
 
     def __setstate__(self, state: dict) -> None:
         self.shapes, self.values, self.grads = state["shapes"], state["values"], state["grads"]
+        self.trainable = state.get("trainable", [True] * len(self.shapes))
         self._make_views()
 
     @property
     def size(self) -> int:
         """P, the number of scalar parameters."""
         return self.values.size
+
+    def trainable_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(grads[:T], values[:T])``: what the optimizer updates, as one pair of flat arrays."""
+        t = self.trainable_size
+        return (self.grads, self.values) if t == self.size else (self.grads[:t], self.values[:t])
+
+
+# -- a stack of layers over one buffer (layers follow npnet.layers.base.Layer's protocol) --------------
+
+def weight_specs(layers: Sequence[Any], input_dim: int) -> list[list[Any]]:
+    """Each layer's ``weights_spec`` for a stack fed ``input_dim`` features, in order."""
+    specs = []
+    for layer in layers:
+        specs.append(layer.weights_spec(input_dim))
+        input_dim = layer.output_dim(input_dim)
+    return specs
+
+
+def output_dim(layers: Sequence[Any], input_dim: int) -> int:
+    """The width of the stack's output for ``input_dim`` input features."""
+    for layer in layers:
+        input_dim = layer.output_dim(input_dim)
+    return input_dim
+
+
+def trainable_flags(layers: Sequence[Any], input_dim: int) -> list[bool]:
+    """Per weight tensor: does the optimizer update it (its spec and its layer's ``trainable`` both say so)."""
+    return [w.trainable and layer.trainable for layer, specs in zip(layers, weight_specs(layers, input_dim))
+            for w in specs]
+
+
+def allocate(layers: Sequence[Any], input_dim: int, dtype: np.dtype, old: ParameterBuffer | None) -> ParameterBuffer:
+    """A buffer for the stack, laid out trainable first, holding ``old``'s values and bound to every layer.
+
+    ``old`` (the buffer of the same stack before layers were appended or
+    frozen) is copied view by view: tensors keep their place in ``get_weights()`` order.
+    """
+    buffer = ParameterBuffer([w.shape for specs in weight_specs(layers, input_dim) for w in specs], dtype,
+                             trainable_flags(layers, input_dim))
+    for new, previous in zip(buffer.value_views, old.value_views if old is not None else []):
+        new[...] = previous
+    bind_layers(layers, input_dim, buffer)
+    return buffer
+
+
+def bind_layers(layers: Sequence[Any], input_dim: int, buffer: ParameterBuffer) -> None:
+    """Hand every layer its views of ``buffer`` (values are kept)."""
+    first = 0   # index of each layer's first tensor in the buffer's view lists
+    for layer, specs in zip(layers, weight_specs(layers, input_dim)):
+        last = first + len(specs)
+        layer.bind(input_dim, buffer.value_views[first:last], buffer.grad_views[first:last])
+        first, input_dim = last, layer.output_dim(input_dim)
 
 
 class WorkArrays:

@@ -3,7 +3,8 @@
     def test_my_model_is_keras(keras_parity):
         keras_parity(model, x, y, steps=10)
 
-The fixture is ``npnet.testing.assert_matches_keras``; without TensorFlow
+The fixture is ``npnet.testing.assert_matches_keras``, which checks a copy
+and leaves ``model`` as it was; without TensorFlow
 the test is skipped with the install hint (in this project's CI the parity
 tests import TensorFlow through their own fixture and fail instead).
 """

@@ -69,7 +69,8 @@ def multilabel_report(y_true: Any, y_prob: Any, threshold: Any = 0.5, label_name
     on label matrices); binary_accuracy is 1 - hamming_loss, Keras's "accuracy".
     Precision/F1 of a label never predicted positive are 0 (zero_division=0).
     roc_auc is None where undefined (a label with one class only); the macro
-    average needs every label's.
+    average needs every label's. One label (K = 1) is scored as any label is,
+    by its positives; every average then equals its row.
     """
     y_true, y_prob = check_multilabel(y_true, y_prob)
     k = y_true.shape[1]
@@ -83,13 +84,19 @@ def multilabel_report(y_true: Any, y_prob: Any, threshold: Any = 0.5, label_name
         "subset_accuracy": float(sk.accuracy_score(y_true, y_pred)),
         "binary_accuracy": float(sk.accuracy_score(y_true.ravel(), y_pred.ravel())),
     }
-    precision, recall, f1, support = sk.precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    # scikit-learn reads an (N, 1) 0/1 array as a binary target with classes 0 and 1, and would score
+    # (and average over) the negative class as well; labels=[1] keeps the label's own positives.
+    # From K = 2 columns on it is a multilabel indicator, whose every column is a label.
+    positives = {"labels": [1]} if k == 1 else {}
+    precision, recall, f1, support = sk.precision_recall_fscore_support(y_true, y_pred, average=None,
+                                                                        zero_division=0, **positives)
     per_label_auc = [_roc_auc(sk, y_true[:, j], y_prob[:, j]) for j in range(k)]
     report["labels"] = {name: dict(zip(_PER_LABEL, (float(precision[j]), float(recall[j]), float(f1[j]),
                                                     int(support[j]), per_label_auc[j])))
                         for j, name in enumerate(names)}
     for average in _AVERAGES:
-        p, r, f, _ = sk.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
+        p, r, f, _ = sk.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0,
+                                                        **positives)
         report[average] = dict(zip(_PER_LABEL, (float(p), float(r), float(f), int(support.sum()),
                                                 _roc_auc(sk, y_true, y_prob, average=average))))
     return report

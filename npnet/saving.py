@@ -3,24 +3,31 @@
 A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
 order and a ``format_version``; a model file adds ``config``, the model's
 architecture and compile settings as JSON text (and, from ``npnet train``,
-``feature_names`` and ``label_names``); any other member is refused. Writing goes to a temporary
+``feature_names``, ``label_names`` and the standardization's ``feature_mean``
+and ``feature_scale``); any other member is refused. Writing goes to a temporary
 file in the same directory, then ``os.replace`` renames it over ``path``: a
 crash mid-write never leaves a broken file there. Reading uses
 ``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
 """
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
 import tempfile
+import zipfile
 from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
-# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file.
-_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names")
+# Version 2 names each layer's class in the config (``{"class_name": ..., "config": ...}``);
+# version 1 files (Dense layers only, configs without class names) are still read.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file,
+# and the standardization of its features.
+_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names|feature_mean|feature_scale")
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -53,12 +60,19 @@ def _umask() -> int:
 
 
 def read_archive(path: str) -> dict[str, np.ndarray]:
-    """The arrays of an npnet archive, refusing pickles, other formats and other versions."""
+    """The arrays of an npnet archive, refusing pickles, other formats and other versions.
+
+    A file that is not a zip is named for what it is (text, a lone .npy array,
+    a pickle, ...) before NumPy sees it: ``np.load`` would take any such file
+    for a pickle and say it "contains pickled (object) data".
+    """
+    what = _not_a_zip(path)
+    if what:
+        raise ValueError(f"{path!r} is not a readable npnet file: it is {what}, not an .npz archive")
     try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):   # a lone .npy array: no context manager
-            raise ValueError("not an .npz archive")
-        with archive:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+        with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except FileNotFoundError:
         raise
@@ -66,15 +80,50 @@ def read_archive(path: str) -> dict[str, np.ndarray]:
         # (BadZipFile, EOFError, KeyError, NotImplementedError for flipped header bits, MemoryError
         # for a header claiming a huge shape, ...): whatever it is, the file is unreadable.
         raise ValueError(f"{path!r} is not a readable npnet file: {error}") from None
+    not_arrays = [member for member in members if not member.endswith(".npy")]
+    if not_arrays:
+        raise ValueError(f"{path!r} is not an npnet file: a zip archive, but not an .npz of NumPy arrays "
+                         f"(member {not_arrays[0]!r})")
     unexpected = sorted(name for name in arrays if not _MEMBER.fullmatch(name))
     if unexpected:
-        raise ValueError(f"{path!r} is not an npnet file: unexpected member {unexpected[0]!r}")
+        raise ValueError(f"{path!r} is not an npnet file: an .npz archive with unexpected member "
+                         f"{unexpected[0]!r} (npnet files hold config and weight_000, weight_001, ...)")
     version = arrays.pop("format_version", None)
     if version is None or version.shape != () or version.dtype.kind not in "iu":
         raise ValueError(f"{path!r} is not an npnet file (no format_version)")
-    if int(version) != FORMAT_VERSION:
-        raise ValueError(f"{path!r} has format version {int(version)}; this npnet reads version {FORMAT_VERSION}")
+    if int(version) not in READABLE_VERSIONS:
+        raise ValueError(f"{path!r} has format version {int(version)}; this npnet reads versions "
+                         f"{', '.join(map(str, READABLE_VERSIONS))}")
     return arrays
+
+
+# What a file that is not a zip is, by its first bytes (checked in order); a pickle of protocol
+# 2 to 5 opens with the PROTO opcode 0x80 and the protocol number.
+_SIGNATURES = ((b"\x93NUMPY", "a single NumPy array (.npy)"),
+               (b"\x89HDF\r\n\x1a\n", "an HDF5 file (a Keras .h5 model?)"),
+               *((bytes([0x80, protocol]), "a Python pickle (npnet never loads pickles)") for protocol in range(2, 6)))
+
+
+def _not_a_zip(path: str) -> str | None:
+    """What the file at ``path`` is if it is not a zip archive (an .npz is a zip of .npy files), else None."""
+    with open(path, "rb") as handle:
+        head = handle.read(256)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):   # a zip's first member, or an empty zip's end record
+        return None
+    if not head:
+        return "empty"
+    for signature, what in _SIGNATURES:
+        if head.startswith(signature):
+            return what
+    try:   # incremental: a character cut at byte 256 is not an error
+        text = codecs.getincrementaldecoder("utf-8")().decode(head)
+    except UnicodeDecodeError:
+        return "binary data without a zip signature"
+    if not all(char.isprintable() or char in "\t\r\n" for char in text):
+        return "binary data without a zip signature"
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    guess = " (a CSV data file?)" if "," in first_line else ""
+    return f"a text file starting {first_line[:40]!r}{guess}" if first_line else "a text file"
 
 
 def weights_to_arrays(weights: list[np.ndarray]) -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ where npnet and Keras agree to 1e-13.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from npnet import interop
 from npnet._validation import check_int
 from npnet.models import Sequential
+from npnet.trace import StepTrace
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,11 @@ DEFAULT_TOLERANCES = {
 _SATURATED = np.array([[0.0, 1.0, 1e-9, 1 - 1e-9, 0.5, 1e-7]])
 
 
-def _parameter_names(model: Sequential) -> list[str]:
-    return [f"{layer.name}/{name}" for layer in model.layers
-            for name in (("kernel", "bias") if layer.use_bias else ("kernel",))]
+def _parameter_names(model: Sequential, trainable_only: bool = False) -> list[str]:
+    """"layer/weight" for every weight in ``get_weights()`` order, or for the trainable ones (the gradients' order)."""
+    return [f"{layer.name}/{spec.name}" for layer in model.layers
+            for spec, grad in zip(layer.weights_spec(layer.input_dim), layer.grads)
+            if grad is not None or not trainable_only]
 
 
 def _first_mismatch(names: list[str], ours: list[np.ndarray], theirs: list[np.ndarray],
@@ -78,18 +82,21 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
     2. the loss on (x, y) and the gradient of every parameter (``tf.GradientTape``);
     3. the loss function itself on probabilities at and beyond its clip;
     4. ``steps`` optimizer steps, ``train_on_batch(x, y)`` on both: every weight after each step.
-    ``model`` is trained by step 4, as ``steps`` calls of ``train_on_batch`` would.
-    ``tolerances`` defaults to ``DEFAULT_TOLERANCES[model.dtype]``.
+    Both sides start step 4 from the model's optimizer state (step count and
+    slots, which ``interop.to_keras`` gives the twin), so a trained model is
+    checked where it stands. The checks run on a copy: ``model`` comes back
+    bit for bit as it went in (weights, optimizer step count and slots; an
+    unbuilt model stays unbuilt). ``tolerances`` defaults to ``DEFAULT_TOLERANCES[model.dtype]``.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be an npnet Sequential, got {type(model).__name__}")
-    model._require_compiled("assert_matches_keras")
     steps = check_int(steps, "steps", minimum=0)
-    x, y = model._check_xy(x, y)
-    model._build(x.shape[1])
+    x, y, _ = model.check_data(x, y, method="assert_matches_keras", build=False)
     if tolerances is not None and not isinstance(tolerances, Tolerances):
         raise TypeError(f"tolerances must be an npnet.testing.Tolerances, got {type(tolerances).__name__}")
     tol = tolerances or DEFAULT_TOLERANCES[model.dtype]
+    model = copy.deepcopy(model)   # optimizer and all: the steps below train it
+    model.build((None, x.shape[1]))
     keras_model = interop.to_keras(model)
     names = _parameter_names(model)
 
@@ -103,7 +110,8 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
     keras_loss, keras_gradients = _keras_loss_and_gradients(keras_model, x, y)
     if not abs(loss - keras_loss) <= tol.loss_rtol * abs(keras_loss):
         raise AssertionError(f"loss differs from Keras: {loss!r} vs {keras_loss!r} (rtol {tol.loss_rtol:g})")
-    mismatch = _first_mismatch(names, gradients, keras_gradients, tol.gradient_atol)
+    mismatch = _first_mismatch(_parameter_names(model, trainable_only=True), gradients, keras_gradients,
+                               tol.gradient_atol)
     if mismatch:
         raise AssertionError(f"gradient of {mismatch[0]} differs from Keras by {mismatch[1]:.3g} "
                              f"> {tol.gradient_atol:g}")
@@ -123,3 +131,53 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
         if mismatch:
             raise AssertionError(f"after optimizer step {step}, {mismatch[0]} differs from Keras by "
                                  f"{mismatch[1]:.3g} > {tol.weight_atol:g}")
+
+
+def compare_trace_with_keras(trace: StepTrace) -> dict[str, float]:
+    """Max |npnet - Keras| for every array a ``model.trace(x, y)`` recorded, keyed "layer/array".
+
+    Keras gets the same weights and optimizer state (``npnet.interop.to_keras``);
+    its arrays come from calling each layer in turn under ``tf.GradientTape``,
+    and its update from one ``apply_gradients`` of that optimizer.
+    Keras's sigmoid output has no dy either: its loss also reads the logits.
+    Needs the reference extra.
+    """
+    theirs = _keras_arrays(trace.model, *trace.batch)
+    return {f"{layer.name}/{name}": float(np.max(np.abs(np.asarray(ours, np.float64) - theirs[i][name])))
+            for i, layer in enumerate(trace.layers) for name, ours in layer.arrays.items()
+            if ours is not None and name in theirs[i]}
+
+
+def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """The same arrays as ``trace_step`` records, computed by Keras on the same weights (float64 copies)."""
+    import tensorflow as tf
+
+    keras_model = interop.to_keras(model)
+    keras_layers = keras_model.layers
+    with tf.GradientTape(persistent=True) as tape:
+        h = tf.constant(x)
+        inputs, logits, outputs = [], [], []
+        for layer in keras_layers:
+            inputs.append(h)
+            z = tf.matmul(h, layer.kernel) + (layer.bias if layer.use_bias else 0)
+            tape.watch(z)
+            h = layer.activation(z)
+            logits.append(z)
+            outputs.append(h)
+        loss = keras_model.loss(y, h)
+    weights = [w for layer in keras_layers for w in layer.trainable_weights]
+    gradients = tape.gradient(loss, weights)
+    d_outputs, d_logits = tape.gradient(loss, outputs), tape.gradient(loss, logits)
+    before = [w.numpy() for w in weights]
+    keras_model.optimizer.apply_gradients(zip(gradients, weights))
+    updates = iter([w.numpy() - b for w, b in zip(weights, before)])
+    grads = iter(gradients)
+    arrays = []
+    for i, layer in enumerate(keras_layers):
+        record = {"x": inputs[i], "z": logits[i], "y": outputs[i], "dy": d_outputs[i], "dz": d_logits[i],
+                  "dW": next(grads), "update_W": next(updates)}
+        if layer.use_bias:
+            record.update(db=next(grads), update_b=next(updates))
+        arrays.append({name: np.asarray(value, np.float64) for name, value in record.items()
+                       if value is not None})
+    return arrays

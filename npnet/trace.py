@@ -4,8 +4,9 @@
 records, layer by layer, the logits z, the output y = f(z), the gradient dy
 arriving from above, dz = dy * f'(z), dW, db and the update the optimizer
 would make — then leaves the model exactly as it was. ``str(trace)`` prints
-it; ``trace.compare_with_keras()`` recomputes every recorded array with Keras
-(``tf.GradientTape`` on the same weights) and reports the largest difference.
+it. Pure NumPy, and it reads only the model's public surface (``layers``,
+``training_loss()``, ``parameters``, ``optimizer``); comparing a trace with
+Keras is ``npnet.testing.compare_trace_with_keras``.
 The equations behind each line: docs/backprop.md#tracing-a-step.
 """
 from __future__ import annotations
@@ -65,20 +66,6 @@ class StepTrace:
                       for name in UPDATES if layer.arrays[name] is not None]
         return "\n".join(lines)
 
-    def compare_with_keras(self) -> dict[str, float]:
-        """Max |npnet - Keras| for every recorded array, keyed "layer/array" (needs the reference extra).
-
-        Keras gets the same weights (``npnet.interop.to_keras``); its arrays come
-        from calling each layer in turn under ``tf.GradientTape``, and its update
-        from one ``apply_gradients`` of a fresh optimizer with the same settings,
-        so updates are compared only while the model's optimizer is fresh too.
-        Keras's sigmoid output has no dy either: its loss also reads the logits.
-        """
-        theirs = _keras_arrays(self.model, *self.batch)
-        return {f"{layer.name}/{name}": float(np.max(np.abs(np.asarray(ours, np.float64) - theirs[i][name])))
-                for i, layer in enumerate(self.layers) for name, ours in layer.arrays.items()
-                if ours is not None and name in theirs[i]}
-
 
 def _describe(name: str, array: np.ndarray) -> str:
     """``name (shape) [first values] norm ...``: what a learner needs to follow one array."""
@@ -91,18 +78,22 @@ def _describe(name: str, array: np.ndarray) -> str:
 def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
     """Record one training step of a compiled, built model on checked arrays x (N, I), y (N, K).
 
-    The step is the one ``Sequential._train_step`` runs, taken apart so each
+    The step is the one ``npnet.training.Step`` runs, taken apart so each
     intermediate can be kept; the model's weights and optimizer are untouched
     (the update is applied to copies). Call it through ``Sequential.trace``.
+    Every layer must be a Dense layer (it records z, W and b).
     """
-    loss, fused = model._training_loss()
+    loss, fused = model.training_loss()
     layers = model.layers
+    if not all(hasattr(layer, "kernel") for layer in layers):
+        raise ValueError("a trace records z, W and b of Dense layers; this model also has "
+                         f"{sorted({type(layer).__name__ for layer in layers if not hasattr(layer, 'kernel')})}")
     records = [LayerTrace(layer.name, layer.activation.name) for layer in layers]
     h = x
     for layer, record in zip(layers, records):
         z = h @ layer.W + (layer.b if layer.use_bias else 0)          # (N, O), recomputed to keep z
         activate = not (fused and layer is layers[-1])
-        out = layer.forward(h, activate=activate)
+        out = layer.forward(h, True, activate=activate)
         record.arrays.update(x=h.copy(), z=z, y=layer.activation(z) if fused and not activate else out.copy())
         h = out
     value = loss.forward(y, h)
@@ -113,54 +104,15 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
         arrays["dy"] = d if activated else None
         arrays["dz"] = layer.activation.backward(arrays["y"], d, out=np.empty_like(d)) if activated else d
         dx = layer.backward(d, need_dx=index > 0)
-        arrays["dW"] = layer.dW.copy()
-        arrays["db"] = layer.db.copy() if layer.use_bias else None
+        arrays["dW"] = None if layer.dW is None else layer.dW.copy()   # None: a frozen layer
+        arrays["db"] = layer.db.copy() if layer.use_bias and layer.db is not None else None
         d = None if dx is None else dx.copy()
-    new_values = model._params.values.copy()
-    copy.deepcopy(model.optimizer).apply([(model._params.grads, new_values)])
-    update = new_values - model._params.values
-    offset = 0
+    buffer = model.parameters
+    grads, values = buffer.trainable_pair()
+    after = buffer.values.copy()
+    copy.deepcopy(model.optimizer).apply([(grads, after[:len(values)])])
+    updates = iter(buffer.views(after - buffer.values))   # (P,) laid out as the buffer: per-weight views
     for layer, record in zip(layers, records):
-        for name, size in (("update_W", layer.W.size), ("update_b", layer.units if layer.use_bias else 0)):
-            record.arrays[name] = update[offset:offset + size].reshape(layer.W.shape if name == "update_W" else -1) \
-                if size else None
-            offset += size
+        record.arrays["update_W"] = next(updates)
+        record.arrays["update_b"] = next(updates) if layer.use_bias else None
     return StepTrace(value, model.loss.name, fused, model.optimizer.name, records, model, (x, y))
-
-
-def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np.ndarray]]:
-    """The same arrays as ``trace_step`` records, computed by Keras on the same weights (float64 copies)."""
-    import tensorflow as tf
-
-    from npnet import interop
-
-    keras_model = interop.to_keras(model)
-    fresh = model.optimizer.iterations == 0   # to_keras starts a fresh optimizer: compare updates only then
-    keras_layers = keras_model.layers
-    with tf.GradientTape(persistent=True) as tape:
-        h = tf.constant(x)
-        inputs, logits, outputs = [], [], []
-        for layer in keras_layers:
-            inputs.append(h)
-            z = tf.matmul(h, layer.kernel) + (layer.bias if layer.use_bias else 0)
-            tape.watch(z)
-            h = layer.activation(z)
-            logits.append(z)
-            outputs.append(h)
-        loss = keras_model.loss(y, h)
-    weights = [w for layer in keras_layers for w in layer.trainable_weights]
-    gradients = tape.gradient(loss, weights)
-    d_outputs, d_logits = tape.gradient(loss, outputs), tape.gradient(loss, logits)
-    before = [w.numpy() for w in weights]
-    keras_model.optimizer.apply_gradients(zip(gradients, weights))
-    updates = iter([w.numpy() - b for w, b in zip(weights, before)])
-    grads = iter(gradients)
-    arrays = []
-    for i, layer in enumerate(keras_layers):
-        record = {"x": inputs[i], "z": logits[i], "y": outputs[i], "dy": d_outputs[i], "dz": d_logits[i],
-                  "dW": next(grads), "update_W": next(updates)}
-        if layer.use_bias:
-            record.update(db=next(grads), update_b=next(updates))
-        arrays.append({name: np.asarray(value, np.float64) for name, value in record.items()
-                       if value is not None and (fresh or not name.startswith("update"))})
-    return arrays

@@ -88,3 +88,21 @@ def test_the_numpy_floor_trains_what_npnet_trains(arrays):
     # Adam) is off by more than 1e-3 after one epoch.
     assert differences["binary_accuracy"] == differences["val_binary_accuracy"] == 0.0
     assert max(differences["loss"], differences["val_loss"], differences["weights"]) < 1e-5
+
+
+def test_csv_read_harness_times_each_reader_in_a_fresh_process_on_a_tiny_file(tmp_path):
+    pytest.importorskip("pandas")
+    from benchmarks import csv_read
+    path = csv_read.write_csv(tmp_path / "tiny.csv", megabytes=0.05, seed=0)
+    assert 0.05e6 <= path.stat().st_size < 0.06e6   # written in chunks until the size is reached
+    rows, notes = csv_read.run(["npnet", "pandas"], path, repeats=2)
+    assert [row["reader"] for row in rows] == ["npnet", "pandas"] and notes == []
+    for row in rows:
+        assert row["wall"] > 0 and row["cpu"] > 0 and row["peak_rss_mb"] > 10
+        assert row["shape"] == rows[1]["shape"] and row["shape"][1] == csv_read.N_FEATURES + csv_read.N_LABELS
+    assert rows[1]["wall_ratio"] == rows[1]["cpu_ratio"] == rows[1]["peak_rss_mb_ratio"] == 1.0
+    lines = csv_read.table(rows).splitlines()
+    assert lines[0] == "| " + " | ".join(csv_read.HEADERS) + " |" and len(lines) == 4
+    assert "in time and peak memory" in csv_read.verdict(rows)
+    with pytest.raises(ValueError, match="unknown reader 'polars'"):
+        csv_read.run(["polars"], path, repeats=1)

@@ -13,10 +13,16 @@ import pytest
 
 from npnet import cli, tutorial, utils
 from npnet.models import load_model
+from npnet.preprocessing import Standardization
+
+from float_rounding import forward_error_bound
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = ["--epochs", "3", "--batch-size", "32", "--verbose", "0"]
+# Predictions and scores are compared bit for bit only in the same batches: BLAS may round a row's
+# products differently in a batch of 32 and of 120, depending on the CPU (tests/float_rounding.py).
+SAME_BATCH = 250
 
 
 def write_csv(path: Path, header: list[str], rows) -> Path:
@@ -62,21 +68,47 @@ def lines_starting(out: str, prefix: str) -> list[str]:
 def test_train_defaults_are_the_tutorials_settings():
     args = cli.build_parser().parse_args(["train"])
     assert (args.n_samples, args.n_features, args.n_classes, args.n_labels) == (10000, 6, 3, 2)
-    assert (args.test_size, args.data_seed, args.seed) == (0.33, 42, 42)
-    assert (args.epochs, args.batch_size, args.validation_split) == (50, 250, 0.2)
-    assert (args.hidden, args.activation, args.optimizer, args.lr) == ((32, 16, 8), "relu", "adam", None)
+    assert (args.test_size, args.data_seed, args.seed, args.validation_split) == (0.33, 42, 42, 0.2)
+    assert (args.activation, args.optimizer, args.lr) == ("relu", "adam", None)
+    assert cli.training_settings(args, n_train=6700, n_labels=3) == ((32, 16, 8), 250, 50, False)
 
 
-def test_train_on_tutorial_data_reproduces_the_demo(sklearn, capsys):
+@pytest.mark.parametrize("n_train, n_labels, expected", [
+    # 381 rows (breast cancer's training split): 305 fitted after validation_split 0.2 -> 10 steps an epoch
+    (381, 1, ((64, 32), 32, 200, True)),
+    (1204, 10, ((64, 32), 32, 65, True)),          # 964 rows fitted -> 31 steps -> ceil(2000 / 31) = 65 epochs
+    (2680, 25, ((64, 32), 32, 30, True)),          # 2144 -> 67 steps -> 30 epochs
+    (100, 40, ((80, 40), 32, 667, True)),          # 80 -> 3 steps; 40 labels widen the hidden layers
+    (400_000, 5, ((64, 32), 32, 1, True)),         # 10,000 steps in the single epoch
+])
+def test_train_defaults_on_a_data_file_follow_the_documented_rule(n_train, n_labels, expected):
+    args = cli.build_parser().parse_args(["train", "--data", "d.csv"])
+    assert cli.training_settings(args, n_train, n_labels) == expected
+
+
+def test_explicit_flags_override_every_default():
+    for data in ([], ["--data", "d.csv"]):
+        args = cli.build_parser().parse_args(["train", *data, "--hidden", "9", "--batch-size", "7", "--epochs", "3",
+                                              "--no-standardize" if data else "--standardize"])
+        assert cli.training_settings(args, 1000, 3) == ((9,), 7, 3, not data)
+    args = cli.build_parser().parse_args(["train", "--data", "d.csv", "--batch-size", "100"])
+    assert cli.training_settings(args, 1000, 3).epochs == 250   # 800 fitted rows / 100 = 8 steps an epoch
+
+
+def test_train_on_tutorial_data_reproduces_the_demo(sklearn, capsys, tmp_path):
     code, demo_out, _ = run(capsys, "demo", "--epochs", "2", "--verbose", "0")
     assert code == 0
-    code, train_out, _ = run(capsys, "train", "--epochs", "2", "--verbose", "0")
+    code, train_out, _ = run(capsys, "train", "--epochs", "2", "--verbose", "0", "--output", tmp_path / "m.npz")
     assert code == 0
     pattern = r"Test loss: (\S+) / Test accuracy: (\S+)"
     demo_loss, demo_accuracy = map(float, re.search(pattern, demo_out).groups())
     loss, accuracy = map(float, re.search(pattern, train_out).groups())
-    assert accuracy == demo_accuracy
-    assert loss == pytest.approx(demo_loss, rel=1e-6)   # evaluated in batches of 250 here, 32 in the demo
+    # The same model, evaluated in batches of 250 here and of 32 in the demo: BLAS may round each
+    # logit differently, so only decisions whose logit lies within its rounding bound of 0 may flip.
+    x_test = tutorial.tutorial_data().x_test
+    z, z_error, _ = forward_error_bound(load_model(tmp_path / "m.npz"), x_test, logits=True)
+    assert abs(accuracy - demo_accuracy) <= np.count_nonzero(np.abs(z) <= 2 * z_error) / z.size
+    assert loss == pytest.approx(demo_loss, rel=1e-6)
     assert "on 6700 samples (6 features, 3 labels)" in train_out
     assert len(lines_starting(train_out, "label_")) == 3
 
@@ -144,22 +176,45 @@ def trained(capsys, data_csv, tmp_path):
 
 def test_evaluate_prints_the_loaded_models_scores(capsys, trained, data_csv, dataset):
     x, y = dataset
-    code, out, _ = run(capsys, "evaluate", trained, "--data", data_csv)   # label columns as stored
+    code, out, _ = run(capsys, "evaluate", trained, "--data", data_csv, "--batch-size", SAME_BATCH)   # labels as stored
     assert code == 0
-    loss, accuracy = load_model(trained).evaluate(x, y, batch_size=250, verbose=0)
+    mean, scale = stored_standardization(trained)
+    loss, accuracy = load_model(trained).evaluate((x - mean) / scale, y, batch_size=SAME_BATCH, verbose=0)
     assert out.splitlines()[0] == f"loss: {loss} / accuracy: {accuracy}"
     assert lines_starting(out, "spam") and lines_starting(out, "ham")
 
 
+def stored_standardization(model_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(model_path) as arrays:
+        return arrays["feature_mean"], arrays["feature_scale"]
+
+
+def model_probabilities(model_path: Path, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """What the saved model predicts for raw features x, standardized as the file says (read without npnet.cli)."""
+    mean, scale = stored_standardization(model_path)
+    return load_model(model_path).predict((x - mean) / scale, batch_size=batch_size, verbose=0)
+
+
+def test_train_stores_the_training_splits_mean_and_standard_deviation(trained, dataset):
+    from npnet.datasets import split
+    x, y = dataset
+    x_train = split(x, y, 0.33, seed=42)[0]   # the CLI's default --test-size and --data-seed
+    mean, scale = stored_standardization(trained)
+    np.testing.assert_array_equal(mean, x_train.mean(axis=0))
+    np.testing.assert_array_equal(scale, x_train.std(axis=0))
+
+
 def test_predict_round_trip_equals_load_model_predict(capsys, trained, data_csv, dataset, tmp_path):
     x, _ = dataset
-    expected = load_model(trained).predict(x, verbose=0)
-    code, _, _ = run(capsys, "predict", trained, "--data", data_csv, "--proba", "--output", tmp_path / "p.csv")
+    expected = model_probabilities(trained, x, batch_size=SAME_BATCH)
+    code, _, _ = run(capsys, "predict", trained, "--data", data_csv, "--proba", "--output", tmp_path / "p.csv",
+                     "--batch-size", SAME_BATCH)
     assert code == 0
     header, probabilities = read_csv(tmp_path / "p.csv")
     assert header == ["spam", "ham"]
     np.testing.assert_array_equal(probabilities.astype(np.float32), expected)   # %.9g round-trips float32
-    code, out, _ = run(capsys, "predict", trained, "--data", data_csv, "--threshold", "0.7")
+    code, out, _ = run(capsys, "predict", trained, "--data", data_csv, "--threshold", "0.7",
+                       "--batch-size", SAME_BATCH)
     rows = [line.split(",") for line in out.splitlines()]
     assert rows[0] == ["spam", "ham"]
     np.testing.assert_array_equal(np.array(rows[1:], dtype=int), (expected > 0.7).astype(int))
@@ -169,16 +224,71 @@ def test_predict_picks_the_models_feature_columns_by_name(capsys, trained, datas
     x, _ = dataset
     shuffled = write_csv(tmp_path / "new.csv", ["id", "f3", "f1", "f0", "f2"],
                          np.hstack([np.arange(len(x))[:, None], x[:, [3, 1, 0, 2]]]).tolist())
-    code, out, err = run(capsys, "predict", trained, "--data", shuffled, "--proba")
+    code, out, err = run(capsys, "predict", trained, "--data", shuffled, "--proba", "--batch-size", SAME_BATCH)
     assert code == 0, err
     probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
-    np.testing.assert_array_equal(probabilities.astype(np.float32), load_model(trained).predict(x, verbose=0))
+    np.testing.assert_array_equal(probabilities.astype(np.float32), model_probabilities(trained, x, SAME_BATCH))
 
 
 def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):
-    model, feature_names, label_names = cli.load_model_with_names(str(trained))
+    model, feature_names, label_names, standardization = cli.load_trained_model(str(trained))
     assert feature_names == ["f0", "f1", "f2", "f3"] and label_names == ["spam", "ham"]
+    np.testing.assert_array_equal(standardization.mean, stored_standardization(trained)[0])
+    from_python = Standardization.from_archive(trained, n_features=4)   # what the README offers Python users
+    np.testing.assert_array_equal(from_python.scale, standardization.scale)
     np.testing.assert_array_equal(model.get_weights()[0], load_model(trained).get_weights()[0])
+
+
+def test_a_model_trained_on_an_npz_predicts_on_a_csv_and_back_without_renaming(capsys, tmp_path, dataset):
+    x, y = dataset
+    np.savez(tmp_path / "unnamed.npz", x=x, y=y)                       # no feature_names: columns by position
+    csv_path = write_csv(tmp_path / "named.csv", ["f0", "f1", "f2", "f3", "spam", "ham"], np.hstack([x, y]).tolist())
+    for train_on, predict_on in ((tmp_path / "unnamed.npz", csv_path), (csv_path, tmp_path / "unnamed.npz")):
+        model_path = tmp_path / f"from_{train_on.suffix[1:]}.npz"
+        csv_labels = ["--labels", "spam,ham"]   # a CSV's label columns; an NPZ keeps its labels in y
+        assert run(capsys, "train", "--data", train_on, *csv_labels * (train_on == csv_path), "--output",
+                   model_path, *FAST)[0] == 0
+        code, out, err = run(capsys, "predict", model_path, "--data", predict_on, *csv_labels * (predict_on == csv_path),
+                             "--proba", "--batch-size", SAME_BATCH)
+        assert code == 0, err
+        probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+        expected = model_probabilities(model_path, x, SAME_BATCH)
+        np.testing.assert_array_equal(probabilities.astype(np.float32), expected)
+
+
+def test_an_npz_that_names_its_features_is_read_by_name(capsys, trained, tmp_path, dataset):
+    x, y = dataset
+    np.savez(tmp_path / "named.npz", x=x[:, ::-1], y=y, feature_names=np.array(["f3", "f2", "f1", "f0"]))
+    code, out, err = run(capsys, "predict", trained, "--data", tmp_path / "named.npz", "--proba",
+                         "--batch-size", SAME_BATCH)
+    assert code == 0, err
+    probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+    np.testing.assert_array_equal(probabilities.astype(np.float32), model_probabilities(trained, x, SAME_BATCH))
+
+
+def test_delimiter_reads_a_semicolon_file_in_every_command(capsys, tmp_path, dataset):
+    x, y = dataset
+    path = tmp_path / "semi.csv"
+    path.write_text("f0;f1;f2;f3;spam;ham\n" + "".join(";".join(map(repr, row)) + "\n"
+                                                      for row in np.hstack([x, y]).tolist()))
+    model_path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--data", path, "--delimiter", ";", "--labels", "spam,ham",
+                         "--output", model_path, *FAST)
+    assert code == 0 and "(4 features, 2 labels), standardized features" in out, err
+    assert run(capsys, "evaluate", model_path, "--data", path, "--delimiter", ";")[0] == 0
+    code, out, _ = run(capsys, "predict", model_path, "--data", path, "--delimiter", ";", "--proba",
+                       "--batch-size", SAME_BATCH)
+    probabilities = np.array([line.split(",") for line in out.splitlines()[1:]], dtype=np.float64)
+    np.testing.assert_array_equal(probabilities.astype(np.float32), model_probabilities(model_path, x, SAME_BATCH))
+    code, _, err = run(capsys, "train", "--data", path, "--labels", "spam,ham", *FAST)   # without --delimiter
+    assert code == 2 and "unknown label columns 'spam', 'ham'; columns: f0;f1;f2;f3;spam;ham (one column: " \
+                         "is the file separated by another delimiter?)" in err
+
+
+def test_train_on_csv_without_pandas_exits_2_with_the_install_hint(capsys, data_csv, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", *FAST)
+    assert (code, out) == (2, "") and err == "npnet: error: reading CSV files needs pandas: pip install 'npnet[data]'\n"
 
 
 # -- errors: exit code 2, one line naming the problem --------------------------------------------------
@@ -229,7 +339,8 @@ def test_a_file_that_is_not_an_npnet_model_exits_2(capsys, tmp_path, data_csv, d
         np.save(handle, x)
     for model_path, message in ((tmp_path / "data.npz", "is not an npnet file"),
                                 (tmp_path / "array.npz", "not an .npz archive"),
-                                (data_csv, "is not a readable npnet file"),
+                                (data_csv, "is not a readable npnet file: it is a text file starting "
+                                           "'f0,f1,f2,f3,spam,ham' (a CSV data file?), not an .npz archive"),
                                 (tmp_path / "absent.npz", "no such model file")):
         code, _, err = run(capsys, "evaluate", model_path, "--data", data_csv)
         assert code == 2 and message in err and err.count("\n") == 1
@@ -257,6 +368,7 @@ def test_an_output_directory_that_does_not_exist_is_refused_before_training(caps
 
 def test_out_of_range_arguments_are_usage_errors(capsys):
     for argv in (["train", "--epochs", "0"], ["train", "--test-size", "1"], ["train", "--lr", "-1"],
+                 ["train", "--delimiter", ";;"], ["evaluate", "m.npz", "--data", "d.csv", "--delimiter", '"'],
                  ["train", "--plot", "curves.jpg"], ["predict", "m.npz", "--data", "d.csv", "--threshold", "2"]):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(argv)
@@ -333,6 +445,57 @@ def test_train_prints_scikit_learns_per_label_report(sklearn, capsys, data_csv):
     accuracy = float(re.search(r"Test accuracy: (\S+)", out).group(1))
     assert float(lines_starting(out, "hamming loss")[0].split()[-1]) == pytest.approx(1 - accuracy, abs=1e-4)
     assert hamming_loss([[1, 0]], [[1, 1]]) == 0.5   # the report's numbers are scikit-learn's (npnet.report)
+
+
+def test_one_label_is_reported_as_its_positive_class(sklearn, capsys, tmp_path, dataset):
+    x, y = dataset
+    path = write_csv(tmp_path / "spam.csv", ["f0", "f1", "f2", "f3", "spam"], np.hstack([x, y[:, :1]]).tolist())
+    positives = int(y[:, 0].sum())
+    assert positives != len(y) - positives   # else the negative class's support would look the same
+    model_path = tmp_path / "spam.npz"
+    assert run(capsys, "train", "--data", path, "--labels", "spam", "--output", model_path, *FAST)[0] == 0
+    code, out, err = run(capsys, "evaluate", model_path, "--data", path)
+    assert code == 0, err
+    assert int(lines_starting(out, "spam")[0].split()[4]) == positives
+
+
+@pytest.fixture
+def soft_csv(tmp_path, dataset):
+    """The data of ``data_csv`` whose 'ham' labels are probabilities (soft labels)."""
+    x, y = dataset
+    ham = np.where(y[:, 1] == 1, 0.9, 0.2)
+    return write_csv(tmp_path / "soft.csv", ["f0", "f1", "f2", "f3", "spam", "ham"],
+                     np.hstack([x, y[:, :1], ham[:, None]]).tolist())
+
+
+def test_soft_labels_train_save_the_model_and_skip_the_per_label_scores_naming_file_and_column(
+        capsys, soft_csv, tmp_path):
+    model_path = tmp_path / "soft.npz"
+    code, out, err = run(capsys, "train", "--data", soft_csv, "--labels", "spam,ham", "--output", model_path, *FAST)
+    assert code == 0, err
+    assert load_model(model_path).layers[-1].units == 2
+    skipped = f"per-label scores skipped: {soft_csv}: label column 'ham' holds probabilities such as 0."
+    assert lines_starting(out, skipped) and not lines_starting(out, "micro avg")
+    code, out, err = run(capsys, "evaluate", model_path, "--data", soft_csv)
+    assert code == 0, err
+    assert out.startswith("loss: ") and lines_starting(out, skipped)
+
+
+def test_soft_labels_with_plot_labels_are_refused_before_training(capsys, soft_csv, tmp_path):
+    code, out, err = run(capsys, "train", "--data", soft_csv, "--labels", "spam,ham",
+                         "--plot-labels", tmp_path / "labels.png", *FAST)
+    assert code == 2 and out == ""
+    assert f"{soft_csv}: label column 'ham' holds probabilities such as 0." in err and "--plot-labels" in err
+
+
+def test_the_model_is_saved_before_anything_after_training_can_fail(capsys, data_csv, tmp_path, monkeypatch):
+    def failing_report(*args, **kwargs):
+        raise ValueError("the report failed")
+    monkeypatch.setattr(cli.report, "multilabel_report", failing_report)
+    model_path = tmp_path / "model.npz"
+    code, _, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--output", model_path, *FAST)
+    assert code == 2 and "the report failed" in err
+    assert load_model(model_path).layers[-1].units == 2
 
 
 def test_build_model_defaults_draw_the_tutorial_models_weights():

@@ -1,6 +1,8 @@
 """npnet.datasets: CSV and NPZ tables, column selection, refusals, and the seeded test split."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -40,16 +42,19 @@ def test_npz_selects_labels_by_stored_names(tmp_path):
     table = load_table(path, labels=["r", "p"])
     assert table.feature_names == ["u", "v"] and table.label_names == ["r", "p"]
     np.testing.assert_array_equal(table.y, [[1, 0], [1, 1], [0, 0]])
-    with pytest.raises(DataError, match=r"features \['u', 'v'\] differ from the expected \['v', 'u'\]"):
-        load_table(path, features=["v", "u"])
+    swapped = load_table(path, features=["v", "u"])   # an NPZ that names its features is read by name
+    assert swapped.feature_names == ["v", "u"]
+    np.testing.assert_array_equal(swapped.x, np.arange(6.0).reshape(3, 2)[:, ::-1])
+    with pytest.raises(DataError, match="unknown feature column 'w'; columns: u, v"):
+        load_table(path, features=["u", "w"])
 
 
 def test_npz_one_dimensional_y_is_one_label_with_default_names(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x=np.ones((3, 2)), y=np.array([0, 1, 1]))
     table = load_table(path)
-    assert table.y.shape == (3, 1) and table.label_names == ["label_0"] and table.feature_names == ["feature_0",
-                                                                                                    "feature_1"]
+    assert table.y.shape == (3, 1) and table.label_names == ["label_0"]
+    assert table.feature_names is None   # features are matched by position (npnet.cli)
 
 
 @pytest.mark.parametrize("arrays, message", [
@@ -81,11 +86,18 @@ def test_a_single_npy_array_is_not_a_data_file(tmp_path):
     ("a,b\n", "header but no data rows"),
     ("a,a\n1,2\n", "distinct, non-empty column names"),
     ("a,\n1,2\n", "distinct, non-empty column names"),
+    ("a,b\n1,2,3\n4,5,6\n", "line 2 has 3 cells, the header has 2"),     # every row too long (a pandas warning)
+    ("a,b\n1,2\n\n4,5,6\n", "line 4 has 3 cells, the header has 2"),     # blank lines count in line numbers
+    ("a,b\n1,2\n4,\n", "column 'b', data line 2: an empty cell"),
+    ("a,b\n1,2\n4,  \n", "column 'b', data line 2: an empty cell"),
+    ("a,b\n1,2\n4,NA\n", "column 'b', data line 2: 'NA', not a number"),
+    ("a,b\n1,2\n4,nan\n", "feature column 'b' has 1 NaN or infinite value(s), first in data row 2"),
+    ("a,b\n1,2\n4,1e999\n", "feature column 'b' has 1 NaN or infinite value(s), first in data row 2"),
 ])
-def test_csv_header_refusals(tmp_path, text, message):
+def test_csv_refusals_name_the_line_and_column(tmp_path, text, message):
     path = tmp_path / "t.csv"
     path.write_text(text)
-    with pytest.raises(DataError, match=message):
+    with pytest.raises(DataError, match=re.escape(message)):
         load_table(path)
 
 
@@ -109,3 +121,69 @@ def test_split_is_a_seeded_partition_with_sklearns_test_count():
     assert not np.array_equal(split(x, y, 0.33, seed=2)[1], x_test)
     with pytest.raises(ValueError, match="leaves no training samples"):
         split(x, y, 0.95, seed=0)
+
+
+# -- what pandas writes, delimiters, exact numbers, the install hint ---------------------------------
+
+def test_a_csv_written_by_pandas_reads_back_with_true_false_labels_as_one_zero(tmp_path):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [0.5, -1.25, 3.0], "b": [1, 2, 3], "spam": [True, False, True],
+                          "ham": [False, False, True]})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    assert "True" in (tmp_path / "p.csv").read_text()   # what pandas writes for a bool column
+    table = load_table(tmp_path / "p.csv", labels=["spam", "ham"])
+    np.testing.assert_array_equal(table.x, frame[["a", "b"]].to_numpy(dtype=float))
+    np.testing.assert_array_equal(table.y, [[1, 0], [0, 0], [1, 1]])
+
+
+def test_the_index_column_pandas_writes_by_default_is_left_out(tmp_path):
+    pd = pytest.importorskip("pandas")
+    pd.DataFrame({"a": [0.5, 2.0], "y": [True, False]}, index=["r1", "r2"]).to_csv(tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_text().startswith(",a,y\n")
+    table = load_table(tmp_path / "p.csv", labels=["y"])
+    assert table.feature_names == ["a"]
+    np.testing.assert_array_equal(np.hstack([table.x, table.y]), [[0.5, 1], [2, 0]])
+
+
+def test_true_false_and_numbers_may_share_a_column(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,y\n1,TRUE\n2,0\n3,false\n4,1\n")
+    np.testing.assert_array_equal(load_table(path, labels=["y"]).y.ravel(), [1, 0, 0, 1])
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_delimiter_separates_the_cells(tmp_path, delimiter):
+    path = tmp_path / "t.csv"
+    path.write_text(delimiter.join(["a", "b", "y"]) + "\n" + delimiter.join(["1.5", "2", "1"]) + "\n")
+    table = load_table(path, labels=["y"], delimiter=delimiter)
+    assert table.feature_names == ["a", "b"]
+    np.testing.assert_array_equal(table.x, [[1.5, 2]])
+
+
+@pytest.mark.parametrize("delimiter", ["", ";;", '"', "\n", 1])
+def test_a_delimiter_that_is_not_one_plain_character_is_refused(table_csv, delimiter):
+    with pytest.raises(ValueError, match="delimiter must be one character"):
+        load_table(table_csv, delimiter=delimiter)
+
+
+def test_floats_written_with_repr_read_back_bit_for_bit(tmp_path, rng):
+    # pandas 3's default parser rounds correctly (npnet[data] requires it); Python's float() is the reference.
+    x = np.concatenate([rng.normal(size=(500, 2)), np.exp(rng.normal(scale=30, size=(500, 2)))])
+    path = tmp_path / "f.csv"
+    path.write_text("a,b\n" + "".join(f"{p!r},{q!r}\n" for p, q in x.tolist()))
+    np.testing.assert_array_equal(load_table(path).x, x)
+
+
+def test_columns_that_are_not_read_may_hold_anything(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id,a,b\nrow-one,1,2\nrow-two,3,4\n")
+    np.testing.assert_array_equal(load_table(path, features=["b", "a"]).x, [[2, 1], [4, 3]])
+
+
+
+
+def test_without_pandas_a_csv_asks_for_the_data_extra(table_csv, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "pandas", None)   # None in sys.modules makes the import raise ImportError
+    with pytest.raises(ImportError, match=r"^reading CSV files needs pandas: pip install 'npnet\[data\]'$"):
+        load_table(table_csv)

@@ -45,7 +45,13 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)
     assert re.search(r"after 10 step\(s\): max \|w_keras - w_paper\| = 1\.0e-03, median 8\.0e-07", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04, median 1\.7e-07", printed)
-    assert re.search(r"dense_\d+/kernel +\(8, 3\) +1\.17e-02 +1\.86e-10", printed)   # the tiny-gradient entry
+    # The tiny-gradient entry of the gradient check: its digits are rounding noise, which changes with
+    # the CPU's BLAS kernel (1.2e-2 here, 4.2e-3 on Sandybridge's), so the test checks what the prose
+    # says of it: a gradient at the noise level, a relative error beyond 1e-5, an absolute one within the noise.
+    output_kernel = namespace["report"].checks[-2]
+    index, relative = output_kernel.worst()
+    assert output_kernel.shape == (8, 3) and relative > 1e-5 and abs(output_kernel.analytic[index]) < 1e-8
+    assert output_kernel.absolute_errors[index] <= output_kernel.noise
 
 
 @pytest.mark.parametrize("path, body", [
@@ -75,7 +81,7 @@ def test_every_function_the_docs_name_exists():
 def test_every_link_to_backprop_md_resolves():
     known = anchors(BACKPROP)
     links = []
-    for path in [*ROOT.glob("npnet/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
+    for path in [*ROOT.glob("npnet/**/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
                  *ROOT.glob("tests/*.py"), ROOT / "README.md"]:
         links += [(path.name, anchor) for anchor in re.findall(r"backprop\.md#([\w-]+)", path.read_text())]
     links += [("backprop.md", anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", BACKPROP.read_text())]
@@ -101,6 +107,7 @@ def test_the_trace_excerpt_in_backprop_md_is_what_examples_trace_prints(sklearn)
 def test_the_custom_layer_example_checks_its_gradients():
     printed = run_example("examples/custom_layer.py")
     assert "leaky_relu/z" in printed and "(caught)" in printed
+    assert "scale_shift/gamma" in printed and "ScaleShift" in printed
 
 
 def test_the_trace_matches_keras_within_the_parity_tolerances(keras, sklearn):
@@ -116,7 +123,7 @@ def test_the_trace_matches_keras_within_the_parity_tolerances(keras, sklearn):
         data = tutorial.tutorial_data()
         x, y = data.x_train[:250], data.y_train[:250]
         trace = model.trace(x, y)
-        differences = trace.compare_with_keras()
+        differences = testing.compare_trace_with_keras(trace)
         tolerances = testing.DEFAULT_TOLERANCES[model.dtype]
         for key, difference in differences.items():
             array = key.split("/")[1]

@@ -117,3 +117,26 @@ def test_without_scikit_learn_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn", None)
     with pytest.raises(ImportError, match="pip install 'npnet\\[demo\\]'"):
         multilabel_report(*sample())
+
+
+def test_one_label_is_scored_as_its_positive_class_as_the_models_own_metrics_score_it(sklearn):
+    # scikit-learn reads an (N, 1) 0/1 column as a binary target with classes 0 and 1; the report
+    # once showed class 0 (support 357 benign) under the name "malignant" (212 of 569).
+    import npnet
+    from sklearn.datasets import load_breast_cancer
+    data = load_breast_cancer()
+    x = (data.data - data.data.mean(axis=0)) / data.data.std(axis=0)
+    y = (data.target == 0).astype(float)[:, None]    # 1 = malignant
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(30,)), npnet.layers.Dense(8, activation="relu"),
+                              npnet.layers.Dense(1, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy", metrics=[npnet.metrics.Precision(), npnet.metrics.Recall()])
+    model.fit(x, y, epochs=3, batch_size=250, verbose=0)
+    _, precision, recall = model.evaluate(x, y, verbose=0)
+    report = multilabel_report(y, model.predict(x, verbose=0), label_names=["malignant"])
+    # Both are TP / (TP + FN) (or + FP) of the same integer counts, one correctly rounded float64 division.
+    scores = report["labels"]["malignant"]
+    assert (scores["support"], scores["recall"], scores["precision"]) == (212, recall, precision)
+    for average in ("micro", "macro", "weighted"):   # one label: every average is that label's score
+        # the weighted average multiplies and divides by the support: two more roundings, < 3 ulp of 1.
+        assert report[average] == pytest.approx(scores, rel=0, abs=3 * np.finfo(np.float64).eps)

@@ -142,7 +142,7 @@ def test_a_future_format_version_is_refused_by_name(tmp_path, loader):
     path = tmp_path / "future.npz"
     make_model().save(path)
     rewrite(path, format_version=np.array(saving.FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match=r"future\.npz' has format version 2; this npnet reads version 1"):
+    with pytest.raises(ValueError, match=r"future\.npz' has format version 3; this npnet reads versions 1, 2"):
         load_model(path) if loader == "load_model" else make_model(compiled=False).load_weights(path)
 
 
@@ -175,19 +175,40 @@ def test_a_raw_pickle_renamed_npz_is_refused_without_unpickling(tmp_path, monkey
         load_model(path)
 
 
-@pytest.mark.parametrize("content", [b"", b"hello", b"\x93NUMPY"], ids=["empty", "text", "npy_magic_only"])
-def test_files_that_are_not_archives_are_refused_by_name(tmp_path, content):
+@pytest.mark.parametrize("content, what", [
+    (b"", "empty"),
+    (b"hello world\n", "a text file starting 'hello world'"),
+    (b"f0,f1,spam\n0.5,1.5,1\n", "a text file starting 'f0,f1,spam' (a CSV data file?)"),
+    (np.random.default_rng(0).integers(128, 256, 300, dtype=np.uint8).tobytes(),
+     "binary data without a zip signature"),
+    (b"\x93NUMPY", "a single NumPy array (.npy)"),
+    (pickle.dumps([1.0, 2.0]), "a Python pickle (npnet never loads pickles)"),
+    (b"\x89HDF\r\n\x1a\n" + bytes(100), "an HDF5 file (a Keras .h5 model?)"),
+], ids=["empty", "text", "csv", "random-binary", "npy-magic-only", "pickle", "hdf5"])
+def test_a_file_that_is_not_an_archive_is_named_for_what_it_is(tmp_path, content, what):
+    # np.load takes any file that is neither a zip nor an .npy for a pickle: it once told users
+    # that a CSV or a text file "contains pickled (object) data".
     path = tmp_path / "junk.npz"
     path.write_bytes(content)
-    with pytest.raises(ValueError, match=r"junk\.npz' is not a readable npnet file"):
-        load_model(path)
+    for load in (load_model, make_model(compiled=False).load_weights):
+        with pytest.raises(ValueError) as error:
+            load(path)
+        assert str(error.value) == f"{str(path)!r} is not a readable npnet file: it is {what}, not an .npz archive"
 
 
 def test_a_bare_npy_array_renamed_npz_is_refused_by_name(tmp_path):
     np.save(tmp_path / "array.npy", np.zeros(3))
     os.rename(tmp_path / "array.npy", tmp_path / "array.npz")
-    with pytest.raises(ValueError, match=r"array\.npz' is not a readable npnet file: not an \.npz archive"):
+    with pytest.raises(ValueError, match=r"array\.npz' is not a readable npnet file: it is a single NumPy array "
+                                         r"\(\.npy\), not an \.npz archive"):
         load_model(tmp_path / "array.npz")
+
+
+def test_an_npz_of_other_arrays_is_named_as_one(tmp_path):
+    np.savez(tmp_path / "data.npz", x=np.zeros((3, 2)), y=np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"data\.npz' is not an npnet file: an \.npz archive with unexpected "
+                                         r"member 'x' \(npnet files hold config and weight_000"):
+        load_model(tmp_path / "data.npz")
 
 
 @pytest.mark.parametrize("fraction", [0.25, 0.5, 0.9, 0.99])
@@ -235,7 +256,8 @@ def test_a_zip_with_other_member_names_is_refused_by_name(tmp_path):
     path = tmp_path / "members.npz"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("readme.txt", "not an npnet file")
-    with pytest.raises(ValueError, match=r"members\.npz' is not an npnet file: unexpected member 'readme.txt'"):
+    with pytest.raises(ValueError, match=r"members\.npz' is not an npnet file: a zip archive, but not an \.npz "
+                                         r"of NumPy arrays \(member 'readme\.txt'\)"):
         load_model(path)
 
 
@@ -257,6 +279,11 @@ def test_an_archive_with_wrong_members_is_refused_by_name(tmp_path, members, mes
 
 # -- a valid archive whose contents disagree -------------------------------------------------------------
 
+def layer_with(layer_config, key, value):
+    """A saved layer config ({"class_name": ..., "config": {...}}) with ``config[key] = value``."""
+    return {**layer_config, "config": {**layer_config["config"], key: value}}
+
+
 def model_file_with(tmp_path, edit):
     """A saved model whose JSON config has been changed by ``edit(config) -> config``."""
     path = tmp_path / "edited.npz"
@@ -272,13 +299,13 @@ def model_file_with(tmp_path, edit):
     (lambda c: {**c, "model": {**c["model"], "input_dim": 5}},
      r"the config declares 5 input features, the weights have 4"),
     (lambda c: {**c, "model": {**c["model"], "layers": [c["model"]["layers"][0],
-                                                          {**c["model"]["layers"][1], "units": 2}]}},
+                                                          layer_with(c["model"]["layers"][1], "units", 2)]}},
      r"weights\[2\] must have shape \(5, 2\)"),
     (lambda c: {**c, "model": {**c["model"], "layers": [c["model"]["layers"][0],
-                                                          {**c["model"]["layers"][1], "use_bias": False}]}},
+                                                          layer_with(c["model"]["layers"][1], "use_bias", False)]}},
      r"weights must hold 3 arrays, got 4"),
     (lambda c: {**c, "model": {**c["model"], "dtype": "object"}}, r"dtype must be one of"),
-    (lambda c: {**c, "model": {**c["model"], "layers": [{**c["model"]["layers"][0], "units": 10 ** 15},
+    (lambda c: {**c, "model": {**c["model"], "layers": [layer_with(c["model"]["layers"][0], "units", 10 ** 15),
                                                           c["model"]["layers"][1]]}},
      r"weights\[0\] must have shape"),
     (lambda c: {**c, "model": {**c["model"], "input_dim": 10 ** 15}}, r"the config declares 10+ input"),
@@ -291,7 +318,7 @@ def test_architecture_that_disagrees_with_the_weights_is_refused_by_name(tmp_pat
 @pytest.mark.parametrize("edit, message", [
     (lambda c: {**c, "extra": 1}, r"unknown key 'extra' in the file's config"),
     (lambda c: {**c, "model": {**c["model"], "extra": 1}}, r"unknown key 'extra' in the model config"),
-    (lambda c: {**c, "model": {**c["model"], "layers": [{**c["model"]["layers"][0], "kernel_initializer": "zeros"},
+    (lambda c: {**c, "model": {**c["model"], "layers": [layer_with(c["model"]["layers"][0], "kernel_initializer", "zeros"),
                                                           c["model"]["layers"][1]]}},
      r"unknown key 'kernel_initializer' in layer config 0"),
     (lambda c: {**c, "compile": {**c["compile"], "run": "os.system('echo pwned')"}},
@@ -300,7 +327,7 @@ def test_architecture_that_disagrees_with_the_weights_is_refused_by_name(tmp_pat
      r"unexpected keyword argument 'x'"),
     (lambda c: {**c, "compile": {**c["compile"], "loss": {"name": "__import__('os').system('echo pwned')"}}},
      r"unknown loss"),
-    (lambda c: {**c, "model": {**c["model"], "layers": [{**c["model"]["layers"][0], "activation": "eval"},
+    (lambda c: {**c, "model": {**c["model"], "layers": [layer_with(c["model"]["layers"][0], "activation", "eval"),
                                                           c["model"]["layers"][1]]}},
      r"unknown activation 'eval'"),
     (lambda c: [c], r"config must be a JSON object"),

@@ -5,6 +5,7 @@ broken ones, naming what diverges.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -64,6 +65,53 @@ def test_npnet_models_match_keras(keras, dtype, optimizer):
 def test_keras_parity_fixture_is_offered_by_the_pytest_plugin(keras, keras_parity):
     assert keras_parity is testing.assert_matches_keras
     keras_parity(model_with(), X, Y, steps=2)
+
+
+def trained_model_with(dtype, optimizer):
+    model = model_with(dtype, optimizer=optimizer)
+    model.fit(X, Y, epochs=5, batch_size=16, verbose=0)   # 20 steps: moments and step count far from fresh
+    return model
+
+
+def model_state(model):
+    """Weights, gradients, step count and every optimizer slot: copies, to compare bit for bit."""
+    return (model.get_weights(), model._params.grads.copy(), model.optimizer.iterations,
+            copy.deepcopy(model.optimizer._slots))
+
+
+def assert_same_state(before, after):
+    weights, grads, iterations, slots = before
+    np.testing.assert_equal(after[0], weights)   # exact equality, array by array
+    np.testing.assert_array_equal(after[1], grads)
+    assert after[2] == iterations
+    assert after[3] is not None and len(after[3]) == len(slots)
+    for ours, theirs in zip(after[3], slots):
+        assert ours.keys() == theirs.keys()
+        for name in ours:
+            np.testing.assert_array_equal(ours[name], theirs[name], err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", [Adam, lambda: SGD(0.1, momentum=0.9)], ids=["adam", "sgd-momentum"])
+def test_a_trained_model_matches_keras_from_its_own_optimizer_state(keras, dtype, optimizer):
+    # The Keras twin must continue from the model's step count and slots (Adam's m and v, SGD's
+    # velocity); from a fresh optimizer its first step would differ by ~1e-3.
+    testing.assert_matches_keras(trained_model_with(dtype, optimizer()), X, Y, steps=10)
+
+
+@pytest.mark.parametrize("check", ["assert_matches_keras", "keras_parity"])
+def test_the_parity_check_leaves_the_callers_model_bit_for_bit_as_it_was(keras, keras_parity, check):
+    model = trained_model_with("float32", Adam())
+    before = model_state(model)
+    {"assert_matches_keras": testing.assert_matches_keras, "keras_parity": keras_parity}[check](model, X, Y, steps=3)
+    assert_same_state(before, model_state(model))
+
+
+def test_the_parity_check_leaves_an_unbuilt_model_unbuilt(keras):
+    model = npnet.Sequential([Dense(4, activation="relu"), Dense(3, activation="sigmoid")])
+    model.compile(loss="binary_crossentropy")
+    testing.assert_matches_keras(model, X, Y, steps=2)
+    assert not model.built and model.optimizer.iterations == 0
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -137,7 +185,7 @@ def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     with pytest.raises(TypeError, match="keras_model must be a Keras model"):
         interop.from_keras(model_with())
     dropout = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.Dropout(0.5)])
-    with pytest.raises(ValueError, match="is a Dropout; npnet has Dense layers only"):
+    with pytest.raises(ValueError, match="is a Dropout; npnet has Activation, Dense layers only"):
         interop.from_keras(dropout)
     softmax = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="softmax")])
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
@@ -150,6 +198,27 @@ def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     rmsprop.compile(optimizer="rmsprop", loss="binary_crossentropy")
     with pytest.raises(ValueError, match="optimizer RMSprop has no npnet counterpart"):
         interop.from_keras(rmsprop)
+
+
+@pytest.mark.parametrize("optimizer", [Adam, lambda: SGD(0.1, momentum=0.9)], ids=["adam", "sgd-momentum"])
+def test_to_keras_carries_the_optimizer_step_count_and_slots(keras, optimizer):
+    model = trained_model_with("float64", optimizer())
+    keras_optimizer = interop.to_keras(model).optimizer
+    assert int(keras_optimizer.iterations.numpy()) == model.optimizer.iterations == 20
+    (slots,) = model.optimizer._slots   # one flat (P,) array per slot
+    keras_slots = {"m": "momentum", "v": "velocity"} if isinstance(model.optimizer, Adam) else {"velocity": "momentum"}
+    for npnet_name, keras_name in keras_slots.items():
+        flat = np.concatenate([variable.numpy().ravel() for variable in keras_optimizer.variables
+                               if variable.name.endswith("_" + keras_name)])
+        np.testing.assert_array_equal(flat, slots[npnet_name])   # assigned, not computed: exact
+
+
+def test_the_trace_of_a_trained_model_compares_its_update_with_keras(keras):
+    model = trained_model_with("float64", Adam())
+    differences = testing.compare_trace_with_keras(model.trace(X, Y))
+    updates = {key: value for key, value in differences.items() if "/update_" in key}
+    assert len(updates) == 6   # kernel and bias of 3 layers
+    assert max(updates.values()) <= testing.DEFAULT_TOLERANCES[np.dtype(np.float64)].weight_atol
 
 
 def test_to_keras_needs_a_built_npnet_model(keras):

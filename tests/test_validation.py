@@ -190,7 +190,7 @@ def test_set_weights_on_an_unbuilt_model_checks_every_shape_before_building():
 
 
 def test_structure_errors_name_what_is_wrong():
-    with pytest.raises(TypeError, match="layer must be an npnet Dense or Input"):
+    with pytest.raises(TypeError, match=r"layer must be an npnet layer \(Activation, Dense, or a npnet.layers.Layer of your own\) or Input"):
         npnet.Sequential(["dense"])
     with pytest.raises(TypeError, match="layers must be a list of layers"):
         npnet.Sequential(Dense(3))
@@ -312,3 +312,70 @@ def test_files_are_checked_and_never_unpickled(model, tmp_path):
         load_model(tmp_path / "other.npz")
     with pytest.raises(FileNotFoundError):
         model.load_weights(tmp_path / "missing.npz")
+
+
+# -- streams: generators, iterators, datasets --------------------------------------------------------
+
+STREAM = r"is a \w+ object: npnet takes arrays, not generators, iterators or datasets"
+
+
+def batches():
+    for start in range(0, len(X), 4):
+        yield X[start:start + 4], Y[start:start + 4]
+
+
+STREAMS = {
+    "generator": lambda: (row for row in X),
+    "iterator": lambda: iter(X),
+    "map": lambda: map(np.asarray, X),
+    "batch-generator": batches,
+}
+
+
+@pytest.mark.parametrize("make", STREAMS.values(), ids=STREAMS.keys())
+def test_generators_and_iterators_are_refused_saying_what_to_pass(model, make):
+    before = snapshot(model)
+    calls = {"fit": lambda: model.fit(make(), epochs=1, verbose=0),   # Keras style: the stream carries y
+             "fit x": lambda: model.fit(make(), Y, epochs=1, verbose=0),
+             "fit y": lambda: model.fit(X, make(), epochs=1, verbose=0),
+             "evaluate": lambda: model.evaluate(make(), verbose=0),
+             "predict": lambda: model.predict(make(), verbose=0),
+             "train_on_batch": lambda: model.train_on_batch(make(), Y)}
+    for call_name, call in calls.items():
+        with pytest.raises(TypeError, match=STREAM) as error:
+            call()
+        message = str(error.value)
+        assert message.startswith("y " if call_name == "fit y" else "x "), call_name
+        assert "np.concatenate" in message and "as_numpy_iterator()" in message
+    assert_unchanged(model, before)
+
+
+def test_a_tf_data_dataset_and_a_keras_pydataset_are_refused_saying_what_to_pass(keras, model):
+    import tensorflow as tf
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return 3
+
+        def __getitem__(self, index):
+            return X[4 * index:4 * index + 4], Y[4 * index:4 * index + 4]
+
+    dataset = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4)
+    before = snapshot(model)
+    for stream in (dataset, Batches()):
+        for call in (lambda: model.fit(stream, verbose=0), lambda: model.evaluate(stream, verbose=0),
+                     lambda: model.predict(stream, verbose=0)):
+            with pytest.raises(TypeError, match=STREAM):
+                call()
+    assert_unchanged(model, before)
+    # what the message tells a tf.data user to do works
+    x, y = (np.concatenate(part) for part in zip(*dataset.as_numpy_iterator()))
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(X, verbose=0))
+
+
+def test_fit_and_evaluate_without_targets_say_y_is_missing(model):
+    before = snapshot(model)
+    for call in (lambda: model.fit(X, verbose=0), lambda: model.evaluate(X, verbose=0)):
+        with pytest.raises(TypeError, match=r"y is missing: the targets, an array of shape \(N, 3\)"):
+            call()
+    assert_unchanged(model, before)

@@ -1,0 +1,172 @@
+"""``Trainer``: fit, evaluate, train_on_batch and loss_and_gradients, the part of a model that trains it.
+
+As Keras's ``Model`` inherits its ``Trainer`` (keras/src/trainers/trainer.py),
+``Sequential`` inherits this class; it calls only the model's public surface
+(``check_data``, ``training_loss()``, ``metrics``, ``optimizer``, ``parameters``,
+``layers``). ``fit`` owns ``epochs``, ``verbose``, ``validation_data`` and the
+order of events, and orchestrates the parts of this package.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from npnet._validation import check_bool, check_float, check_int
+from npnet.callbacks import Callback, History, ProgbarLogger
+from npnet.progbar import Progbar
+from npnet.training.callback_list import CallbackList
+from npnet.training.data import EpochIterator, check_batch_size, class_weights_as_sample_weights, split_validation
+from npnet.training.divergence import DivergenceGuard, TrainingDivergedError
+from npnet.training.step import Step, evaluate_batches
+
+
+def check_verbose(verbose: Any) -> int:
+    """``verbose`` as 0, 1 or 2 ("auto" means 1, as Keras with arrays)."""
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2) or isinstance(verbose, bool):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+class Trainer:
+    """The training methods of ``Sequential`` (``npnet.models``); see that class for the model itself."""
+
+    def fit(self, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
+            validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
+            callbacks: list[Callback] | None = None, sample_weight: Any = None,
+            class_weight: dict | None = None) -> History:
+        """Train for ``epochs`` passes over x (N, I), y (N, K) in mini-batches; returns a ``History``.
+
+        ``validation_split`` holds out the LAST fraction of the samples before
+        shuffling, as Keras. Each epoch's "loss" is the batch-size-weighted mean
+        of the batch losses, each computed before its update. ``sample_weight``
+        (N,) weighs each sample's loss, split and shuffled with x and y;
+        ``validation_data`` may be (x_val, y_val, sample_weight_val).
+        ``class_weight`` {class: weight} turns a one-unit output's 0/1 targets into
+        sample weights, as Keras does, for the training data only; for several
+        labels npnet refuses it (Keras would weigh by argmax): per-label weights
+        are ``BinaryCrossentropy(pos_weight=...)`` (docs/backprop.md#weighted-losses).
+
+        Stops and failures (``run_epochs``): a callback setting ``stop_training``
+        in a batch hook ends the epoch after that batch, in ``on_epoch_end`` ends
+        training. A batch loss that is NaN or inf raises ``TrainingDivergedError``
+        naming the epoch and batch, with the weights put back to the last ones
+        whose loss was finite, unless a callback stopped training at that batch
+        (``TerminateOnNaN``). On that error and on KeyboardInterrupt, the
+        callbacks' ``on_train_end`` runs before the exception propagates, and
+        ``model.history`` holds the epochs that completed.
+        """
+        batch_size, verbose = check_batch_size(batch_size), check_verbose(verbose)
+        epochs = check_int(epochs, "epochs", minimum=0)
+        validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
+        shuffle = check_bool(shuffle, "shuffle")
+        x, y, sample_weight = self.check_data(x, y, sample_weight, "fit", build=False)
+        validation = None
+        if validation_data is not None:
+            validation = self._check_validation_data(validation_data, x.shape[1])
+        elif validation_split:
+            (x, y, sample_weight), validation = split_validation(x, y, sample_weight, validation_split)
+        if class_weight is not None:
+            sample_weight = class_weights_as_sample_weights(class_weight, y, sample_weight, self.dtype)
+        data = EpochIterator(x, y, sample_weight, batch_size, shuffle)
+        callback_list = CallbackList(callbacks, self, add_history=True,
+                                     progbar=ProgbarLogger(verbose, epochs, data.num_batches) if verbose else None)
+        # -- every argument is valid: from here on, state changes --
+        self.build((x.shape[1],))
+        run_epochs(self, data, epochs, callback_list, validation, batch_size)
+        return callback_list.history
+
+    def _check_validation_data(self, validation_data: Any, columns: int) -> tuple:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a tuple (x_val, y_val) or (x_val, y_val, sample_weight_val)")
+        checked = self.check_data(*validation_data, method="fit", prefix="validation_data ", build=False)
+        if checked[0].shape[1] != columns:
+            raise ValueError(f"validation_data x has {checked[0].shape[1]} columns, x has {columns}")
+        return checked
+
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> float | list[float]:
+        """One update on one batch; returns that batch's loss (and metrics), computed before the update.
+
+        Keras 3 instead returns running means since the last ``reset_metrics``
+        (README, "where npnet differs from Keras"). ``sample_weight`` (N,) as in ``fit``.
+        """
+        x, y, sample_weight = self.check_data(x, y, sample_weight, "train_on_batch")
+        step = Step(self)
+        step.reset_metrics()
+        value = step(x, y, sample_weight)
+        return [value, *step.metric_logs().values()] if step.metrics else value
+
+    def loss_and_gradients(self, x: Any, y: Any = None, sample_weight: Any = None) -> tuple[float, list[np.ndarray]]:
+        """(loss, gradients) on one batch without updating: a copy of the gradient of every trainable
+        weight, in ``get_weights()`` order (all of them unless layers are frozen)."""
+        x, y, sample_weight = self.check_data(x, y, sample_weight, "loss_and_gradients")
+        step = Step(self)
+        value = step.forward_loss(x, y, sample_weight, training=True, update_metrics=False)
+        step.backward(step.loss.backward())
+        return value, [g.copy() for layer in step.layers for g in layer.grads if g is not None]
+
+    def evaluate(self, x: Any, y: Any = None, batch_size: int | None = 32, verbose: int | str = "auto",
+                 sample_weight: Any = None, callbacks: list[Callback] | None = None) -> float | list[float]:
+        """``[loss, *metrics]`` on (x, y), or the bare loss without metrics; ``sample_weight`` (N,) as in ``fit``.
+
+        ``callbacks`` receive the ``on_test_*`` hooks, as in Keras.
+        """
+        batch_size, verbose = check_batch_size(batch_size), check_verbose(verbose)
+        callback_list = CallbackList(callbacks, self)
+        x, y, sample_weight = self.check_data(x, y, sample_weight, "evaluate")
+        progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
+        step = Step(self)
+        logs = evaluate_batches(step, x, y, batch_size, sample_weight, callback_list, progbar)
+        return list(logs.values()) if step.metrics else logs["loss"]
+
+
+def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: CallbackList,
+               validation: tuple | None, batch_size: int) -> None:
+    """Train for ``epochs`` passes of ``data``, validating on ``validation`` (x, y, w) after each.
+
+    Stops: a callback setting ``model.stop_training`` in a batch hook ends the
+    epoch after that batch, in ``on_epoch_end`` ends training. On divergence and
+    on KeyboardInterrupt, ``on_train_end`` runs before the exception propagates.
+    """
+    step = Step(model)
+    guard = DivergenceGuard(model.parameters.values, model.optimizer, epochs, data.num_batches)
+    batch_begin, batch_logs = callbacks.wants("on_train_batch_begin"), callbacks.wants("on_train_batch_end")
+    model.stop_training, epoch_logs = False, None
+    callbacks.on_train_begin()
+    # A KeyboardInterrupt lands between two Python statements. The weight update is one
+    # in-place NumPy operation on the whole buffer, which Python cannot interrupt midway, so
+    # the weights are always those after a whole step (the last one completed, or the one
+    # the interrupt arrived in if it came after its update); only the optimizer's slots and
+    # iteration count can be caught part-way through a step.
+    try:
+        for epoch in range(epochs):
+            callbacks.on_epoch_begin(epoch)
+            step.reset_metrics()
+            loss_sum = 0.0
+            for index, seen, x, y, w in data.epoch():
+                if batch_begin:
+                    callbacks.on_train_batch_begin(index)
+                guard.before()
+                value = step(x, y, w)
+                loss_sum += len(x) * value
+                if batch_logs:
+                    callbacks.on_train_batch_end(index, {"loss": loss_sum / seen, **step.metric_logs()})
+                guard.after(epoch, index, value, model.stop_training)
+                if model.stop_training:
+                    break
+            guard.after_epoch(epoch, index, value)
+            epoch_logs = {"loss": loss_sum / seen, **step.metric_logs()}
+            if validation is not None:
+                val = evaluate_batches(step, *validation[:2], batch_size, validation[2], callbacks)
+                epoch_logs.update({"val_" + key: v for key, v in val.items()})
+            callbacks.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training:
+                break
+    except (KeyboardInterrupt, TrainingDivergedError):
+        # Both leave consistent weights, so checkpoints and restored weights still apply.
+        callbacks.on_train_end(epoch_logs)
+        raise
+    callbacks.on_train_end(epoch_logs)

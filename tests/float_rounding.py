@@ -1,0 +1,76 @@
+"""How far two float computations of the same forward pass may be apart, from the arithmetic alone.
+
+BLAS promises no summation order: the same row gives different last bits in a
+batch of 32 and of 250, and which rows differ depends on the CPU's kernel. Tests
+that compare predictions computed in different batches (or by different
+libraries) use the bound below instead of bit equality.
+
+The bound is the textbook forward error analysis (Higham, Accuracy and Stability
+of Numerical Algorithms, 2nd ed., section 3.1), with u = 2**-24 in float32 and
+2**-53 in float64:
+- A dot product of n terms computed in ANY order -- sequential, blocked,
+  pairwise, with or without FMA -- is within gamma_n * sum|terms| of the exact
+  one, gamma_n = n u / (1 - n u) (Higham (3.5) and its pairwise variant: each
+  term takes at most one rounding of its product and n - 1 of the additions it
+  goes through). Dense's z = h @ W + b adds the bias, one more rounding: n = I + 1.
+- An input already off by e (elementwise) moves z by at most |e| @ |W|.
+- relu and linear are exact and 1-Lipschitz; tanh is 1-Lipschitz and sigmoid
+  1/4-Lipschitz, and each is evaluated within 8u of its value: NumPy's float32
+  exp/tanh are within 3 ulp (6u), then 1 + e and the reciprocal round once each;
+  a relative error in exp(-z) reaches y = 1/(1 + exp(-z)) scaled by exp(-z)/(1 + exp(-z)) < 1.
+Each computation is then within ``bound`` of the exact forward pass, so two
+computations are within 2 * bound of each other. The magnitudes the bound is
+built from come from a float64 forward pass; their own error (relative 1e-15 at
+most here) changes the bound only in its second order.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# (Lipschitz constant, relative evaluation error in units of u) per activation.
+_ACTIVATION_ERROR = {"linear": (1.0, 0.0), "relu": (1.0, 0.0), "sigmoid": (0.25, 8.0), "tanh": (1.0, 8.0)}
+
+
+def gamma(n: int, dtype) -> float:
+    """gamma_n = n u / (1 - n u): the relative error bound of an n-term sum, any order."""
+    u = np.finfo(dtype).eps / 2
+    return n * u / (1 - n * u)
+
+
+def forward_error_bound(model, x: np.ndarray, logits: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """For ``model.predict(x)``: (exact outputs (N, K) in float64, elementwise bound (N, K) on
+    |computed - exact|, headroom). With ``logits``, the last layer's z instead of its outputs.
+
+    headroom = the dtype's largest finite value / the largest (1 + gamma_n) * sum|terms| of any
+    Dense sum. Above 1, no partial sum can overflow in any order, and the bound holds for any
+    summation order and batching; at or below 1, some order may overflow to +-inf or NaN.
+    """
+    dtype = np.dtype(model.dtype)
+    u = np.finfo(dtype).eps / 2
+    h = np.asarray(x, dtype).astype(np.float64)   # (N, I): the model first casts x to its dtype, exactly
+    error = np.zeros_like(h)                       # (N, I): the input carries no error
+    largest_sum = 0.0
+    for index, layer in enumerate(model.layers):
+        w = layer.kernel.astype(np.float64)        # (I, O)
+        b = np.zeros(w.shape[1]) if layer.bias is None else layer.bias.astype(np.float64)   # (O,)
+        z = h @ w + b                                                           # (N, O) exact
+        g = gamma(w.shape[0] + 1, dtype)
+        magnitude = (np.abs(h) + error) @ np.abs(w) + np.abs(b)                 # (N, O): sum|terms|, worst case
+        largest_sum = max(largest_sum, (1 + g) * magnitude.max(initial=0.0))
+        z_error = error @ np.abs(w) + g * magnitude                             # (N, O)
+        if logits and index == len(model.layers) - 1:
+            return z, z_error, float(np.finfo(dtype).max / largest_sum)
+        lipschitz, evaluation = _ACTIVATION_ERROR[layer.activation.name]
+        h = layer.activation(z)                                                 # (N, O), float64
+        error = lipschitz * z_error + evaluation * u * np.abs(h)                # (N, O)
+    return h, error, float(np.finfo(dtype).max / largest_sum) if largest_sum else np.inf
+
+
+def assert_equal_to_rounding(actual: np.ndarray, desired: np.ndarray, model, x: np.ndarray) -> None:
+    """Two computations of ``model.predict(x)`` (different batches, orders or BLAS kernels) agree within 2 * bound."""
+    _, bound, headroom = forward_error_bound(model, x)
+    assert headroom > 1, f"some sum can overflow {model.dtype} (headroom {headroom:.3g}): no bound applies"
+    difference = np.abs(np.asarray(actual, np.float64) - np.asarray(desired, np.float64))
+    worst = np.unravel_index(np.argmax(difference - 2 * bound), difference.shape)
+    assert np.all(difference <= 2 * bound), (f"entry {worst} differs by {difference[worst]:.3g}, more than "
+                                             f"float rounding allows ({2 * bound[worst]:.3g})")

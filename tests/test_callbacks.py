@@ -393,6 +393,24 @@ def test_divergence_raises_naming_epoch_batch_and_last_finite_loss_and_keeps_fin
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("learning_rate, epoch, batch", [(DIVERGING_SGD, 1, 1), (1e5, 1, 3), (3e3, 2, 2)])
+def test_divergence_without_batch_hooks_restores_the_weights_that_batch_hooks_see(learning_rate, epoch, batch):
+    # Without a batch hook fit learns the batch losses at the epoch's end, and rebuilds the
+    # weights the last finite batch was computed on by replaying the epoch's first steps
+    # (batch - 1 of them): the same steps as with a hook, so the same bits.
+    events, with_hooks = Events(), model(SGD(learning_rate))
+    with pytest.raises(TrainingDivergedError) as expected:
+        with_hooks.fit(*data(), batch_size=5, epochs=6, verbose=0, callbacks=[events])
+    without = model(SGD(learning_rate))   # seeds the shuffles again: the same batches
+    with pytest.raises(TrainingDivergedError) as raised:
+        without.fit(*data(), batch_size=5, epochs=6, verbose=0)
+    assert (raised.value.epoch, raised.value.batch) == (expected.value.epoch, expected.value.batch) == (epoch, batch)
+    assert str(raised.value) == str(expected.value)
+    assert_same_weights(without.get_weights(), events.batch_start_weights[4 * epoch + batch - 1])
+    assert_same_weights(without.get_weights(), with_hooks.get_weights())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_at_the_first_batch_leaves_the_starting_weights():
     m = model()
     start = [w * np.float32(1e30) for w in m.get_weights()]     # the logits overflow to inf - inf

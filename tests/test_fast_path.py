@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import pytest
+from float_rounding import gamma
 
 import npnet
 from npnet.layers import Dense
@@ -147,10 +148,10 @@ def test_the_bias_trick_changes_only_rounding(dtype):
     """[x 1] @ [W; b] against x @ W + b, and their gradients, within the rounding of a sum.
 
     Each output is a sum of I + 1 terms (x_i W_ij and b_j); computed in any
-    order, a sum of n terms is within gamma_n = n u / (1 - n u) of the exact
-    sum of the absolute terms (u = eps / 2, Higham, Accuracy and Stability,
-    3.1), so two orders differ by at most 2 gamma_n times that sum. The same
-    holds for db (N terms) and dx (O terms).
+    order it is within gamma_{I+1} times the sum of the absolute terms of the
+    exact sum (tests/float_rounding.py), so two orders differ by at most twice
+    that. The same holds for db (N terms) and dx (O terms); dW is the same
+    product in both.
     """
     rng = np.random.default_rng(0)
     n, i, o = 250, 33, 16
@@ -159,7 +160,6 @@ def test_the_bias_trick_changes_only_rounding(dtype):
     layer.b[...] = rng.normal(size=o)
     x = rng.normal(size=(n, i)).astype(dtype)
     dy = rng.normal(size=(n, o)).astype(dtype)
-    gamma = lambda terms: terms * np.finfo(dtype).eps / 2 / (1 - terms * np.finfo(dtype).eps / 2)  # noqa: E731
 
     plain = layer.forward(x, training=True, activate=False).copy()
     layer.backward(dy)
@@ -168,11 +168,11 @@ def test_the_bias_trick_changes_only_rounding(dtype):
     folded = layer.forward(with_ones(x), training=True, activate=False).copy()
     folded_dx = layer.backward(dy)[:, :-1].copy()
 
-    bound = 2 * gamma(i + 1) * (np.abs(x) @ np.abs(layer.W) + np.abs(layer.b))
+    bound = 2 * gamma(i + 1, dtype) * (np.abs(x) @ np.abs(layer.W) + np.abs(layer.b))
     assert np.all(np.abs(folded - plain) <= bound)
-    assert np.all(np.abs(layer.db - plain_grads[1]) <= 2 * gamma(n) * np.abs(dy).sum(axis=0))
+    assert np.all(np.abs(layer.db - plain_grads[1]) <= 2 * gamma(n, dtype) * np.abs(dy).sum(axis=0))
     np.testing.assert_array_equal(layer.dW, plain_grads[0])   # the same products, the same sums
-    assert np.all(np.abs(folded_dx - plain_dx) <= 2 * gamma(o) * (np.abs(dy) @ np.abs(layer.W.T)))
+    assert np.all(np.abs(folded_dx - plain_dx) <= 2 * gamma(o, dtype) * (np.abs(dy) @ np.abs(layer.W.T)))
 
 
 def test_adam_step_sizes_computed_together_equal_one_by_one():

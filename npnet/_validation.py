@@ -74,6 +74,17 @@ def as_real_array(value: Any, name: str) -> np.ndarray:
     return array
 
 
+def as_tensor_like(value: Any, name: str) -> np.ndarray:
+    """``value`` as TensorFlow converts it: a float array keeps its dtype; lists, bools and ints become float32.
+
+    (A list of Python floats is float32 in TensorFlow, not NumPy's float64.)
+    """
+    array = as_real_array(value, name)
+    if not (isinstance(value, (np.ndarray, np.generic)) and array.dtype.kind == "f"):
+        array = array.astype(np.float32)
+    return array
+
+
 def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndarray:
     """``value`` as a finite, non-empty ``dtype`` array of exactly ``ndim`` dimensions.
 

@@ -15,7 +15,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from npnet._validation import as_real_array
+from npnet._validation import as_tensor_like
 
 
 class Activation:
@@ -27,13 +27,8 @@ class Activation:
     keeps_ones = False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """``f(x)`` as a new array: a float array keeps its dtype; lists, bools and ints become float32.
-
-        (As TensorFlow converts them: a list of Python floats is float32 there, not NumPy's float64.)
-        """
-        array = as_real_array(x, "x")
-        if not (isinstance(x, (np.ndarray, np.generic)) and array.dtype.kind == "f"):
-            array = array.astype(np.float32)
+        """``f(x)`` as a new array: a float array keeps its dtype; lists, bools and ints become float32 (as TensorFlow)."""
+        array = as_tensor_like(x, "x")
         return self.forward(array, np.empty_like(array))
 
     def forward(self, z: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -2,17 +2,21 @@
 
 ``History`` records every epoch's logs and is returned by ``fit``;
 ``ProgbarLogger`` draws the progress display for ``verbose`` 1 and 2.
-``EarlyStopping``, ``ModelCheckpoint`` and ``TerminateOnNaN`` follow Keras 3
+``EarlyStopping``, ``ModelCheckpoint``, ``TerminateOnNaN``, ``ReduceLROnPlateau``,
+``LearningRateScheduler``, ``CSVLogger`` and ``LambdaCallback`` follow Keras 3
 (keras/src/callbacks/), argument for argument; where npnet differs, the
 class docstring says so.
 """
 from __future__ import annotations
 
+import collections.abc
+import csv
+import inspect
 import math
 import os
 import sys
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,7 +38,8 @@ class Callback:
     - with validation data, the validation pass fires ``on_test_begin``,
       ``on_test_batch_begin/end`` and ``on_test_end`` (Keras's fit calls evaluate with its callbacks).
     - ``on_epoch_end(epoch, logs)``: the epoch's ``"loss"``, the metrics and, with validation
-      data, ``"val_loss"`` and ``"val_<metric>"``; the same dict ``History`` records.
+      data, ``"val_loss"`` and ``"val_<metric>"``; the same dict ``History`` records, after
+      the given callbacks (as Keras: what they add to it, such as ``"learning_rate"``, is recorded).
     - ``on_train_end(logs)``: once, with the last epoch's logs (``{}`` if no epoch ended).
       Unlike Keras, also when fit is interrupted (KeyboardInterrupt) or diverges
       (``npnet.training.TrainingDivergedError``), before that exception propagates.
@@ -365,3 +370,172 @@ class TerminateOnNaN(Callback):
                                f"Loss value: {loss}. Terminating training immediately.")
         print(f"Batch {batch}: Invalid loss, terminating training")
         self.model.stop_training = True
+
+
+class ReduceLROnPlateau(MonitorCallback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` has not improved for ``patience`` epochs.
+
+    As Keras 3: ``min_delta`` 1e-4 by default; after a reduction, ``cooldown``
+    epochs pass before counting resumes; never below ``min_lr``; the rate is
+    read as Keras holds it (float32, ``optimizer.learning_rate``) and each
+    epoch's logs get ``"learning_rate"``. A model whose optimizer has a
+    schedule cannot be reduced (TypeError at the first reduction, as Keras).
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, verbose: int = 0,
+                 mode: str = "auto", min_delta: float = 1e-4, cooldown: int = 0, min_lr: float = 0.0):
+        super().__init__(monitor, mode, min_delta=min_delta)
+        self.factor = check_float(factor, "factor", 0.0, 1.0, high_open=True)
+        self.patience = check_int(patience, "patience", minimum=0)
+        self.verbose = check_int(verbose, "verbose", minimum=0)
+        self.cooldown = check_int(cooldown, "cooldown", minimum=0)
+        self.min_lr = check_float(min_lr, "min_lr", 0.0, math.inf, high_open=True)
+        self.cooldown_counter, self.wait = 0, 0
+
+    def on_train_begin(self, logs=None):
+        self.best, self.cooldown_counter, self.wait = None, 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        logs = logs if logs is not None else {}
+        logs["learning_rate"] = self.model.optimizer.learning_rate
+        current = logs.get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is not "
+                          f"available. Available metrics are: {','.join(logs)}.", stacklevel=2)
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best, self.wait = current, 0
+        elif self.cooldown_counter == 0:
+            self.wait += 1
+            if self.wait >= self.patience and self._reduce(epoch):
+                self.cooldown_counter, self.wait = self.cooldown, 0
+
+    def _reduce(self, epoch: int) -> bool:
+        old_lr = self.model.optimizer.learning_rate
+        if old_lr <= np.float32(self.min_lr):
+            return False
+        new_lr = max(old_lr * self.factor, self.min_lr)
+        self.model.optimizer.learning_rate = new_lr
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate to {new_lr}.")
+        return True
+
+
+class LearningRateScheduler(Callback):
+    """At each epoch's start, set the learning rate to ``schedule(epoch, lr)`` (or ``schedule(epoch)``).
+
+    As Keras 3: ``lr`` is the current rate as Keras holds it (float32); a
+    schedule that takes one argument is called with the epoch alone (Keras
+    tries two and falls back on TypeError; npnet asks the signature, so a
+    TypeError inside the schedule is not swallowed); the result must be a
+    float (Python, NumPy float32 or float64), else ValueError; each epoch's
+    logs get ``"learning_rate"``.
+    """
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0):
+        if not callable(schedule):
+            raise TypeError(f"schedule must be callable, got {type(schedule).__name__}")
+        self.schedule, self.verbose = schedule, check_int(verbose, "verbose", minimum=0)
+        self._takes_lr = _accepts_two_arguments(schedule)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        learning_rate = self.schedule(epoch, optimizer.learning_rate) if self._takes_lr else self.schedule(epoch)
+        if not isinstance(learning_rate, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. Got: {learning_rate}")
+        optimizer.learning_rate = float(learning_rate)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {learning_rate}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.learning_rate
+
+
+def _accepts_two_arguments(function: Callable) -> bool:
+    try:
+        inspect.signature(function).bind(0, 0.0)
+    except TypeError:
+        return False
+    except ValueError:   # a builtin without a signature: assume Keras's current API
+        return True
+    return True
+
+
+class CSVLogger(Callback):
+    """Write each epoch's logs as a row of ``filename``: ``epoch`` then the log keys, sorted (Keras 3's format).
+
+    The first epoch's keys fix the columns; without validation keys, ``val_``
+    columns are added all the same (filled with ``NA``), as Keras does.
+    ``append=True`` adds to an existing file (no second header).
+    """
+
+    def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False):
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"filename must be a str or os.PathLike, got {type(filename).__name__}")
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"separator must be one character, got {separator!r}")
+        self.filename, self.sep, self.append = os.fspath(filename), separator, check_bool(append, "append")
+        self.csv_file, self.writer, self.keys, self.append_header = None, None, None, True
+
+    def on_train_begin(self, logs=None):
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename) as handle:
+                self.append_header = not handle.readline()
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
+        self.writer, self.keys = None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if not any(key.startswith("val_") for key in self.keys):
+                self.keys += [f"val_{key}" for key in self.keys]
+        if self.writer is None:
+            dialect = type("Dialect", (csv.excel,), {"delimiter": self.sep})
+            self.writer = csv.DictWriter(self.csv_file, fieldnames=["epoch"] + self.keys, dialect=dialect)
+            if self.append_header:
+                self.writer.writeheader()
+        self.writer.writerow({"epoch": epoch, **{key: _csv_value(logs.get(key, "NA")) for key in self.keys}})
+        self.csv_file.flush()
+
+    def on_train_end(self, logs=None):
+        if self.csv_file is not None and not self.csv_file.closed:
+            self.csv_file.close()
+        self.writer = None
+
+
+def _csv_value(value: Any) -> Any:
+    """Keras's cell format: strings and scalars as they are, other iterables as "[a, b]"."""
+    if isinstance(value, str) or (isinstance(value, np.ndarray) and value.ndim == 0):
+        return value
+    if isinstance(value, collections.abc.Iterable):
+        return f'"[{", ".join(map(str, value))}]"'
+    return value
+
+
+class LambdaCallback(Callback):
+    """A callback from functions: ``LambdaCallback(on_epoch_end=lambda epoch, logs: ...)``.
+
+    As Keras 3: the six training hooks by name; any other keyword (another
+    hook such as ``on_test_end``, or any attribute) is set on the object.
+    """
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_train_begin=None, on_train_end=None,
+                 on_train_batch_begin=None, on_train_batch_end=None, **kwargs: Any):
+        self.__dict__.update(kwargs)
+        hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end, "on_train_begin": on_train_begin,
+                 "on_train_end": on_train_end, "on_train_batch_begin": on_train_batch_begin,
+                 "on_train_batch_end": on_train_batch_end}
+        for name, hook in hooks.items():
+            if hook is not None:
+                if not callable(hook):
+                    raise TypeError(f"{name} must be callable, got {type(hook).__name__}")
+                setattr(self, name, hook)

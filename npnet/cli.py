@@ -71,16 +71,19 @@ def trace(args: argparse.Namespace) -> int:
 # -- train -----------------------------------------------------------------------------------------
 
 def build_model(n_features: int, n_labels: int, hidden: Sequence[int] = tutorial.HIDDEN_UNITS,
-                activation: str = "relu", optimizer: str = "adam", learning_rate: float | None = None) -> Sequential:
+                activation: str = "relu", optimizer: str = "adam", learning_rate: float | None = None,
+                dropout: float = 0.0, batchnorm: bool = False, l2: float = 0.0) -> Sequential:
     """An MLP n_features-hidden...-n_labels with a sigmoid output, compiled for multilabel training.
 
     With the defaults it is the tutorial's model, drawing the same initial
-    weights as ``tutorial.tutorial_model()`` under the same seed.
+    weights as ``tutorial.tutorial_model()`` under the same seed; ``dropout``,
+    ``batchnorm`` and ``l2`` are ``tutorial.multilabel_model``'s options.
     """
     return tutorial.multilabel_model(
         n_features, n_labels, hidden, activation,
         optimizers.get(optimizer) if learning_rate is None
-        else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}))
+        else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}),
+        dropout=dropout, batchnorm=batchnorm, l2=l2)
 
 
 def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str] | None, list[str]]:
@@ -149,7 +152,7 @@ def train(args: argparse.Namespace) -> int:
         data = data._replace(x_train=standardization.apply(data.x_train), x_test=standardization.apply(data.x_test))
     utils.set_random_seed(args.seed)
     model = build_model(data.x_train.shape[1], data.y_train.shape[1], settings.hidden, args.activation,
-                        args.optimizer, args.lr)
+                        args.optimizer, args.lr, args.dropout, args.batchnorm, args.l2)
     twin = _keras_twin(model, args.seed) if args.compare_keras else None   # before fit: same initial weights
     if args.verbose:
         model.summary()
@@ -399,6 +402,7 @@ def _float_in(low: float, high: float, low_open: bool = False, high_open: bool =
 _positive_int, _seed = _int_at_least(1), _int_at_least(0)
 _fraction, _open_fraction = _float_in(0.0, 1.0, high_open=True), _float_in(0.0, 1.0, low_open=True, high_open=True)
 _probability, _positive_float = _float_in(0.0, 1.0), _float_in(0.0, np.inf, low_open=True, high_open=True)
+_non_negative_float = _float_in(0.0, np.inf, high_open=True)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -455,6 +459,7 @@ TRAIN_EXAMPLES = """examples:
   npnet train --epochs 5 --hidden 64,32 --lr 0.003 --output model.npz --plot curves.png
   npnet train --data songs.csv --labels rock,jazz,pop --output model.npz
   npnet train --data data.npz --compare-keras   also train the Keras twin (needs npnet[reference])
+  npnet train --batchnorm --dropout 0.2 --l2 0.001   regularized and normalized hidden layers
 
 Data files: a CSV with a header row (label columns named by --labels or
 --label-prefix, every other column is a feature; read with pandas, `pip install
@@ -539,9 +544,15 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--hidden", metavar="N1,N2,...", type=_int_list,
                      help="hidden layer sizes ('' for none)")
     net.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu", help="hidden activation")
+    net.add_argument("--dropout", metavar="RATE", type=_fraction, default=0.0,
+                     help="Dropout(RATE) after each hidden layer (0: none)")
+    net.add_argument("--batchnorm", action="store_true",
+                     help="BatchNormalization in each hidden layer: Dense -> BatchNormalization -> activation")
+    net.add_argument("--l2", metavar="FACTOR", type=_non_negative_float, default=0.0,
+                     help="L2(FACTOR) penalty on every kernel, part of the reported loss (0: none)")
     net.add_argument("--optimizer", choices=optimizers.names(), default="adam", help="update rule")
     net.add_argument("--lr", metavar="RATE", type=_positive_float,
-                     help="learning rate (default: adam 0.001, sgd 0.01)")
+                     help="learning rate (default: the optimizer's, as Keras: adam 0.001, sgd 0.01)")
     net.add_argument("--epochs", metavar="N", type=_positive_int, help="passes over the training data")
     net.add_argument("--batch-size", metavar="N", type=_positive_int, help="samples per step")
     net.add_argument("--standardize", action=argparse.BooleanOptionalAction,

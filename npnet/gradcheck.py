@@ -158,8 +158,10 @@ def check_model(model: Any, x: Any, y: Any, eps: float = 1e-6, sample_weight: An
 def check_layer(layer: Any, x: Any, eps: float = 1e-6, seed: int = 0) -> GradcheckReport:
     """A layer's ``backward`` for x (N, I): its kernel, bias and input gradients.
 
-    The scalar checked is L = sum(r * forward(x)) with a fixed random r (N, O),
-    so that dL/d(output) = r is a generic upstream gradient.
+    The scalar checked is L = sum(r * forward(x)) + regularization_loss() with a
+    fixed random r (N, O), so that dL/d(output) = r is a generic upstream
+    gradient and a layer's penalties (docs/backprop.md#weight-penalties) are checked too.
+    The forward pass runs in training mode; a Dropout layer must draw the same mask every call.
     """
     eps = check_float(eps, "eps", 0.0, 1.0, low_open=True)   # before the layer is built
     x = as_float_array(x, "x", np.float64, ndim=2).copy()
@@ -168,12 +170,12 @@ def check_layer(layer: Any, x: Any, eps: float = 1e-6, seed: int = 0) -> Gradche
     for value in layer.weights:
         _require_float64(value, f"layer {layer.name!r}'s weights")
     r = np.random.default_rng(seed).standard_normal((len(x), layer.output_dim(x.shape[1])))
-    loss = lambda: float(np.sum(r * layer.forward(x, True)))  # noqa: E731
-    noise = rounding_noise(float(np.sum(np.abs(r * layer.forward(x, True)))), eps)
+    loss = lambda: float(np.sum(r * layer.forward(x, True))) + layer.regularization_loss()  # noqa: E731
+    noise = rounding_noise(float(np.sum(np.abs(r * layer.forward(x, True)))) + layer.regularization_loss(), eps)
     dx = layer.backward(r).copy()
     params = [(spec.name, value, grad.copy())
               for spec, value, grad in zip(layer.weights_spec(x.shape[1]), layer.weights, layer.grads)
-              if grad is not None]
+              if grad is not None and spec.trainable]   # not the moving statistics: no gradient to check
     checks = [compare(f"{layer.name}/{name}", grad, numerical_gradient(loss, value, eps), noise)
               for name, value, grad in params]
     checks.append(compare(f"{layer.name}/input", dx, numerical_gradient(loss, x, eps), noise))

@@ -18,11 +18,11 @@ import numpy as np
 from npnet import layers as layers_module, losses, metrics, optimizers
 from npnet.models import Sequential
 
-# Keras's class name for each npnet optimizer (npnet's class has Keras's name and hyperparameters).
-_KERAS_OPTIMIZERS = {name: type(optimizers.get(name)).__name__ for name in optimizers.names()}
-# Each optimizer's slots: {Keras's slot name: npnet's}. Keras names a slot's variable for one weight
-# "<weight path>_<slot>" (keras/src/optimizers/base_optimizer.py, add_optimizer_variables).
-_KERAS_SLOTS = {"adam": {"momentum": "m", "velocity": "v"}, "sgd": {"momentum": "velocity"}}
+# Keras's class name for each npnet optimizer (npnet's classes carry Keras's names, and their slots
+# Keras's slot names: a slot's variable for one weight is "<weight path>_<slot>", add_optimizer_variables).
+_KERAS_OPTIMIZERS = {name: optimizers.registered()[name].__name__ for name in optimizers.names()}
+# Keras optimizer arguments npnet has no counterpart for, with the values that mean "off".
+_KERAS_ONLY_OPTIMIZER_ARGUMENTS = {"use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
 _METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
                                           metrics.AUC, metrics.F1Score)}
@@ -62,10 +62,8 @@ def to_keras(model: Sequential) -> Any:
         if getattr(model.loss, "pos_weight", None) is not None:
             raise ValueError("the model's loss has pos_weight, which Keras's BinaryCrossentropy does not offer "
                              "(TensorFlow's tf.nn.weighted_cross_entropy_with_logits computes the same loss)")
-        optimizer_config = model.optimizer.get_config()
-        optimizer_class = getattr(keras.optimizers, _KERAS_OPTIMIZERS[optimizer_config.pop("name")])
         keras_model.compile(
-            optimizer=optimizer_class(**optimizer_config),
+            optimizer=_optimizer_to_keras(keras, model.optimizer),
             loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model.metrics])
         _optimizer_state_to_keras(model, keras_model)
@@ -73,28 +71,28 @@ def to_keras(model: Sequential) -> Any:
 
 
 def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
-    """Give the twin's optimizer npnet's step count and slot values (Adam's m and v, SGD's velocity).
+    """Give the twin's optimizer npnet's step count and slot values (``optimizer.get_state()``).
 
     Keras creates its slots in ``optimizer.build(trainable_variables)``, one
     variable per trainable weight and slot, in weight order; npnet's optimizer holds
     each slot as one flat array over the trainable part of the model's parameter
     buffer (the model hands it a single (grads, values) pair), cut here into the
-    trainable weights' shapes.
+    trainable weights' shapes. Nadam's running product is one more variable, ``_u_product``.
     """
     optimizer, keras_optimizer = model.optimizer, keras_model.optimizer
     keras_optimizer.build(keras_model.trainable_variables)
     keras_optimizer.iterations.assign(optimizer.iterations)
-    if optimizer._slots is None:   # no step taken yet: Keras's zeros are npnet's
+    state = optimizer.get_state()
+    if len(state) == 1:   # no step taken yet: Keras's initial slots are npnet's
         return
-    (slots,) = optimizer._slots
     shapes = [weight.shape for weight in model.trainable_weights]
     offsets = np.cumsum([math.prod(shape) for shape in shapes])[:-1]
-    for keras_name, npnet_name in _KERAS_SLOTS[optimizer.name].items():
-        if npnet_name not in slots:   # SGD without momentum keeps no velocity
-            continue
-        variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{keras_name}")]
-        for variable, value, shape in zip(variables, np.split(slots[npnet_name], offsets), shapes, strict=True):
+    for name in optimizer.slot_names:
+        variables = [variable for variable in keras_optimizer.variables if variable.name.endswith(f"_{name}")]
+        for variable, value, shape in zip(variables, np.split(state[f"{name}_0"], offsets), shapes, strict=True):
             variable.assign(value.reshape(shape))
+    if "u_product" in state:
+        keras_optimizer._u_product.assign(state["u_product"])
 
 
 def _registered_class(layer: layers_module.Layer) -> type:
@@ -121,11 +119,26 @@ def _activation_name(keras_layer: Any) -> str:
 _NOT_CARRIED = ("kernel_initializer", "bias_initializer", "input_dim", "input_shape")
 
 
+# Keras options npnet's layers do not have, which a Keras layer may hold at any value: the dtype is the
+# model's, and renorm_momentum/renorm_clipping mean something only with renorm=True (refused below).
+_IGNORED = ("dtype", "renorm_momentum", "renorm_clipping")
+
+
 def _layer_from_keras(layer: Any) -> layers_module.Layer:
-    """The npnet layer of the same class and constructor arguments (the weights are set afterwards)."""
+    """The npnet layer of the same class and constructor arguments (the weights are set afterwards).
+
+    Any other Keras option (constraints, renorm, synchronized, rms_scaling, quantization, ...) is
+    converted only at its inactive value (None or False) and refused otherwise, naming it.
+    """
     cls = layers_module.get(type(layer).__name__)
-    config = {key: value for key, value in layer.get_config().items()
-              if key in inspect.signature(cls).parameters and key not in _NOT_CARRIED}
+    parameters = inspect.signature(cls).parameters
+    keras_config = layer.get_config()
+    unsupported = sorted(key for key, value in keras_config.items()
+                         if key not in parameters and key not in _IGNORED and value not in (None, False))
+    if unsupported:
+        raise ValueError(f"npnet's {cls.__name__} has no {', '.join(unsupported)} "
+                         f"(Keras's value: {keras_config[unsupported[0]]!r})")
+    config = {key: value for key, value in keras_config.items() if key in parameters and key not in _NOT_CARRIED}
     if "activation" in config:
         config["activation"] = _activation_name(layer)
     return cls(**config)
@@ -164,15 +177,29 @@ def from_keras(keras_model: Any) -> Sequential:
     return model
 
 
+def _optimizer_to_keras(keras: Any, optimizer: optimizers.Optimizer) -> Any:
+    config = optimizer.get_config()
+    if isinstance(config["learning_rate"], dict):   # a schedule: Keras's class of the same name and arguments
+        schedule = config["learning_rate"]
+        config["learning_rate"] = getattr(keras.optimizers.schedules, schedule["class_name"])(**schedule["config"])
+    return getattr(keras.optimizers, _KERAS_OPTIMIZERS[config.pop("name")])(**config)
+
+
 def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
     name = type(optimizer).__name__.lower()
     if name not in _KERAS_OPTIMIZERS:
         raise ValueError(f"optimizer {type(optimizer).__name__} has no npnet counterpart "
                          f"({', '.join(_KERAS_OPTIMIZERS.values())})")
     config = optimizer.get_config()
-    npnet_class = type(optimizers.get(name))
-    return npnet_class(**{key: float(config[key]) if key != "nesterov" else bool(config[key])
-                          for key in npnet_class.config_names})
+    for key, off in _KERAS_ONLY_OPTIMIZER_ARGUMENTS.items():
+        if config.get(key, off) != off:
+            raise ValueError(f"the Keras optimizer has {key}={config[key]!r}, which npnet does not offer")
+    npnet_class = optimizers.registered()[name]
+    arguments = {key: config[key] for key in npnet_class().config_names}
+    if isinstance(arguments["learning_rate"], dict):
+        arguments["learning_rate"] = optimizers.schedules.deserialize(
+            {"class_name": arguments["learning_rate"]["class_name"], "config": arguments["learning_rate"]["config"]})
+    return npnet_class(**arguments)
 
 
 def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:

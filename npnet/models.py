@@ -310,6 +310,10 @@ class Sequential(Trainer):
         x = self._check_x(x)
         return self.predict(x, batch_size=len(x), verbose=0)
 
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """The outputs for x (N, I) computed as one batch (N, K), without callbacks, as Keras's."""
+        return self(x)
+
     # -- weights ---------------------------------------------------------------------------
 
     def get_weights(self) -> list[np.ndarray]:
@@ -358,13 +362,15 @@ class Sequential(Trainer):
     def save(self, path: str | os.PathLike) -> None:
         """Write architecture, compile settings and weights to one file (atomically, no pickle).
 
-        ``npnet.models.load_model(path)`` gives back an equal model; weights round-trip bit-exactly.
+        ``npnet.models.load_model(path)`` gives back an equal model; weights and the optimizer's
+        state (iterations and slots) round-trip bit-exactly, so training resumes where it stopped.
         """
         path = _npz_path(path)
         self._require_built("save")
         config = {"model": self.get_config(), "compile": self._compile_config()}
+        state = {} if self.optimizer is None else saving.optimizer_state_to_arrays(self.optimizer.get_state())
         saving.write_archive(path, {"config": saving.config_to_array(config),
-                                    **saving.weights_to_arrays(self._params.value_views)})
+                                    **saving.weights_to_arrays(self._params.value_views), **state})
 
     # -- configs -------------------------------------------------------------------------
 
@@ -432,6 +438,7 @@ def load_model(path: str | os.PathLike) -> Sequential:
         raise ValueError(f"{path!r} holds weights only (written by save_weights?); use load_weights")
     config = saving.array_to_config(arrays.pop("config"), path)
     weights = saving.arrays_to_weights(arrays, path)
+    optimizer_state = saving.arrays_to_optimizer_state(arrays)
     try:
         saving.check_keys(config, ("model", "compile"), "the file's config")
         model_config = config.get("model")
@@ -446,6 +453,11 @@ def load_model(path: str | os.PathLike) -> Sequential:
         if config.get("compile") is not None:
             model.compile_from_config(config["compile"])
         model.set_weights(weights)
+        if optimizer_state:
+            if model.optimizer is None:
+                raise ValueError("it holds optimizer state but no compile settings")
+            model.optimizer.build_for(model.parameters)
+            model.optimizer.set_state(optimizer_state)
         if model_config.get("input_dim") not in (None, model.input_shape[1]):
             raise ValueError(f"the config declares {model_config['input_dim']!r} input features, "
                              f"the weights have {model.input_shape[1]}")

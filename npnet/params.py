@@ -69,6 +69,10 @@ class ParameterBuffer:
         t = self.trainable_size
         return (self.grads, self.values) if t == self.size else (self.grads[:t], self.values[:t])
 
+    def trainable_sizes(self) -> list[int]:
+        """The sizes of the trainable tensors as laid end to end in ``values[:T]`` (they sum to T)."""
+        return [math.prod(shape) for shape, trainable in zip(self.shapes, self.trainable) if trainable]
+
 
 # -- a stack of layers over one buffer (layers follow npnet.layers.base.Layer's protocol) --------------
 

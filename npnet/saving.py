@@ -4,7 +4,8 @@ A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
 order and a ``format_version``; a model file adds ``config``, the model's
 architecture and compile settings as JSON text (and, from ``npnet train``,
 ``feature_names``, ``label_names`` and the standardization's ``feature_mean``
-and ``feature_scale``); any other member is refused. Writing goes to a temporary
+and ``feature_scale``) and, from a compiled model, ``optimizer_<key>`` for each
+array of ``optimizer.get_state()``; any other member is refused. Writing goes to a temporary
 file in the same directory, then ``os.replace`` renames it over ``path``: a
 crash mid-write never leaves a broken file there. Reading uses
 ``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
@@ -26,8 +27,9 @@ import numpy as np
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file,
-# and the standardization of its features.
-_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names|feature_mean|feature_scale")
+# and the standardization of its features; a compiled model adds its optimizer's state.
+_MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names|feature_mean|feature_scale"
+                     r"|optimizer_[a-z0-9_]+")
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:
@@ -137,6 +139,16 @@ def arrays_to_weights(arrays: dict[str, np.ndarray], path: str) -> list[np.ndarr
     if names != [f"weight_{i:03d}" for i in range(len(names))]:
         raise ValueError(f"{path!r}: weight arrays are not numbered 0..{len(names) - 1}: {names}")
     return [arrays[name] for name in names]
+
+
+def optimizer_state_to_arrays(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``{"optimizer_iterations": ..., "optimizer_momentum_0": ...}`` from ``Optimizer.get_state()``."""
+    return {f"optimizer_{key}": value for key, value in state.items()}
+
+
+def arrays_to_optimizer_state(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``Optimizer.get_state()`` dict back from an archive (empty when the file has none)."""
+    return {name[len("optimizer_"):]: value for name, value in arrays.items() if name.startswith("optimizer_")}
 
 
 def config_to_array(config: dict[str, Any]) -> np.ndarray:

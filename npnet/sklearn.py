@@ -44,7 +44,7 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         one sigmoid layer per label (logistic regression). Default: the tutorial's (32, 16, 8).
     activation : "relu", "tanh", "sigmoid" or "linear", for the hidden layers.
     epochs, batch_size : as ``Sequential.fit``.
-    learning_rate, optimizer : ``"adam"`` or ``"sgd"`` with that learning rate.
+    learning_rate, optimizer : an optimizer name (``"adam"``, ``"sgd"``, ``"rmsprop"``, ... as Keras) with that learning rate.
     validation_split : the LAST fraction of the samples is held out (as Keras);
         its loss is ``history_["val_loss"]``.
     shuffle : reshuffle the training samples every epoch.

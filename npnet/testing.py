@@ -23,7 +23,7 @@ import numpy as np
 from npnet import interop
 from npnet._validation import check_int
 from npnet.models import Sequential
-from npnet.trace import StepTrace
+from npnet.trace import SHORT, StepTrace
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,29 @@ def _keras_loss_and_gradients(keras_model: Any, x: np.ndarray, y: np.ndarray) ->
     with tf.GradientTape() as tape:
         output = keras_model(x, training=True)
         loss = keras_model.loss(y, output)
+        # plus the layers' losses (regularizers), as Keras's compute_loss adds them (in the model's dtype
+        # here: compute_loss itself would round a float64 model's loss to float32)
+        loss += sum(keras_model.losses)
     gradients = tape.gradient(loss, keras_model.trainable_weights)
     return float(loss), [g.numpy() for g in gradients]
+
+
+def _keras_train_step(keras_model: Any, x: np.ndarray, y: np.ndarray) -> None:
+    """Keras's ``train_on_batch(x, y)``; for a float64 model with regularizers, its train step written out.
+
+    Keras 3.15's own step fails there (``compute_loss`` sums the float32 compiled
+    loss with the float64 penalties), so the same step runs eagerly: the forward
+    pass in training mode (which updates BatchNormalization's moving statistics),
+    the loss plus the layers' losses, ``tf.GradientTape``, ``apply_gradients``.
+    """
+    if x.dtype != np.float64 or not keras_model.losses:
+        keras_model.train_on_batch(x, y)
+        return
+    import tensorflow as tf
+    with tf.GradientTape() as tape:
+        loss = keras_model.loss(y, keras_model(x, training=True)) + sum(keras_model.losses)
+    gradients = tape.gradient(loss, keras_model.trainable_weights)
+    keras_model.optimizer.apply_gradients(zip(gradients, keras_model.trainable_weights))
 
 
 def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
@@ -126,7 +147,7 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
 
     for step in range(1, steps + 1):
         model.train_on_batch(x, y)
-        keras_model.train_on_batch(x, y)
+        _keras_train_step(keras_model, x, y)
         mismatch = _first_mismatch(names, model.get_weights(), keras_model.get_weights(), tol.weight_atol)
         if mismatch:
             raise AssertionError(f"after optimizer step {step}, {mismatch[0]} differs from Keras by "
@@ -149,35 +170,53 @@ def compare_trace_with_keras(trace: StepTrace) -> dict[str, float]:
 
 
 def _keras_arrays(model: Any, x: np.ndarray, y: np.ndarray) -> list[dict[str, np.ndarray]]:
-    """The same arrays as ``trace_step`` records, computed by Keras on the same weights (float64 copies)."""
+    """The same arrays as ``trace_step`` records, computed by Keras on the same weights (float64 copies).
+
+    A Dense layer is taken apart (z = x W + b, then its activation) to expose z;
+    every other layer is called in training mode. A Dropout layer draws Keras's
+    own mask, so its arrays and everything below it differ from npnet's unless its rate is 0.
+    """
+    import keras
     import tensorflow as tf
 
     keras_model = interop.to_keras(model)
     keras_layers = keras_model.layers
     with tf.GradientTape(persistent=True) as tape:
         h = tf.constant(x)
-        inputs, logits, outputs = [], [], []
+        inputs, logits, outputs, activity = [], [], [], []
         for layer in keras_layers:
             inputs.append(h)
-            z = tf.matmul(h, layer.kernel) + (layer.bias if layer.use_bias else 0)
-            tape.watch(z)
-            h = layer.activation(z)
+            z = None
+            if isinstance(layer, keras.layers.Dense):
+                z = tf.matmul(h, layer.kernel) + (layer.bias if layer.use_bias else 0)
+                tape.watch(z)
+                h = layer.activation(z)
+                if layer.activity_regularizer is not None:   # what calling the layer would have added
+                    activity.append(layer.activity_regularizer(h) / h.shape[0])
+            else:
+                h = layer(h, training=True)
             logits.append(z)
             outputs.append(h)
-        loss = keras_model.loss(y, h)
-    weights = [w for layer in keras_layers for w in layer.trainable_weights]
+        loss = keras_model.loss(y, h) + sum(sum(layer.losses) for layer in keras_layers) + sum(activity)
+    weights = [[w for w in layer.trainable_weights] for layer in keras_layers]
     gradients = tape.gradient(loss, weights)
-    d_outputs, d_logits = tape.gradient(loss, outputs), tape.gradient(loss, logits)
-    before = [w.numpy() for w in weights]
-    keras_model.optimizer.apply_gradients(zip(gradients, weights))
-    updates = iter([w.numpy() - b for w, b in zip(weights, before)])
-    grads = iter(gradients)
+    d_outputs = tape.gradient(loss, outputs)
+    d_logits = [None if z is None else tape.gradient(loss, z) for z in logits]
+    flat = [w for layer_weights in weights for w in layer_weights]
+    before = [w.numpy() for w in flat]
+    keras_model.optimizer.apply_gradients(zip([g for layer_grads in gradients for g in layer_grads], flat))
+    updates = iter([w.numpy() - b for w, b in zip(flat, before)])
     arrays = []
     for i, layer in enumerate(keras_layers):
-        record = {"x": inputs[i], "z": logits[i], "y": outputs[i], "dy": d_outputs[i], "dz": d_logits[i],
-                  "dW": next(grads), "update_W": next(updates)}
-        if layer.use_bias:
-            record.update(db=next(grads), update_b=next(updates))
+        record = {"x": inputs[i], "z": logits[i], "y": outputs[i], "dy": d_outputs[i], "dz": d_logits[i]}
+        for weight, gradient in zip(weights[i], gradients[i]):
+            short = _short_name(weight.name)
+            record.update({"d" + short: gradient, "update_" + short: next(updates)})
         arrays.append({name: np.asarray(value, np.float64) for name, value in record.items()
                        if value is not None})
     return arrays
+
+
+def _short_name(weight_name: str) -> str:
+    """A Keras weight's name as npnet's trace names it: kernel -> W, bias -> b, gamma -> gamma."""
+    return SHORT.get(weight_name.split("/")[-1], weight_name.split("/")[-1])

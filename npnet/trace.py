@@ -17,15 +17,25 @@ from typing import Any
 
 import numpy as np
 
-# Arrays recorded for each layer, in the order they are computed and printed.
+# Arrays recorded for each layer, in the order they are computed and printed: the forward ones, then
+# dy, dz (a Dense layer), and the gradient and update of each trainable weight, named "d" + the
+# weight's short name and "update_" + it (Dense: dW, db, update_W, update_b; BatchNormalization:
+# dgamma, dbeta, update_gamma, update_beta).
 FORWARD = ("x", "z", "y")
-BACKWARD = ("dy", "dz", "dW", "db")
-UPDATES = ("update_W", "update_b")
+# Dense's weights keep their short names in the trace (dW, update_W), as in the equations.
+SHORT = {"kernel": "W", "bias": "b"}
+
+
+def _short(weight_name: str) -> str:
+    return SHORT.get(weight_name, weight_name)
 
 
 @dataclass
 class LayerTrace:
-    """One Dense layer's arrays in one step; ``dy`` is None for a sigmoid output trained from its logits."""
+    """One layer's arrays in one step; ``dy`` is None for a sigmoid output trained from its logits.
+
+    ``activation`` is the layer's activation name, or its class name for a layer without one.
+    """
 
     name: str
     activation: str
@@ -51,7 +61,7 @@ class StepTrace:
                  "", "forward: y = f(z), z = x @ W + b"]
         for layer in self.layers:
             lines.append(f"  {layer.name} ({layer.activation})")
-            lines += [_describe(name, layer.arrays[name]) for name in FORWARD]
+            lines += [_describe(name, layer.arrays[name]) for name in FORWARD if name in layer.arrays]
         lines += ["", "backward, last layer first: dz = dy * f'(z), dW = x^T dz, db = dz^T 1, "
                       "dx = dz W^T (the dy of the layer below)"]
         for layer in reversed(self.layers):
@@ -59,11 +69,12 @@ class StepTrace:
             if layer.arrays["dy"] is None:
                 lines.append(f"    dz = (sigmoid(z) - y) / (N*K) = (p - y) / {n * k}: sigmoid and the loss "
                              "differentiated together")
-            lines += [_describe(name, layer.arrays[name]) for name in BACKWARD if layer.arrays[name] is not None]
+            lines += [_describe(name, array) for name, array in layer.arrays.items()
+                      if array is not None and name not in FORWARD and not name.startswith("update_")]
         lines += ["", f"update ({self.optimizer}, step {self.model.optimizer.iterations + 1}): w_new - w"]
         for layer in self.layers:
-            lines += [_describe(f"{layer.name} {name[-1]}", layer.arrays[name])
-                      for name in UPDATES if layer.arrays[name] is not None]
+            lines += [_describe(f"{layer.name} {name[len('update_'):]}", array)
+                      for name, array in layer.arrays.items() if name.startswith("update_") and array is not None]
         return "\n".join(lines)
 
 
@@ -80,21 +91,23 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
 
     The step is the one ``npnet.training.Step`` runs, taken apart so each
     intermediate can be kept; the model's weights and optimizer are untouched
-    (the update is applied to copies). Call it through ``Sequential.trace``.
-    Every layer must be a Dense layer (it records z, W and b).
+    (the update is applied to copies; a BatchNormalization's moving statistics,
+    which a training forward pass moves, are put back). Call it through ``Sequential.trace``.
     """
     loss, fused = model.training_loss()
     layers = model.layers
-    if not all(hasattr(layer, "kernel") for layer in layers):
-        raise ValueError("a trace records z, W and b of Dense layers; this model also has "
-                         f"{sorted({type(layer).__name__ for layer in layers if not hasattr(layer, 'kernel')})}")
-    records = [LayerTrace(layer.name, layer.activation.name) for layer in layers]
+    records = [LayerTrace(layer.name, getattr(getattr(layer, "activation", None), "name", type(layer).__name__))
+               for layer in layers]
+    before = model.parameters.values.copy()
     h = x
     for layer, record in zip(layers, records):
-        z = h @ layer.W + (layer.b if layer.use_bias else 0)          # (N, O), recomputed to keep z
         activate = not (fused and layer is layers[-1])
-        out = layer.forward(h, True, activate=activate)
-        record.arrays.update(x=h.copy(), z=z, y=layer.activation(z) if fused and not activate else out.copy())
+        record.arrays["x"] = h.copy()
+        z = h                                   # what an activation acts on: an Activation layer's input
+        if hasattr(layer, "kernel"):
+            z = record.arrays["z"] = h @ layer.kernel + (layer.bias if layer.use_bias else 0)   # (N, O), recomputed
+        out = layer.forward(h, True, activate=activate) if hasattr(layer, "activation") else layer.forward(h, True)
+        record.arrays["y"] = layer.activation(z) if not activate else out.copy()
         h = out
     value = loss.forward(y, h)
     d = loss.backward().copy()
@@ -102,17 +115,33 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
         layer, arrays = layers[index], records[index].arrays
         activated = not (fused and index == len(layers) - 1)
         arrays["dy"] = d if activated else None
-        arrays["dz"] = layer.activation.backward(arrays["y"], d, out=np.empty_like(d)) if activated else d
+        if "z" in arrays:
+            # A Dense layer adds its activity penalty's gradient R'(y)/N to what arrives
+            # (docs/backprop.md#weight-penalties); its backward does that itself, from d.
+            penalty = getattr(layer, "activity_regularizer", None)
+            dpenalty = (np.zeros_like(d) if penalty is None
+                        else penalty.gradient(arrays["y"], np.zeros_like(d)) / len(d))             # (N, O)
+            if activated:
+                arrays["dy"] = d + dpenalty
+                arrays["dz"] = layer.activation.backward(arrays["y"], arrays["dy"], out=np.empty_like(d))
+            else:   # the loss took the logits: d is dL/dz, and the penalty's gradient joins through f
+                arrays["dz"] = d + layer.activation.backward(arrays["y"], dpenalty, out=np.empty_like(d))
         dx = layer.backward(d, need_dx=index > 0)
-        arrays["dW"] = None if layer.dW is None else layer.dW.copy()   # None: a frozen layer
-        arrays["db"] = layer.db.copy() if layer.use_bias and layer.db is not None else None
+        for spec, grad in zip(layer.weights_spec(layer.input_dim), layer.grads):
+            if spec.trainable:
+                arrays["d" + _short(spec.name)] = None if grad is None else grad.copy()   # None: a frozen layer
         d = None if dx is None else dx.copy()
     buffer = model.parameters
+    buffer.values[...] = before   # a training forward moves BatchNormalization's moving statistics: put them back
     grads, values = buffer.trainable_pair()
-    after = buffer.values.copy()
-    copy.deepcopy(model.optimizer).apply([(grads, after[:len(values)])])
-    updates = iter(buffer.views(after - buffer.values))   # (P,) laid out as the buffer: per-weight views
+    after = before.copy()
+    optimizer = copy.deepcopy(model.optimizer)
+    optimizer.build_for(buffer)   # as the real step builds it: clipnorm clips each weight on its own
+    optimizer.apply([(grads, after[:len(values)])])
+    updates = iter(buffer.views(after - before))   # (P,) laid out as the buffer: per-weight views
     for layer, record in zip(layers, records):
-        record.arrays["update_W"] = next(updates)
-        record.arrays["update_b"] = next(updates) if layer.use_bias else None
+        for spec in layer.weights_spec(layer.input_dim):
+            update = next(updates)
+            if spec.trainable:
+                record.arrays["update_" + _short(spec.name)] = update
     return StepTrace(value, model.loss.name, fused, model.optimizer.name, records, model, (x, y))

@@ -10,7 +10,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from npnet.activations import ActivationLike
-from npnet.layers import Dense, Input
+from npnet import regularizers
+from npnet.layers import Activation, BatchNormalization, Dense, Dropout, Input
 from npnet.models import Sequential
 from npnet.optimizers import OptimizerLike
 
@@ -49,17 +50,32 @@ def tutorial_data(random_state: int = RANDOM_STATE, *, n_samples: int = N_SAMPLE
 
 def multilabel_model(n_features: int, n_labels: int, hidden: Sequence[int] = HIDDEN_UNITS,
                      activation: ActivationLike = "relu", optimizer: OptimizerLike = "adam",
-                     dtype: str | None = None) -> Sequential:
+                     dtype: str | None = None, *, dropout: float = 0.0, batchnorm: bool = False,
+                     l2: float = 0.0) -> Sequential:
     """The tutorial's architecture for any sizes: Dense hidden layers, a sigmoid output of K units, compiled.
 
     Compiled as the tutorial compiles: binary crossentropy, ``metrics=["accuracy"]``.
     Layers draw their initial weights as they are added, so the same seed gives
     the same weights to every caller (the demo, the CLI, the scikit-learn wrapper).
+    Options (``npnet train --dropout --batchnorm --l2``): ``dropout`` > 0 adds a
+    ``Dropout(dropout)`` after each hidden layer; ``batchnorm`` makes each hidden
+    layer Dense (no bias) -> BatchNormalization -> Activation; ``l2`` > 0 puts an
+    ``L2(l2)`` penalty on every kernel. With the defaults it is the tutorial's model.
     """
+    penalty = regularizers.L2(l2) if l2 else None
     model = Sequential([Input(shape=(n_features,))], dtype=dtype)
     for units in hidden:
-        model.add(Dense(units, activation=activation))
-    model.add(Dense(n_labels, activation="sigmoid"))
+        if batchnorm:
+            # No bias before batch norm: it subtracts the batch mean, so a bias would get a zero gradient
+            # (and Adam would step it by float32 rounding noise); beta is the layer's shift.
+            model.add(Dense(units, use_bias=False, kernel_regularizer=penalty))
+            model.add(BatchNormalization())
+            model.add(Activation(activation))
+        else:
+            model.add(Dense(units, activation=activation, kernel_regularizer=penalty))
+        if dropout:
+            model.add(Dropout(dropout))
+    model.add(Dense(n_labels, activation="sigmoid", kernel_regularizer=penalty))
     model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
     return model
 

@@ -90,6 +90,18 @@ def test_the_numpy_floor_trains_what_npnet_trains(arrays):
     assert max(differences["loss"], differences["val_loss"], differences["weights"]) < 1e-5
 
 
+def test_optimizer_step_times_every_registered_optimizer_next_to_adam():
+    from benchmarks import optimizer_step
+    from npnet import optimizers
+    rows = optimizer_step.run([optimizer_step.TUTORIAL_P, 5000], repeats=1, number=3)
+    labels = {row["label"] for row in rows}
+    assert {cls.__name__ for cls in optimizers.registered().values()} <= labels
+    assert all(row["min_us"] > 0 for row in rows)
+    assert [row["ratio"] for row in rows if row["label"] == "Adam"] == [1.0, 1.0]
+    assert sum(optimizer_step.layout(optimizer_step.TUTORIAL_P)) == optimizer_step.TUTORIAL_P == 915
+    assert "| Adam | " in optimizer_step.table(rows)
+
+
 def test_csv_read_harness_times_each_reader_in_a_fresh_process_on_a_tiny_file(tmp_path):
     pytest.importorskip("pandas")
     from benchmarks import csv_read

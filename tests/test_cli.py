@@ -155,7 +155,26 @@ def test_train_builds_the_requested_network(capsys, data_csv, tmp_path):
     assert [(layer.units, layer.activation.name) for layer in model.layers] == [(7, "tanh"), (5, "tanh"),
                                                                                (2, "sigmoid")]
     assert model.optimizer.get_config() == {"name": "sgd", "learning_rate": 0.05, "momentum": 0.0,
-                                            "nesterov": False}
+                                            "nesterov": False, "weight_decay": None, "clipnorm": None,
+                                            "global_clipnorm": None, "clipvalue": None}
+
+
+def test_train_adds_dropout_batchnorm_and_an_l2_penalty_on_request(capsys, data_csv, tmp_path):
+    model_path = tmp_path / "m.npz"
+    code, out, err = run(capsys, "train", "--data", data_csv, "--labels", "spam,ham", "--hidden", "6",
+                         "--dropout", "0.25", "--batchnorm", "--l2", "0.01", "--output", model_path, *FAST)
+    assert code == 0, err
+    model = load_model(model_path)
+    assert [type(layer).__name__ for layer in model.layers] == ["Dense", "BatchNormalization", "Activation",
+                                                               "Dropout", "Dense"]
+    hidden, output = model.layers[0], model.layers[-1]
+    assert not hidden.use_bias and model.layers[3].rate == 0.25
+    assert hidden.kernel_regularizer.get_config() == output.kernel_regularizer.get_config() == {"l2": 0.01}
+    assert not np.array_equal(model.layers[1].moving_mean, 0)     # the moving statistics were trained and saved
+    # The defaults leave the tutorial's model as it was: no penalty, no extra layer.
+    default = cli.build_model(4, 2)
+    assert [type(layer).__name__ for layer in default.layers] == ["Dense"] * 4
+    assert all(layer.kernel_regularizer is None for layer in default.layers)
 
 
 def test_train_is_repeatable_under_the_same_seeds(capsys, data_csv):
@@ -368,6 +387,7 @@ def test_an_output_directory_that_does_not_exist_is_refused_before_training(caps
 
 def test_out_of_range_arguments_are_usage_errors(capsys):
     for argv in (["train", "--epochs", "0"], ["train", "--test-size", "1"], ["train", "--lr", "-1"],
+                 ["train", "--dropout", "1"], ["train", "--l2", "-0.1"],
                  ["train", "--delimiter", ";;"], ["evaluate", "m.npz", "--data", "d.csv", "--delimiter", '"'],
                  ["train", "--plot", "curves.jpg"], ["predict", "m.npz", "--data", "d.csv", "--threshold", "2"]):
         with pytest.raises(SystemExit) as exit_info:

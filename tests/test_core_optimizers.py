@@ -1,4 +1,6 @@
-"""Adam and SGD against values computed by hand (plain Python floats), step by step.
+"""Adam and SGD against values computed by hand (plain Python floats), step by step; then what every
+registered optimizer must do (allocate nothing per step, check arguments and state, follow schedules).
+Parity with Keras for every optimizer: tests/test_optimizers_parity.py.
 
 The hand computations use float64 scalars and follow API.md's Keras 3 rules,
 with lr, momentum, beta_1 and beta_2 rounded to float32 as Keras does in
@@ -13,7 +15,8 @@ import math
 import numpy as np
 import pytest
 
-from npnet.optimizers import SGD, Adam, get
+from npnet import optimizers
+from npnet.optimizers import SGD, Adam, get, schedules
 
 GRADIENTS = [[0.5, -1.0, 2.0], [0.25, 0.0, -3.0], [-0.75, 1.5, 0.125]]   # three steps, three weights
 START = [1.0, -2.0, 0.5]
@@ -117,7 +120,147 @@ def test_apply_gradients_updates_several_arrays_in_place():
 def test_optimizers_by_name_and_config_round_trip():
     assert isinstance(get("adam"), Adam) and isinstance(get("SGD"), SGD)
     adam = Adam(learning_rate=0.01, beta_1=0.8, beta_2=0.99, epsilon=1e-5)
+    no_clipping = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None}
     assert adam.get_config() == {"name": "adam", "learning_rate": 0.01, "beta_1": 0.8, "beta_2": 0.99,
-                                 "epsilon": 1e-5}
+                                 "epsilon": 1e-5, "amsgrad": False, **no_clipping}
     assert SGD(momentum=0.5, nesterov=True).get_config() == {"name": "sgd", "learning_rate": 0.01,
-                                                             "momentum": 0.5, "nesterov": True}
+                                                             "momentum": 0.5, "nesterov": True, **no_clipping}
+
+
+# -- every registered optimizer: allocation, validation, learning rates, state ------------------------------
+
+EVERY_OPTION = [{}, {"weight_decay": 0.01}, {"clipnorm": 0.5}, {"clipvalue": 0.1}, {"global_clipnorm": 0.5},
+                {"learning_rate": schedules.CosineDecay(0.01, 100, warmup_target=0.1, warmup_steps=5)}]
+
+
+@pytest.mark.parametrize("option", EVERY_OPTION, ids=lambda o: "-".join(o) or "plain")
+@pytest.mark.parametrize("name", sorted(optimizers.registered()))
+def test_a_step_allocates_nothing_the_size_of_the_parameters(name, option):
+    """After the first step built the slots, a step on 100,000 parameters allocates under 4 KB (one
+    (P,) float64 temporary would be 800 KB): clipping and weight decay write into scratch slots."""
+    import tracemalloc
+    rng = np.random.default_rng(0)
+    params, grads = rng.normal(size=100_000), rng.normal(size=100_000)
+    optimizer = optimizers.registered()[name](**option)
+    optimizer.build([params], [[60_000, 40_000]])
+    optimizer.apply([(grads, params)])
+    tracemalloc.start()
+    for _ in range(3):
+        optimizer.apply([(grads, params)])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4096, peak
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: optimizers.RMSprop(clipnorm=1.0, clipvalue=1.0), ValueError, "only one of clipnorm, clipvalue"),
+    (lambda: optimizers.Adagrad(clipnorm=0.0), ValueError, r"clipnorm must be in \(0.0, inf\)"),
+    (lambda: optimizers.Nadam(weight_decay=-1.0), ValueError, r"weight_decay must be in \[0.0, inf\)"),
+    (lambda: optimizers.AdamW(weight_decay=None), ValueError, "weight_decay must be a float for AdamW"),
+    (lambda: optimizers.RMSprop(rho=1.0), ValueError, r"rho must be in \[0.0, 1.0\)"),
+    (lambda: optimizers.RMSprop(centered="yes"), TypeError, "centered must be a bool"),
+    (lambda: optimizers.Adam(amsgrad=1), TypeError, "amsgrad must be a bool"),
+    (lambda: optimizers.Adadelta(epsilon=0.0), ValueError, r"epsilon must be in \(0.0, inf\)"),
+    (lambda: optimizers.Adagrad(initial_accumulator_value=-0.1), ValueError, "initial_accumulator_value must be in"),
+    (lambda: optimizers.SGD(learning_rate="0.1"), TypeError, "learning_rate must be a real number"),
+    (lambda: schedules.ExponentialDecay(0.1, 0, 0.5), ValueError, r"decay_steps must be in \(0.0, inf\)"),
+    (lambda: schedules.PiecewiseConstantDecay([10, 5], [0.1, 0.2, 0.3]), ValueError, "strictly increasing"),
+    (lambda: schedules.PiecewiseConstantDecay([10], [0.1]), ValueError, "1 less than the length of values"),
+    (lambda: schedules.PolynomialDecay(0.1, 10, cycle=1), TypeError, "cycle must be a bool"),
+    (lambda: schedules.CosineDecay(0.1, 10, alpha=2.0), ValueError, r"alpha must be in \[0.0, 1.0\]"),
+    (lambda: schedules.deserialize({"class_name": "CosineDecayRestarts", "config": {}}), ValueError,
+     "a schedule must be"),
+    (lambda: optimizers.from_config({"name": "lion"}), ValueError, "an optimizer config must be a dict naming"),
+])
+def test_optimizers_and_schedules_refuse_bad_arguments_by_name(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.registered()))
+def test_config_round_trips_with_a_schedule_and_every_option(name):
+    schedule = schedules.PiecewiseConstantDecay([3, 6], [0.1, 0.01, 0.001])
+    optimizer = optimizers.registered()[name](learning_rate=schedule, weight_decay=0.5, global_clipnorm=2.0)
+    config = optimizer.get_config()
+    assert config["learning_rate"] == {"class_name": "PiecewiseConstantDecay",
+                                       "config": {"boundaries": [3, 6], "values": [0.1, 0.01, 0.001],
+                                                  "name": "PiecewiseConstant"}}
+    again = optimizers.from_config(config)
+    assert type(again) is type(optimizer) and again.get_config() == config
+    assert optimizers.get(name.upper()).get_config()["name"] == name
+
+
+def test_learning_rate_follows_the_schedule_and_refuses_a_number_over_it():
+    optimizer = optimizers.SGD(learning_rate=schedules.PiecewiseConstantDecay([1], [0.5, 0.25]))
+    w = np.ones(2)
+    assert optimizer.learning_rate == 0.5
+    optimizer.apply_gradients([(np.ones(2), w)])
+    optimizer.apply_gradients([(np.ones(2), w)])
+    assert optimizer.learning_rate == 0.25
+    np.testing.assert_array_equal(w, 1 - 0.5 - 0.5)   # steps 0 and 1 are both <= the boundary 1
+    with pytest.raises(TypeError, match="cannot be set to a number"):
+        optimizer.learning_rate = 0.1
+    optimizer.learning_rate = schedules.ExponentialDecay(0.1, 10, 0.5)   # a schedule may replace a schedule
+    constant = optimizers.SGD(learning_rate=0.1)
+    constant.learning_rate = 0.2                                     # as ReduceLROnPlateau does
+    assert constant.get_config()["learning_rate"] == 0.2
+    assert constant.learning_rate == float(np.float32(0.2)) != 0.2    # as Keras's float32 variable reads
+
+
+def test_a_callable_learning_rate_is_called_with_nothing_and_checked_before_any_change():
+    rates = iter([0.5, float("nan")])
+    optimizer = optimizers.Adam(learning_rate=lambda: next(rates))
+    w = np.ones(3)
+    optimizer.apply_gradients([(np.ones(3), w)])
+    before, state = w.copy(), optimizer.get_state()
+    with pytest.raises(ValueError, match="the learning_rate callable must return a finite number > 0, got nan"):
+        optimizer.apply_gradients([(np.ones(3), w)])
+    np.testing.assert_array_equal(w, before)
+    assert optimizer.iterations == 1 and optimizer.get_state().keys() == state.keys()
+    with pytest.raises(TypeError, match="a callable learning_rate cannot be written to a config"):
+        optimizer.get_config()
+
+
+def test_weight_decay_is_keras_s_decoupled_lr_scaled_shrink_before_the_step():
+    """SGD with wd: w <- w - w * wd * lr, then w <- w - lr * g (lr and wd through float32, as Keras casts them)."""
+    w = np.array([1.0, -2.0])
+    optimizers.SGD(learning_rate=0.1, weight_decay=0.5).apply_gradients([(np.array([0.25, 1.0]), w)])
+    lr, wd = f32(0.1), f32(0.5)
+    start = np.array([1.0, -2.0])
+    np.testing.assert_array_equal(w, (start - start * wd * lr) - np.array([0.25, 1.0]) * lr)
+
+
+def test_clipnorm_clips_each_variable_and_global_clipnorm_all_together():
+    grads, sizes = np.array([3.0, 4.0, 0.0, 0.1]), [[2, 2]]      # norms 5 and 0.1; together ~5.001
+    for option, expected in [({"clipnorm": 1.0}, [0.6, 0.8, 0.0, 0.1]),
+                             ({"global_clipnorm": 1.0}, grads / np.sqrt(25.01)),
+                             ({"clipvalue": 0.5}, [0.5, 0.5, 0.0, 0.1])]:
+        w = np.zeros(4)
+        optimizer = optimizers.SGD(learning_rate=1.0, **option)
+        optimizer.build([w], sizes)
+        optimizer.apply([(grads, w)])
+        np.testing.assert_allclose(-w, expected, rtol=1e-15)
+    np.testing.assert_array_equal(grads, [3.0, 4.0, 0.0, 0.1])   # the caller's gradients are left alone
+
+
+@pytest.mark.parametrize("name", sorted(optimizers.registered()))
+def test_set_state_checks_everything_before_changing_anything(name):
+    w = np.ones(4)
+    optimizer = optimizers.registered()[name]()
+    with pytest.raises(ValueError, match="build the optimizer"):
+        optimizer.set_state({"iterations": np.array(3)})
+    optimizer.apply_gradients([(np.full(4, 0.5), w)])
+    state = optimizer.get_state()
+    broken = {**state, **{key: np.full_like(value, np.inf) for key, value in state.items() if key != "iterations"}}
+    if len(broken) > 1:
+        with pytest.raises(ValueError, match="NaN/inf"):
+            optimizer.set_state({**broken, "iterations": np.array(7)})
+    with pytest.raises(ValueError, match="must hold exactly"):
+        optimizer.set_state({**state, "extra_0": np.zeros(4)})
+    with pytest.raises(TypeError, match="state must be a dict"):
+        optimizer.set_state([state])
+    assert optimizer.iterations == 1
+    for key, value in optimizer.get_state().items():
+        np.testing.assert_array_equal(value, state[key])
+    optimizer.set_state({"iterations": np.array(0)})    # what an optimizer that never stepped saves
+    assert optimizer.iterations == 0 and not optimizer.built

@@ -15,6 +15,8 @@ import npnet
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKPROP = ROOT / "docs" / "backprop.md"
+OPTIMIZERS = ROOT / "docs" / "optimizers.md"
+DOCS = [BACKPROP, OPTIMIZERS]
 EXCERPT = re.compile(r"^# excerpt from (\S+)")
 
 
@@ -29,19 +31,27 @@ def anchors(path: Path) -> set[str]:
     return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
 
 
-def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
+def run_python_blocks(path: Path) -> dict:
+    """Execute a page's Python blocks (not its excerpts) in order, in one namespace (returned); floatx restored."""
     namespace: dict = {}
     floatx = npnet.backend.floatx()
     try:
-        for info, body in fenced_blocks(BACKPROP):
+        for info, body in fenced_blocks(path):
             if info == "python" and not EXCERPT.match(body):
-                exec(compile(body, str(BACKPROP), "exec"), namespace)
+                exec(compile(body, str(path), "exec"), namespace)
     finally:
         npnet.backend.set_floatx(floatx)
+    return namespace
+
+
+def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
+    namespace = run_python_blocks(BACKPROP)
     printed = capsys.readouterr().out
     # the numbers the prose quotes are the numbers the blocks print
     assert "p = 1.0, loss clipped 15.9424, from logits 20.0000" in printed
     assert "dz through the clip: 0.0, from logits: 1.0" in printed
+    assert "batch norm backward passes at 1e-6: True" in printed
+    assert re.search(r"batch_normalization\w*/input *\(16, 4\) +1\.76e-07 +9\.61e-10", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)
     assert re.search(r"after 10 step\(s\): max \|w_keras - w_paper\| = 1\.0e-03, median 8\.0e-07", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04, median 1\.7e-07", printed)
@@ -54,17 +64,28 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     assert output_kernel.absolute_errors[index] <= output_kernel.noise
 
 
-@pytest.mark.parametrize("path, body", [
-    (EXCERPT.match(body).group(1), body) for info, body in fenced_blocks(BACKPROP) if EXCERPT.match(body)])
-def test_every_excerpt_in_backprop_md_is_in_its_source_file(path, body):
+def test_every_python_block_in_optimizers_md_runs_and_prints_the_table_it_quotes(sklearn, capsys):
+    run_python_blocks(OPTIMIZERS)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    quoted = set(OPTIMIZERS.read_text().splitlines())
+    assert len(printed) == 11   # header, rule, 9 optimizers
+    missing = [line for line in printed if line not in quoted]
+    assert not missing, f"docs/optimizers.md no longer quotes what its block prints: {missing}"
+
+
+@pytest.mark.parametrize("doc, path, body", [
+    (doc.name, EXCERPT.match(body).group(1), body) for doc in DOCS for info, body in fenced_blocks(doc)
+    if EXCERPT.match(body)])
+def test_every_excerpt_in_the_docs_is_in_its_source_file(doc, path, body):
     source = {line.strip() for line in (ROOT / path).read_text().splitlines()}
     missing = [line for line in body.splitlines()[1:] if line.strip() and line.strip() not in source]
-    assert not missing, f"lines quoted in docs/backprop.md are no longer in {path}: {missing}"
+    assert not missing, f"lines quoted in docs/{doc} are no longer in {path}: {missing}"
 
 
-def test_every_function_the_docs_name_exists():
-    names = set(re.findall(r"`(npnet(?:\.\w+)+)`", BACKPROP.read_text()))
-    assert len(names) > 15
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_function_the_docs_name_exists(doc):
+    names = set(re.findall(r"`(npnet(?:\.\w+)+)`", doc.read_text()))
+    assert len(names) > 5
     for name in sorted(names):
         parts = name.split(".")
         for split in range(len(parts), 0, -1):      # the longest importable prefix, then attributes
@@ -74,20 +95,21 @@ def test_every_function_the_docs_name_exists():
             except ImportError:
                 continue
         for attribute in parts[split:]:
-            assert hasattr(target, attribute), f"docs/backprop.md names {name}, which does not exist"
+            assert hasattr(target, attribute), f"docs/{doc.name} names {name}, which does not exist"
             target = getattr(target, attribute)
 
 
-def test_every_link_to_backprop_md_resolves():
-    known = anchors(BACKPROP)
+@pytest.mark.parametrize("doc", DOCS, ids=lambda doc: doc.name)
+def test_every_link_to_a_docs_page_resolves(doc):
+    known = anchors(doc)
     links = []
     for path in [*ROOT.glob("npnet/**/*.py"), *ROOT.glob("reference/*.py"), *ROOT.glob("examples/*.py"),
-                 *ROOT.glob("tests/*.py"), ROOT / "README.md"]:
-        links += [(path.name, anchor) for anchor in re.findall(r"backprop\.md#([\w-]+)", path.read_text())]
-    links += [("backprop.md", anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", BACKPROP.read_text())]
-    assert len(links) > 15
+                 *ROOT.glob("tests/*.py"), *ROOT.glob("docs/*.md"), ROOT / "README.md"]:
+        links += [(path.name, anchor) for anchor in re.findall(rf"{doc.name}#([\w-]+)", path.read_text())]
+    links += [(doc.name, anchor) for anchor in re.findall(r"\]\(#([\w-]+)\)", doc.read_text())]
+    assert len(links) > 5
     broken = [(where, anchor) for where, anchor in links if anchor not in known]
-    assert not broken, f"links to missing sections of docs/backprop.md: {broken}"
+    assert not broken, f"links to missing sections of docs/{doc.name}: {broken}"
 
 
 def run_example(*args: str) -> str:
@@ -157,13 +179,24 @@ def test_trace_leaves_the_model_unchanged_and_its_step_is_the_real_one(sklearn):
         model.trace(x[:, :5], y)
 
 
-def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
+def executed_outputs(notebooks, name: str) -> list:
+    """Run examples/<name> as the tests' kernel would (raising on any error); every code cell's outputs."""
     nbformat, NotebookClient = notebooks
-
-    notebook = nbformat.read(ROOT / "examples" / "backprop_walkthrough.ipynb", as_version=4)
+    notebook = nbformat.read(ROOT / "examples" / name, as_version=4)
     NotebookClient(notebook, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()   # raises on any error
+                   resources={"metadata": {"path": str(ROOT / "examples")}}).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert any("image/png" in output.get("data", {}) for output in outputs)
+    return outputs
+
+
+def test_the_walkthrough_notebook_runs_and_draws_its_plots(sklearn, notebooks):
+    outputs = executed_outputs(notebooks, "backprop_walkthrough.ipynb")
     assert any("test binary accuracy" in output.get("text", "") for output in outputs)
+
+
+def test_the_optimizers_notebook_trains_with_every_registered_optimizer_and_plots(sklearn, notebooks):
+    printed = "".join(output.get("text", "") for output in executed_outputs(notebooks, "optimizers.ipynb"))
+    for cls in npnet.optimizers.registered().values():
+        assert re.search(rf"^{cls.__name__} +loss 0\.\d+ +val_loss", printed, flags=re.M), cls.__name__

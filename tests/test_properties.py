@@ -158,7 +158,7 @@ specs = st.builds(
 def state(model: npnet.Sequential):
     """Everything a call may change: weights, optimizer (iterations, slots), metrics, build, random stream."""
     optimizer = model.optimizer
-    slots = [{name: array.copy() for name, array in s.items()} for s in optimizer._slots or []]
+    slots = optimizer.get_state()   # copies of the step count and every slot (not the scratch arrays)
     return {"built": model.built, "input": model.input_shape, "weights": model.get_weights(),
             "iterations": optimizer.iterations, "slots": slots,
             "metrics": [(m.total, m.count) for m in model._metrics],

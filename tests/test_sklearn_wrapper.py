@@ -106,7 +106,7 @@ def test_clone_of_a_fitted_estimator_is_unfitted(data):
     ("batch_size", 0, ValueError, "batch_size"),
     ("learning_rate", 0.0, ValueError, "learning_rate"),
     ("learning_rate", "fast", TypeError, "learning_rate"),
-    ("optimizer", "rmsprop", ValueError, "optimizer"),
+    ("optimizer", "adafactor", ValueError, "optimizer"),
     ("validation_split", 1.0, ValueError, "validation_split"),
     ("shuffle", 1, TypeError, "shuffle"),
     ("random_state", -1, ValueError, "random_state"),

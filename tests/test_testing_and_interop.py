@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import npnet
-from npnet import interop, testing
+from npnet import interop, optimizers, testing
 from npnet.layers import Dense
 from npnet.losses import BinaryCrossentropy
 from npnet.optimizers import SGD, Adam
@@ -40,9 +40,9 @@ class WrongBiasGradient(Dense):
 class PaperAdam(Adam):
     """Kingma & Ba's form: w -= lr * m_hat / (sqrt(v_hat) + eps)."""
 
-    def update_step(self, grad, param, slots):
+    def update_step(self, grad, param, slots, learning_rate):
         t = self.iterations + 1
-        m, v = slots["m"], slots["v"]
+        m, v = slots["momentum"], slots["velocity"]
         m += (grad - m) * (1 - self.beta_1)
         v += (grad * grad - v) * (1 - self.beta_2)
         m_hat, v_hat = m / (1 - self.beta_1 ** t), v / (1 - self.beta_2 ** t)
@@ -184,9 +184,16 @@ def test_from_keras_reads_a_model_built_and_compiled_in_keras(keras):
 def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     with pytest.raises(TypeError, match="keras_model must be a Keras model"):
         interop.from_keras(model_with())
-    dropout = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.Dropout(0.5)])
-    with pytest.raises(ValueError, match="is a Dropout; npnet has Activation, Dense layers only"):
-        interop.from_keras(dropout)
+    noise = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4), keras.layers.GaussianNoise(0.5)])
+    with pytest.raises(ValueError, match="is a GaussianNoise; npnet has Activation, BatchNormalization, Dense, "
+                                         "Dropout, LayerNormalization layers only"):
+        interop.from_keras(noise)
+    # options npnet's layers lack are refused at any active value, naming the option
+    for layer, option in ((keras.layers.BatchNormalization(renorm=True), "renorm"),
+                          (keras.layers.Dense(4, kernel_constraint="non_neg"), "kernel_constraint"),
+                          (keras.layers.LayerNormalization(beta_constraint="non_neg"), "beta_constraint")):
+        with pytest.raises(ValueError, match=f"npnet's {type(layer).__name__} has no {option}"):
+            interop.from_keras(keras.Sequential([keras.Input(shape=(6,)), layer]))
     softmax = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4, activation="softmax")])
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
         interop.from_keras(softmax)
@@ -194,23 +201,30 @@ def test_from_keras_refuses_what_npnet_cannot_represent(keras):
     mse.compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="loss 'mse' has no npnet counterpart"):
         interop.from_keras(mse)
-    rmsprop = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4)])
-    rmsprop.compile(optimizer="rmsprop", loss="binary_crossentropy")
-    with pytest.raises(ValueError, match="optimizer RMSprop has no npnet counterpart"):
-        interop.from_keras(rmsprop)
+    lion = keras.Sequential([keras.Input(shape=(6,)), keras.layers.Dense(4)])
+    lion.compile(optimizer="lion", loss="binary_crossentropy")
+    with pytest.raises(ValueError, match="optimizer Lion has no npnet counterpart"):
+        interop.from_keras(lion)
 
 
-@pytest.mark.parametrize("optimizer", [Adam, lambda: SGD(0.1, momentum=0.9)], ids=["adam", "sgd-momentum"])
+CARRIED = [cls() for cls in optimizers.registered().values()] + [
+    SGD(0.1, momentum=0.9), Adam(amsgrad=True), optimizers.RMSprop(momentum=0.5, centered=True)]
+
+
+@pytest.mark.parametrize("optimizer", CARRIED, ids=lambda o: "-".join(str(v) for k, v in o.get_config().items()
+                                                                  if k in ("name", "momentum", "amsgrad", "centered")))
 def test_to_keras_carries_the_optimizer_step_count_and_slots(keras, optimizer):
-    model = trained_model_with("float64", optimizer())
+    model = trained_model_with("float64", optimizers.from_config(optimizer.get_config()))
     keras_optimizer = interop.to_keras(model).optimizer
     assert int(keras_optimizer.iterations.numpy()) == model.optimizer.iterations == 20
-    (slots,) = model.optimizer._slots   # one flat (P,) array per slot
-    keras_slots = {"m": "momentum", "v": "velocity"} if isinstance(model.optimizer, Adam) else {"velocity": "momentum"}
-    for npnet_name, keras_name in keras_slots.items():
+    state = model.optimizer.get_state()   # one flat (P,) array per slot; Keras's slot names
+    assert len(state) == 1 + len(model.optimizer.slot_names) + ("u_product" in state)
+    for name in model.optimizer.slot_names:
         flat = np.concatenate([variable.numpy().ravel() for variable in keras_optimizer.variables
-                               if variable.name.endswith("_" + keras_name)])
-        np.testing.assert_array_equal(flat, slots[npnet_name])   # assigned, not computed: exact
+                               if variable.name.endswith("_" + name)])
+        np.testing.assert_array_equal(flat, state[f"{name}_0"])   # assigned, not computed: exact
+    if "u_product" in state:
+        np.testing.assert_array_equal(keras_optimizer._u_product.numpy(), state["u_product"])
 
 
 def test_the_trace_of_a_trained_model_compares_its_update_with_keras(keras):

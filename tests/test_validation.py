@@ -41,7 +41,7 @@ def model():
 def snapshot(model):
     optimizer = model.optimizer
     return ([w.copy() for w in model.get_weights()], optimizer.iterations,
-            [{k: v.copy() for k, v in slots.items() if k in optimizer.slot_names[:2]} for slots in optimizer._slots],
+            optimizer.get_state(),
             model.loss, model.metrics_names)
 
 
@@ -50,9 +50,9 @@ def assert_unchanged(model, before):
     for a, b in zip(before[0], after[0]):
         np.testing.assert_array_equal(a, b)
     assert before[1] == after[1]
-    for slots_a, slots_b in zip(before[2], after[2]):
-        for key in slots_a:
-            np.testing.assert_array_equal(slots_a[key], slots_b[key])
+    assert before[2].keys() == after[2].keys()
+    for key in before[2]:
+        np.testing.assert_array_equal(before[2][key], after[2][key])
     assert before[3] is after[3] and before[4] == after[4]
 
 
@@ -154,7 +154,7 @@ def test_training_or_evaluating_before_compile_raises(method):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"loss": None}, ValueError, r"compile needs a loss"),
     ({"loss": "mse"}, ValueError, r"unknown loss 'mse'"),
-    ({"loss": "binary_crossentropy", "optimizer": "rmsprop"}, ValueError, r"unknown optimizer 'rmsprop'"),
+    ({"loss": "binary_crossentropy", "optimizer": "adafactor"}, ValueError, r"unknown optimizer 'adafactor'"),
     ({"loss": "binary_crossentropy", "optimizer": 0.01}, ValueError, r"unknown optimizer 0.01"),
     ({"loss": "binary_crossentropy", "metrics": "accuracy"}, TypeError, r"metrics must be a list"),
     ({"loss": "binary_crossentropy", "metrics": ["f2"]}, ValueError, r"unknown metric 'f2'"),
@@ -190,7 +190,7 @@ def test_set_weights_on_an_unbuilt_model_checks_every_shape_before_building():
 
 
 def test_structure_errors_name_what_is_wrong():
-    with pytest.raises(TypeError, match=r"layer must be an npnet layer \(Activation, Dense, or a npnet.layers.Layer of your own\) or Input"):
+    with pytest.raises(TypeError, match=r"layer must be an npnet layer \(Activation, BatchNormalization, Dense, Dropout, LayerNormalization, or a npnet.layers.Layer of your own\) or Input"):
         npnet.Sequential(["dense"])
     with pytest.raises(TypeError, match="layers must be a list of layers"):
         npnet.Sequential(Dense(3))
@@ -216,7 +216,7 @@ def test_structure_errors_name_what_is_wrong():
     ({"units": 2, "activation": "softmax"}, ValueError, r"unknown activation 'softmax'"),
     ({"units": 2, "activation": np.tanh}, TypeError, r"needs its backward"),
     ({"units": 2, "use_bias": "yes"}, TypeError, r"use_bias must be a bool"),
-    ({"units": 2, "kernel_initializer": "he_normal"}, ValueError, r"unknown initializer 'he_normal'"),
+    ({"units": 2, "kernel_initializer": "he_normall"}, ValueError, r"unknown initializer 'he_normall'"),
     ({"units": 2, "input_dim": 0}, ValueError, r"input_dim must be >= 1"),
     ({"units": 2, "input_shape": (3, 4)}, ValueError, r"input_shape must be a 1-tuple"),
     ({"units": 2, "input_dim": 3, "input_shape": (4,)}, ValueError, r"input_dim=3 disagrees with input_shape"),

@@ -12,7 +12,9 @@ from typing import Any
 from npnet.layers.activation import Activation
 from npnet.layers.base import Layer, Weight, unique_name
 from npnet.layers.dense import Dense
+from npnet.layers.dropout import Dropout
 from npnet.layers.input import Input, InputLayer
+from npnet.layers.normalization import BatchNormalization, LayerNormalization
 
 _REGISTRY: dict[str, type[Layer]] = {}
 
@@ -63,6 +65,9 @@ def deserialize(data: Any, where: str = "the layer config") -> Layer:
 
 register(Dense)
 register(Activation)
+register(Dropout)
+register(BatchNormalization)
+register(LayerNormalization)
 
-__all__ = ["Activation", "Dense", "Input", "InputLayer", "Layer", "Weight", "deserialize", "get", "names",
-           "register", "serialize", "unique_name"]
+__all__ = ["Activation", "BatchNormalization", "Dense", "Dropout", "Input", "InputLayer", "Layer",
+           "LayerNormalization", "Weight", "deserialize", "get", "names", "register", "serialize", "unique_name"]

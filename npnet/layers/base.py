@@ -104,6 +104,9 @@ class Layer:
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Adopt views of the model's buffers, in ``weights_spec`` order (their values are kept)."""
         self.input_dim, self.values, self.grads, self.built = input_dim, list(values), list(grads), True
+        self._regularized = [(spec.regularizer, value, grad)   # kept: regularization runs at every step
+                             for spec, value, grad in zip(self.weights_spec(input_dim), values, grads)
+                             if spec.regularizer is not None and spec.trainable]
 
     def initialize(self) -> None:
         """Draw every weight from its initializer, into the buffer (through the views)."""
@@ -121,6 +124,23 @@ class Layer:
     def regularization_loss(self) -> float:
         """The penalty this layer adds to the loss (its gradient is added inside ``backward``)."""
         return 0.0
+
+    def penalized_weights(self) -> list[tuple[Any, np.ndarray, np.ndarray | None]]:
+        """(regularizer, value view, grad view) of each trainable weight whose ``Weight`` has a regularizer.
+
+        Keras penalizes only trainable weights: a frozen layer's regularizers add nothing.
+        """
+        return self._regularized if self.trainable else []
+
+    def weight_penalty(self) -> float:
+        """Σ regularizer.penalty(w) over ``penalized_weights`` (docs/backprop.md#weight-penalties)."""
+        return sum(regularizer.penalty(value) for regularizer, value, _ in self.penalized_weights())
+
+    def add_weight_penalty_gradients(self) -> None:
+        """grad += dpenalty/dw for each of ``penalized_weights``: a backward's last step, after its data gradients."""
+        for regularizer, value, grad in self.penalized_weights():
+            if grad is not None:
+                regularizer.gradient(value, grad)
 
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON-able data; ``npnet.layers.serialize`` adds the class name."""

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet import activations, initializers
+from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
 from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
@@ -15,7 +15,10 @@ class Dense(Layer):
     """A fully connected layer: ``y = activation(x @ W + b)``.
 
     x (N, I), W (I, O) "kernel", b (O,) "bias", y (N, O). Gradients are derived
-    in docs/backprop.md#dense.
+    in docs/backprop.md#dense. ``kernel_regularizer`` and ``bias_regularizer``
+    add their penalty of W and b to the loss, ``activity_regularizer`` its
+    penalty of y divided by N (Keras's per-sample scaling), and each adds its
+    gradient in ``backward`` (docs/backprop.md#weight-penalties).
 
     The bias trick (docs/backprop.md#the-bias-trick): the model lays W and b out
     one after the other, so ``Wb = [W; b]`` (I+1, O) is one view of both. For an
@@ -32,6 +35,9 @@ class Dense(Layer):
     def __init__(self, units: int, activation: activations.ActivationLike = None, use_bias: bool = True,
                  kernel_initializer: initializers.InitializerLike = "glorot_uniform",
                  bias_initializer: initializers.InitializerLike = "zeros",
+                 kernel_regularizer: regularizers.RegularizerLike = None,
+                 bias_regularizer: regularizers.RegularizerLike = None,
+                 activity_regularizer: regularizers.RegularizerLike = None,
                  input_dim: int | None = None, input_shape: tuple[int] | None = None,
                  name: str | None = None, trainable: bool = True):
         self.units = check_int(units, "units", minimum=1)
@@ -39,6 +45,9 @@ class Dense(Layer):
         self.use_bias = check_bool(use_bias, "use_bias")
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         super().__init__(name=name, trainable=trainable, input_dim=input_dim, input_shape=input_shape)
 
     # -- parameters -----------------------------------------------------------------
@@ -48,8 +57,9 @@ class Dense(Layer):
 
     def weights_spec(self, input_dim: int) -> list[Weight]:
         """kernel (I, O), then bias (O,) if ``use_bias``."""
-        kernel = Weight("kernel", (input_dim, self.units), self.kernel_initializer)
-        return [kernel, Weight("bias", (self.units,), self.bias_initializer)] if self.use_bias else [kernel]
+        kernel = Weight("kernel", (input_dim, self.units), self.kernel_initializer, True, self.kernel_regularizer)
+        bias = Weight("bias", (self.units,), self.bias_initializer, True, self.bias_regularizer)
+        return [kernel, bias] if self.use_bias else [kernel]
 
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         super().bind(input_dim, values, grads)
@@ -65,11 +75,18 @@ class Dense(Layer):
         self._work = WorkArrays(self.W.dtype, ones_column=("y1",), y=self.units, y1=self.units + 1,
                                 dz=self.units, dz1=self.units + 1, dx=input_dim, dx1=input_dim + 1,
                                 **({"z": self.units} if self._keeps_z else {}))
+        if self.activity_regularizer is not None:
+            # the activated output (when the forward stops at the logits) and the penalty's gradient
+            self._activity_work = WorkArrays(self.W.dtype, a=self.units, da=self.units)
 
     @property
     def gives_ones_column(self) -> bool:
-        """Whether ``forward(..., ones_column=True)`` may leave a column of ones next to y: f(1) = 1."""
-        return self.activation.keeps_ones and not getattr(self.activation, "needs_input", False)
+        """Whether ``forward(..., ones_column=True)`` may leave a column of ones next to y: f(1) = 1.
+
+        Not with an activation that needs its input, nor with an activity penalty (it reads y (N, O)).
+        """
+        return (self.activation.keeps_ones and not getattr(self.activation, "needs_input", False)
+                and self.activity_regularizer is None)
 
     @property
     def kernel(self) -> np.ndarray:
@@ -107,6 +124,13 @@ class Dense(Layer):
             self.z = rows[6]
             np.copyto(self.z, z)                        # (N, O), kept: y overwrites z below
         self.y = self.activation.forward(y, out=y) if activate else y   # in place; f(1) = 1 keeps the ones
+        if self.activity_regularizer is not None:
+            # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
+            self.a = self.y                                     # (N, O)
+            if not activate:
+                a, _ = self._activity_work.rows(len(x))
+                np.copyto(a, z)                                 # (N, O): z stays the logits
+                self.a = self.activation.forward(a, out=a)      # (N, O)
         return self.y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
@@ -118,6 +142,8 @@ class Dense(Layer):
         ``need_dx=False``: nothing upstream needs dL/dx of the data, so its matmul is skipped.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
+        if self.activity_regularizer is not None:
+            dy = self._add_activity_gradient(dy, dz)            # (N, O)
         if not self.activated:
             dz = dy                                             # dy is already dL/dz
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
@@ -134,15 +160,42 @@ class Dense(Layer):
                 np.matmul(self.x.T, dz, out=self.dW)            # (I, O) = (I, N) @ (N, O)
                 if self.use_bias:
                     np.matmul(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
+            self.add_weight_penalty_gradients()
         if not need_dx:
             return None
         if folded:
             return np.matmul(dz, self.Wb.T, out=dx1)            # (N, I+1) = (N, O) @ (O, I+1)
         return np.matmul(dz, self.W.T, out=dx)                  # (N, I) = (N, O) @ (O, I)
 
+    def _add_activity_gradient(self, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """dy plus the activity penalty's gradient: w.r.t. y when activated, else w.r.t. z (into ``dz``)."""
+        _, da = self._activity_work.rows(len(dy))
+        da[...] = 0.0
+        self.activity_regularizer.gradient(self.a, da)          # (N, O): dpenalty/da
+        da /= da.dtype.type(len(dy))                            # (N, O): Keras divides the penalty by N
+        if self.activated:
+            return np.add(dy, da, out=da)                       # (N, O)
+        # The loss took the logits z, so dy is dL/dz and the penalty's path to z runs through f;
+        # dz's work array is free on this path (backward then uses dy as dz).
+        logits = {"z": self.y} if self._keeps_z else {}         # not activated: y holds z
+        self.activation.backward(self.a, da, out=dz, **logits)  # (N, O): dpenalty/dz
+        return np.add(dy, dz, out=dz)                           # (N, O)
+
+    def regularization_loss(self) -> float:
+        """The kernel's and bias's penalties, plus the activity penalty of the last output divided by N."""
+        penalty = self.weight_penalty()
+        if self.activity_regularizer is not None:
+            n = self.a.dtype.type(len(self.a))
+            penalty += float(self.a.dtype.type(self.activity_regularizer.penalty(self.a)) / n)
+        return penalty
+
     def get_config(self) -> dict[str, Any]:
         """``Dense(**config)`` rebuilds this layer (without its weights)."""
-        return {"units": self.units, "activation": activations.serialize(self.activation, f"layer {self.name!r}"), "use_bias": self.use_bias,
+        return {"units": self.units, "activation": activations.serialize(self.activation, f"layer {self.name!r}"),
+                "use_bias": self.use_bias,
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+                "activity_regularizer": regularizers.serialize(self.activity_regularizer),
                 **super().get_config()}
 
     def __repr__(self) -> str:

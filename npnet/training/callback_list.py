@@ -17,16 +17,20 @@ HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on
 
 
 def _overrides(callback: Callback, hook: str) -> bool:
+    """Whether ``callback`` has its own ``hook``: in its class, or set on the object (``LambdaCallback``)."""
     names = (hook, _ALSO_OVERRIDDEN_AS[hook]) if hook in _ALSO_OVERRIDDEN_AS else (hook,)
-    return any(getattr(type(callback), name) is not getattr(Callback, name) for name in names)
+    return any(name in vars(callback) or getattr(type(callback), name) is not getattr(Callback, name)
+               for name in names)
 
 
 class CallbackList:
     """Calls every hook of a list of callbacks (keras/src/callbacks/callback_list.py), History and progress bar included.
 
-    ``add_history`` puts a fresh ``History`` first (``history``); ``progbar``, a
-    ``ProgbarLogger``, second. Each hook goes only to the callbacks that
-    override it, so a batch costs nothing when no callback listens.
+    As Keras's, the given callbacks come first, then a fresh ``History`` if
+    ``add_history`` (``history``), then ``progbar``, a ``ProgbarLogger``: so
+    the logs History records and the progress bar shows include what the
+    callbacks added (``ReduceLROnPlateau``'s ``"learning_rate"``). Each hook goes
+    only to the callbacks that override it, so a batch costs nothing when no callback listens.
     """
 
     def __init__(self, callbacks: Any, model: Any, add_history: bool = False,
@@ -35,7 +39,7 @@ class CallbackList:
         if not isinstance(callbacks, (list, tuple)) or not all(isinstance(c, Callback) for c in callbacks):
             raise TypeError("callbacks must be a list of npnet.callbacks.Callback")
         self.history = History() if add_history else None
-        self.callbacks = [c for c in (self.history, progbar) if c is not None] + list(callbacks)
+        self.callbacks = list(callbacks) + [c for c in (self.history, progbar) if c is not None]
         for callback in self.callbacks:
             callback.set_model(model)
         self._listeners = {hook: [c for c in self.callbacks if _overrides(c, hook)] for hook in HOOKS}

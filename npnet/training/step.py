@@ -79,6 +79,7 @@ class Step:
         """One training step: forward, loss, backward, update. Returns the loss before the update."""
         value = self.forward_loss(x, y, sample_weight, training=True)
         self.backward(self.loss.backward())
+        self.optimizer.build_for(self.parameters)   # once: evaluate and predict leave the optimizer unbuilt
         self.optimizer.apply(self.trainable)
         return value
 

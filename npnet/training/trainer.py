@@ -38,8 +38,16 @@ class Trainer:
     def fit(self, x: Any, y: Any = None, batch_size: int | None = 32, epochs: int = 1, verbose: int | str = "auto",
             validation_split: float = 0.0, validation_data: tuple | None = None, shuffle: bool = True,
             callbacks: list[Callback] | None = None, sample_weight: Any = None,
-            class_weight: dict | None = None) -> History:
+            class_weight: dict | None = None, initial_epoch: int = 0,
+            validation_freq: int | list[int] = 1) -> History:
         """Train for ``epochs`` passes over x (N, I), y (N, K) in mini-batches; returns a ``History``.
+
+        As Keras: training runs epochs ``initial_epoch`` .. ``epochs - 1`` (so
+        ``epochs`` is the index to stop at, not a count: resume a run with
+        ``fit(..., initial_epoch=5, epochs=10)``); with validation data,
+        ``validation_freq`` n validates after epochs n, 2n, ... (counted from 1),
+        a list after the epochs it names. The epochs without validation have no
+        ``val_`` keys, so History's ``val_`` lists are shorter.
 
         ``validation_split`` holds out the LAST fraction of the samples before
         shuffling, as Keras. Each epoch's "loss" is the batch-size-weighted mean
@@ -64,6 +72,8 @@ class Trainer:
         epochs = check_int(epochs, "epochs", minimum=0)
         validation_split = check_float(validation_split, "validation_split", 0.0, 1.0, high_open=True)
         shuffle = check_bool(shuffle, "shuffle")
+        initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
+        validation_freq = check_validation_freq(validation_freq)
         x, y, sample_weight = self.check_data(x, y, sample_weight, "fit", build=False)
         validation = None
         if validation_data is not None:
@@ -79,7 +89,7 @@ class Trainer:
         self.build((x.shape[1],))
         data = EpochIterator(x, y, sample_weight, batch_size, shuffle,
                              ones_column=Step(self, bias_trick=True).wants_ones_column)
-        run_epochs(self, data, epochs, callback_list, validation, batch_size)
+        run_epochs(self, data, range(initial_epoch, epochs), callback_list, validation, batch_size, validation_freq)
         return callback_list.history
 
     def _check_validation_data(self, validation_data: Any, columns: int) -> tuple:
@@ -90,17 +100,32 @@ class Trainer:
             raise ValueError(f"validation_data x has {checked[0].shape[1]} columns, x has {columns}")
         return checked
 
-    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None) -> float | list[float]:
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                       return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """One update on one batch; returns that batch's loss (and metrics), computed before the update.
 
         Keras 3 instead returns running means since the last ``reset_metrics``
-        (README, "where npnet differs from Keras"). ``sample_weight`` (N,) as in ``fit``.
+        (README, "where npnet differs from Keras"). ``sample_weight`` (N,) as in ``fit``;
+        ``return_dict`` as in ``evaluate``.
         """
+        return_dict = check_bool(return_dict, "return_dict")
         x, y, sample_weight = self.check_data(x, y, sample_weight, "train_on_batch")
         step = Step(self)
         step.reset_metrics()
-        value = step(x, y, sample_weight)
-        return [value, *step.metric_logs().values()] if step.metrics else value
+        return _results({"loss": step(x, y, sample_weight), **step.metric_logs()}, return_dict)
+
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
+                      return_dict: bool = False) -> float | list[float] | dict[str, float]:
+        """The loss (and metrics) on one batch, without updating: ``evaluate`` with the batch as one batch.
+
+        As Keras 3: metrics start afresh; ``sample_weight`` (N,) and ``return_dict`` as in ``evaluate``.
+        """
+        return_dict = check_bool(return_dict, "return_dict")
+        x, y, sample_weight = self.check_data(x, y, sample_weight, "test_on_batch")
+        step = Step(self)
+        step.reset_metrics()
+        value = step.forward_loss(x, y, sample_weight, training=False)
+        return _results({"loss": value, **step.metric_logs()}, return_dict)
 
     def loss_and_gradients(self, x: Any, y: Any = None, sample_weight: Any = None) -> tuple[float, list[np.ndarray]]:
         """(loss, gradients) on one batch without updating: a copy of the gradient of every trainable
@@ -112,23 +137,51 @@ class Trainer:
         return value, [g.copy() for layer in step.layers for g in layer.grads if g is not None]
 
     def evaluate(self, x: Any, y: Any = None, batch_size: int | None = 32, verbose: int | str = "auto",
-                 sample_weight: Any = None, callbacks: list[Callback] | None = None) -> float | list[float]:
+                 sample_weight: Any = None, callbacks: list[Callback] | None = None,
+                 return_dict: bool = False) -> float | list[float] | dict[str, float]:
         """``[loss, *metrics]`` on (x, y), or the bare loss without metrics; ``sample_weight`` (N,) as in ``fit``.
 
+        ``return_dict=True``: ``{"loss": ..., <metric name>: ...}`` instead, as Keras.
         ``callbacks`` receive the ``on_test_*`` hooks, as in Keras.
         """
         batch_size, verbose = check_batch_size(batch_size), check_verbose(verbose)
+        return_dict = check_bool(return_dict, "return_dict")
         callback_list = CallbackList(callbacks, self)
         x, y, sample_weight = self.check_data(x, y, sample_weight, "evaluate")
         progbar = Progbar(math.ceil(len(x) / batch_size), verbose) if verbose else None
         step = Step(self)
         logs = evaluate_batches(step, x, y, batch_size, sample_weight, callback_list, progbar)
-        return list(logs.values()) if step.metrics else logs["loss"]
+        return _results(logs, return_dict)
 
 
-def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: CallbackList,
-               validation: tuple | None, batch_size: int) -> None:
-    """Train for ``epochs`` passes of ``data``, validating on ``validation`` (x, y, w) after each.
+def _results(logs: dict[str, float], return_dict: bool) -> float | list[float] | dict[str, float]:
+    """What Keras's evaluate/train_on_batch/test_on_batch return: the logs, the loss alone, or [loss, *metrics]."""
+    if return_dict:
+        return dict(logs)
+    return list(logs.values()) if len(logs) > 1 else logs["loss"]
+
+
+def check_validation_freq(validation_freq: Any) -> int | list[int]:
+    """An int >= 1 or a list of epochs (ints >= 1, counted from 1), as Keras's ``fit`` takes it."""
+    if isinstance(validation_freq, list):
+        return [check_int(epoch, "validation_freq[i]", minimum=1) for epoch in validation_freq]
+    if isinstance(validation_freq, bool) or not isinstance(validation_freq, int):
+        raise TypeError(f"validation_freq must be an int or a list of epochs, got "
+                        f"{type(validation_freq).__name__} {validation_freq!r}")
+    return check_int(validation_freq, "validation_freq", minimum=1)
+
+
+def _validates_after(epoch: int, validation_freq: int | list[int]) -> bool:
+    """Keras's ``_should_eval``: after epoch (0-based) ``epoch``, counted from 1."""
+    if isinstance(validation_freq, int):
+        return (epoch + 1) % validation_freq == 0
+    return epoch + 1 in validation_freq
+
+
+def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: CallbackList,
+               validation: tuple | None, batch_size: int, validation_freq: int | list[int] = 1) -> None:
+    """Train for the ``epochs`` given (indices, from ``initial_epoch``), validating on ``validation``
+    (x, y, w) after those ``validation_freq`` picks.
 
     Without batch hooks each epoch runs ``Step.train``, which computes no loss
     value and no metrics: ``EpochOutputs`` computes both once, at the epoch's
@@ -140,7 +193,7 @@ def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: Callback
     KeyboardInterrupt, ``on_train_end`` runs before the exception propagates.
     """
     step = Step(model, bias_trick=True)
-    guard = DivergenceGuard(step, data, epochs)
+    guard = DivergenceGuard(step, data, epochs.stop)
     per_batch = callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end")
     outputs = EpochOutputs(step, data)
     validation_batch = batch_size
@@ -156,7 +209,7 @@ def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: Callback
     # the interrupt arrived in if it came after its update); only the optimizer's slots and
     # iteration count can be caught part-way through a step.
     try:
-        for epoch in range(epochs):
+        for epoch in epochs:
             callbacks.on_epoch_begin(epoch)
             guard.begin_epoch()
             if per_batch:
@@ -164,7 +217,7 @@ def run_epochs(model: Any, data: EpochIterator, epochs: int, callbacks: Callback
             else:
                 epoch_logs, index, value = _epoch(step, data, outputs, guard, epoch)
             guard.after_epoch(epoch, index, value)
-            if validation is not None:
+            if validation is not None and _validates_after(epoch, validation_freq):
                 val = evaluate_batches(step, *validation[:2], validation_batch, validation[2], callbacks)
                 epoch_logs.update({"val_" + key: v for key, v in val.items()})
             callbacks.on_epoch_end(epoch, epoch_logs)

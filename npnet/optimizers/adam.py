@@ -1,0 +1,62 @@
+"""Adam (Kingma & Ba, 2015) in Keras 3's form, with AMSGrad (keras/src/optimizers/adam.py)."""
+from __future__ import annotations
+
+import numpy as np
+
+from npnet._validation import check_bool
+from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
+
+
+class Adam(Optimizer):
+    """Adam in Keras 3's form, with "epsilon hat" placement.
+
+    Per step t (1-based), in the parameter dtype:
+        alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        m += (g - m) * (1 - beta_1)
+        v += (g*g - v) * (1 - beta_2)
+        v_hat = max(v_hat, v); v = v_hat           (amsgrad only)
+        w -= m * alpha / (sqrt(v) + epsilon)
+    This equals the paper's lr * m_hat / (sqrt(v_hat) + eps) with
+    eps = epsilon / sqrt(1 - beta_2**t), 32x epsilon at t = 1: see docs/backprop.md#adam for the
+    size of the difference from the paper's and PyTorch's placement.
+    """
+
+    name = "adam"
+    hyperparameters = ("beta_1", "beta_2", "epsilon", "amsgrad")
+    scratch_names = ("denominator",)
+
+    def __init__(self, learning_rate: LearningRate = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None, global_clipnorm: float | None = None):
+        super().__init__(learning_rate, weight_decay, clipnorm, clipvalue, global_clipnorm)
+        self.beta_1, self.beta_2, self.epsilon = check_moments(beta_1, beta_2, epsilon)
+        self.amsgrad = check_bool(amsgrad, "amsgrad")
+        self.slot_names = ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
+
+    def update_step(self, grad, param, slots, learning_rate):
+        # lr and the betas pass through float32 (ops.cast); 1 - beta and epsilon are Python floats
+        # that meet a tensor, so they convert to the dtype directly. The operations run in Keras's
+        # order, so results agree with Keras bit for bit (tests/test_optimizers_parity.py).
+        dtype = param.dtype.type
+        t = dtype(self.iterations + 1)
+        # ``**`` on NumPy scalars is C's pow (correctly rounded, as TensorFlow's); the np.power ufunc's
+        # SIMD float32 loop is not, and moved float32 Adam by an ulp (0.5 ** (2/3): 0.6299605 vs 0.62996054).
+        alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (
+            1 - keras_rounded(self.beta_1, dtype) ** t)
+        m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
+
+        np.subtract(grad, m, out=tmp)
+        tmp *= keras_exact(1 - self.beta_1, dtype)
+        m += tmp                                       # m += (g - m) * (1 - beta_1)
+        np.square(grad, out=tmp)
+        tmp -= v
+        tmp *= keras_exact(1 - self.beta_2, dtype)
+        v += tmp                                       # v += (g*g - v) * (1 - beta_2)
+        if self.amsgrad:
+            v = slots["velocity_hat"]
+            np.maximum(v, slots["velocity"], out=v)    # v_hat = max(v_hat, v)
+        np.multiply(m, alpha, out=tmp)
+        np.sqrt(v, out=denominator)
+        denominator += keras_exact(self.epsilon, dtype)
+        tmp /= denominator
+        param -= tmp                                   # w -= m * alpha / (sqrt(v) + epsilon)

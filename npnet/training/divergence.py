@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from npnet import utils
+
 
 class TrainingDivergedError(FloatingPointError):
     """Raised by ``fit`` when a batch's loss is NaN or infinite and no callback stopped training.
@@ -33,7 +35,9 @@ class DivergenceGuard:
     has a non-finite loss, the weights that batch b-1 was computed on are
     rebuilt: the epoch's copy, then its first b-1 steps replayed -- the same
     arithmetic on the same batches, so the same bits; for b = 0 they are the
-    copy from before the previous epoch's last step.
+    copy from before the previous epoch's last step. The random generators'
+    states are copied with the weights (after the epoch's shuffle), so a Dropout
+    layer draws the same masks again in the replay.
     """
 
     def __init__(self, step: Any, data: Any, epochs: int):
@@ -45,10 +49,17 @@ class DivergenceGuard:
         self.last_finite_batch: tuple[int, int, float] | None = None
 
     def begin_epoch(self) -> None:
-        """Copy the weights and the optimizer's state: the replay of this epoch starts from them."""
+        """Copy the weights, the optimizer's state and the random states: this epoch's replay starts from them."""
         np.copyto(self.epoch_start, self.values)
         self.optimizer_state = self.optimizer.get_state()
+        self.random_states = [(generator, generator.bit_generator.state) for generator in self._generators()]
         self.before_last, self.before_previous_last = self.before_previous_last, self.before_last
+
+    def _generators(self) -> list[np.random.Generator]:
+        """npnet's global generator and any a layer keeps of its own (a seeded Dropout's)."""
+        own = [value for layer in self.step.layers for value in vars(layer).values()
+               if isinstance(value, np.random.Generator)]
+        return [utils.random_generator(), *own]
 
     def before_last_step(self) -> None:
         """Copy the weights before what may be the epoch's last step (its update may overflow them)."""
@@ -65,6 +76,8 @@ class DivergenceGuard:
         else:
             np.copyto(self.values, self.epoch_start)
             self.optimizer.set_state(self.optimizer_state)
+            for generator, state in self.random_states:
+                generator.bit_generator.state = state
             for _, _, x, y, w in self.data.batches(step - 1):
                 self.step.train(x, y, w)
         self.fail(epoch, step, loss, f"the loss of epoch {epoch + 1}/{self.epochs}, batch "

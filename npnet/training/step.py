@@ -32,6 +32,7 @@ class Step:
                             if type(layer).regularization_loss is not Layer.regularization_loss]
         self.above_first = self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
+        self.penalty = 0.0   # the regularizers' penalty in the last ``train`` step
         # The bias trick (npnet.layers.dense), for fit: a layer leaves a column of ones next to its
         # output where it can and the layer above wants one, and the data brings one for the first
         # layer when ``wants_ones_column`` (EpochIterator). Single batches (train_on_batch, evaluate,
@@ -91,13 +92,11 @@ class Step:
         epoch's outputs and computes the loss and the metrics once, at its end.
         """
         output = self.forward(x, training=True)
+        if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
+            self.penalty = sum(layer.regularization_loss() for layer in self.regularized)
         self.backward(self.loss.gradient(y, output, sample_weight))
         self.optimizer.apply(self.trainable)
         return output
-
-    def regularization_loss(self) -> float:
-        """The regularizers' penalty on the current weights (0.0 without regularized layers)."""
-        return sum(layer.regularization_loss() for layer in self.regularized)
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:

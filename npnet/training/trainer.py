@@ -211,7 +211,6 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     try:
         for epoch in epochs:
             callbacks.on_epoch_begin(epoch)
-            guard.begin_epoch()
             if per_batch:
                 epoch_logs, index, value = _epoch_batch_by_batch(model, step, data, callbacks, guard, epoch)
             else:
@@ -278,12 +277,13 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
     """One epoch of ``Step.train``; its loss and metrics from ``outputs`` at the end, then the guard's checks."""
     last = data.num_batches - 1
     outputs.penalty = 0.0
-    for index, end, x, y, w in data.epoch():
+    batches = data.epoch()   # shuffles
+    guard.begin_epoch()
+    for index, end, x, y, w in batches:
         if index == last:
             guard.before_last_step()
-        if step.regularized:
-            outputs.penalty += len(x) * step.regularization_loss()
         outputs.keep(end, step.train(x, y, w))
+        outputs.penalty += len(x) * step.penalty
     logs = outputs.logs()
     if not math.isfinite(logs["loss"]):   # find the first batch whose loss is not finite
         for index in range(data.num_batches):
@@ -301,7 +301,9 @@ def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, callbacks
     """One epoch of ``Step.__call__`` for batch hooks: the running loss and metrics after every batch."""
     step.reset_metrics()
     loss_sum = 0.0
-    for index, end, x, y, w in data.epoch():
+    batches = data.epoch()   # shuffles
+    guard.begin_epoch()
+    for index, end, x, y, w in batches:
         callbacks.on_train_batch_begin(index)
         guard.before_last_step()   # any batch may be the last: a callback may stop the epoch
         value = step(x, y, w)

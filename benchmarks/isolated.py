@@ -39,16 +39,16 @@ def run(peer: str, data_path: str | Path, work: Workload, seed: int, threads: in
     """Train ``peer`` in a child interpreter on the arrays in ``data_path`` (x, y, x_test, y_test).
 
     Returns import_seconds, first_fit_seconds (cold: no warm-up), peak_rss_mb and
-    first_fit_accuracy (test binary accuracy of that model); with ``timed_fits``,
-    also fit_seconds and accuracies: that many more fits, each of a freshly built
-    model, timed as ``harness.measure`` times them (the first fit was their warm-up).
+    first_fit_accuracy (test accuracy of that model: binary, or of the argmax for a softmax); with
+    ``timed_fits``, also fit_seconds, fit_cpu_seconds and accuracies: that many more fits, each of a
+    freshly built model, timed as ``harness.measure`` times them (the first fit was their warm-up).
     """
     if peer not in IMPORTS:
         raise ValueError(f"unknown peer {peer!r}; choose from {sorted(IMPORTS)}")
     command = [sys.executable, "-m", "benchmarks.isolated", "--peer", peer, "--data", str(data_path),
                "--hidden", ",".join(map(str, work.hidden)), "--batch-size", str(work.batch_size),
                "--epochs", str(work.epochs), "--validation-split", str(work.validation_split),
-               "--seed", str(seed), "--timed-fits", str(timed_fits)] + (
+               "--head", work.head, "--seed", str(seed), "--timed-fits", str(timed_fits)] + (
                    ["--threads", str(threads)] if threads is not None else [])
     environment = {**os.environ, **CHILD_ENVIRONMENT,
                    "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, required=True)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--validation-split", type=float, default=0.0)
+    parser.add_argument("--head", choices=("sigmoid", "softmax"), default="sigmoid")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--timed-fits", type=int, default=0, help="fits to time after the first one")
@@ -100,19 +101,19 @@ def main(argv: list[str] | None = None) -> None:
     with np.load(args.data, allow_pickle=False) as arrays:
         x, y, x_test, y_test = (arrays[key] for key in ("x", "y", "x_test", "y_test"))
     work = peers.Workload(tuple(int(u) for u in args.hidden.split(",")), args.batch_size, args.epochs,
-                          args.validation_split)
+                          args.validation_split, head=args.head)
     fit = peers.fit_runner(peer, x, y, work, args.seed)()   # builds the model
     start = time.perf_counter()
     model = fit()
     first_fit_seconds = time.perf_counter() - start
-    accuracy = peers.binary_accuracy(peer.predict(model, x_test), y_test)
+    accuracy = peers.accuracy(work.head, peer.predict(model, x_test), y_test)
     result = {"import_seconds": import_seconds, "first_fit_seconds": first_fit_seconds,
               "peak_rss_mb": peak_rss_mb(), "first_fit_accuracy": accuracy}
     if args.timed_fits:
         from benchmarks import harness
         timing = harness.measure(peers.fit_runner(peer, x, y, work, args.seed), args.timed_fits, warmup=0)
         result.update(fit_seconds=timing.seconds, fit_cpu_seconds=timing.cpu_seconds,
-                      accuracies=[peers.binary_accuracy(peer.predict(m, x_test), y_test) for m in timing.results],
+                      accuracies=[peers.accuracy(work.head, peer.predict(m, x_test), y_test) for m in timing.results],
                       thread_pools=harness.blas_report(), notes=notes)
     print(json.dumps(result))
 

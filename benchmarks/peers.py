@@ -1,12 +1,14 @@
 """The contestants: npnet, Keras 3, scikit-learn's MLPClassifier and PyTorch, behind one small interface.
 
 Every peer trains the same network the same way: Dense layers with ReLU,
-a sigmoid output per label, binary crossentropy, Adam (lr 1e-3, epsilon
-1e-7, Keras's default), float32, mini-batches of a fixed size, shuffled every
-epoch. Each peer imports its framework only when first used, so a run
-without TensorFlow or PyTorch never loads them.
+a sigmoid output per label with binary crossentropy (``head="sigmoid"``, the
+tutorial) or a softmax over the classes with categorical crossentropy
+(``head="softmax"``, the digits), Adam (lr 1e-3, epsilon 1e-7, Keras's
+default), float32, mini-batches of a fixed size, shuffled every epoch. Each
+peer imports its framework only when first used, so a run without TensorFlow
+or PyTorch never loads them.
 
-Shapes: x (N, I) float32, y (N, K) float32 in {0, 1}.
+Shapes: x (N, I) float32, y (N, K) float32 in {0, 1} (one-hot rows for a softmax).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ class Workload:
     epochs: int
     validation_split: float = 0.0     # the LAST fraction of rows, evaluated after every epoch (Keras's rule)
     shuffle: bool = True
+    head: str = "sigmoid"             # "sigmoid" (labels, binary crossentropy) or "softmax" (classes)
 
 
 def split_index(n: int, validation_split: float) -> int:
@@ -40,6 +43,13 @@ def split_index(n: int, validation_split: float) -> int:
 def binary_accuracy(probabilities: np.ndarray, y: np.ndarray) -> float:
     """Mean over rows and labels of (p > 0.5) == y: the tutorial's metric."""
     return float(np.mean((probabilities > 0.5) == (y > 0.5)))
+
+
+def accuracy(head: str, probabilities: np.ndarray, y: np.ndarray) -> float:
+    """The head's accuracy: binary over labels (sigmoid), or argmax matches over rows (softmax, one-hot y)."""
+    if head == "softmax":
+        return float(np.mean(probabilities.argmax(axis=1) == y.argmax(axis=1)))
+    return binary_accuracy(probabilities, y)
 
 
 class Peer:
@@ -60,7 +70,7 @@ class Peer:
         importlib.import_module(self.module)
         return f"{self.name}: BLAS/OpenMP threads {threads or 'library default'}"
 
-    def build(self, n_inputs: int, hidden: tuple[int, ...], n_outputs: int, seed: int) -> Any:
+    def build(self, n_inputs: int, hidden: tuple[int, ...], n_outputs: int, seed: int, head: str = "sigmoid") -> Any:
         raise NotImplementedError
 
     def fit(self, model: Any, x: np.ndarray, y: np.ndarray, work: Workload) -> None:
@@ -78,11 +88,15 @@ class Peer:
 class NpnetPeer(Peer):
     name, module = "npnet", "npnet"
 
-    def build(self, n_inputs, hidden, n_outputs, seed):
-        from npnet import optimizers, tutorial, utils
-        utils.set_random_seed(seed)
-        return tutorial.multilabel_model(n_inputs, n_outputs, hidden,
-                                         optimizer=optimizers.Adam(LEARNING_RATE, epsilon=EPSILON), dtype="float32")
+    def build(self, n_inputs, hidden, n_outputs, seed, head="sigmoid"):
+        from npnet import Sequential, optimizers, utils
+        from npnet.layers import Dense, Input
+        utils.set_random_seed(seed)   # the layers below draw as tutorial.multilabel_model's do
+        model = Sequential([Input(shape=(n_inputs,))] + [Dense(units, activation="relu") for units in hidden]
+                           + [Dense(n_outputs, activation=head)], dtype="float32")
+        model.compile(optimizer=optimizers.Adam(LEARNING_RATE, epsilon=EPSILON), metrics=["accuracy"],
+                      loss="categorical_crossentropy" if head == "softmax" else "binary_crossentropy")
+        return model
 
     def fit(self, model, x, y, work):
         model.fit(x, y, batch_size=work.batch_size, epochs=work.epochs, verbose=0,
@@ -111,11 +125,11 @@ class KerasPeer(Peer):
         inter = tf.config.threading.get_inter_op_parallelism_threads()
         return f"keras: TensorFlow intra-op threads {intra or 'default (all cores)'}, inter-op {inter or 'default'}"
 
-    def build(self, n_inputs, hidden, n_outputs, seed):
+    def build(self, n_inputs, hidden, n_outputs, seed, head="sigmoid"):
         from reference import keras_model
         keras = keras_model.keras_module()
         keras.utils.set_random_seed(seed)
-        return keras_model.build_model(n_inputs, n_outputs, hidden_units=hidden)
+        return keras_model.build_model(n_inputs, n_outputs, hidden_units=hidden, head=head)
 
     def fit(self, model, x, y, work):
         model.fit(x, y, batch_size=work.batch_size, epochs=work.epochs, verbose=0,
@@ -137,7 +151,7 @@ class SklearnPeer(Peer):
 
     name, module, validates = "sklearn", "sklearn.neural_network", False
 
-    def build(self, n_inputs, hidden, n_outputs, seed):
+    def build(self, n_inputs, hidden, n_outputs, seed, head="sigmoid"):
         from sklearn.neural_network import MLPClassifier
         return MLPClassifier(hidden_layer_sizes=hidden, activation="relu", solver="adam", alpha=0.0,
                              learning_rate_init=LEARNING_RATE, epsilon=EPSILON, n_iter_no_change=10**9, tol=0.0,
@@ -149,7 +163,8 @@ class SklearnPeer(Peer):
         model.set_params(batch_size=work.batch_size, max_iter=work.epochs, shuffle=work.shuffle)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)   # max_iter is reached on purpose
-            model.fit(x[:split], y[:split])
+            # A 1-D y of class ids makes scikit-learn's output a softmax; a 2-D 0/1 y, one sigmoid per label.
+            model.fit(x[:split], y[:split].argmax(axis=1) if work.head == "softmax" else y[:split])
 
     def predict(self, model, x):
         return model.predict_proba(x)
@@ -202,10 +217,11 @@ class TorchModel:
     net: Any
     optimizer: Any
     loss: Any
+    head: str = "sigmoid"
 
 
 class TorchPeer(Peer):
-    """PyTorch eager: nn.Sequential of Linear/ReLU, BCEWithLogitsLoss, Adam(eps=1e-7).
+    """PyTorch eager: nn.Sequential of Linear/ReLU, BCEWithLogitsLoss (or CrossEntropyLoss), Adam(eps=1e-7).
 
     Initialised as Keras initialises (Glorot-uniform kernels, zero biases), so
     the accuracies compare. The loop does what Keras's fit does: a shuffled
@@ -220,7 +236,7 @@ class TorchPeer(Peer):
         torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
         return f"torch: set_num_threads({torch.get_num_threads()}), interop threads {torch.get_num_interop_threads()}"
 
-    def build(self, n_inputs, hidden, n_outputs, seed):
+    def build(self, n_inputs, hidden, n_outputs, seed, head="sigmoid"):
         import torch
         torch.manual_seed(seed)
         sizes = [n_inputs, *hidden, n_outputs]
@@ -232,18 +248,23 @@ class TorchPeer(Peer):
             layers += [linear, torch.nn.ReLU()]
         net = torch.nn.Sequential(*layers[:-1])   # the last ReLU goes: the loss takes logits
         optimizer = torch.optim.Adam(net.parameters(), lr=LEARNING_RATE, eps=EPSILON)
-        return TorchModel(net, optimizer, torch.nn.BCEWithLogitsLoss())
+        # CrossEntropyLoss takes one-hot rows as class probabilities: the softmax head on logits
+        loss = torch.nn.CrossEntropyLoss() if head == "softmax" else torch.nn.BCEWithLogitsLoss()
+        return TorchModel(net, optimizer, loss, head)
 
-    def _batches(self, x, y, batch_size: int, step: Callable) -> tuple[float, float]:
-        """Run ``step(xb, yb) -> logits`` over the batches; mean loss and binary accuracy over the rows."""
+    def _batches(self, x, y, batch_size: int, step: Callable, head: str) -> tuple[float, float]:
+        """Run ``step(xb, yb) -> logits`` over the batches; mean loss and accuracy (binary, or of the argmax)."""
         import torch
         loss_sum, correct = torch.zeros(()), torch.zeros((), dtype=torch.int64)
         for start in range(0, len(x), batch_size):
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             logits, loss = step(xb, yb)
             loss_sum += loss.detach() * len(xb)
-            correct += ((logits.detach() > 0) == (yb > 0.5)).sum()
-        return loss_sum.item() / len(x), correct.item() / y.numel()
+            if head == "softmax":
+                correct += (logits.detach().argmax(dim=1) == yb.argmax(dim=1)).sum()
+            else:
+                correct += ((logits.detach() > 0) == (yb > 0.5)).sum()
+        return loss_sum.item() / len(x), correct.item() / (len(y) if head == "softmax" else y.numel())
 
     def fit(self, model, x, y, work):
         import torch
@@ -270,16 +291,17 @@ class TorchPeer(Peer):
             else:
                 x_epoch, y_epoch = x_train, y_train
             model.net.train()
-            self._batches(x_epoch, y_epoch, work.batch_size, train)
+            self._batches(x_epoch, y_epoch, work.batch_size, train, model.head)
             if len(x_val):
                 model.net.eval()
                 with torch.no_grad():
-                    self._batches(x_val, y_val, work.batch_size, validate)
+                    self._batches(x_val, y_val, work.batch_size, validate, model.head)
 
     def predict(self, model, x):
         import torch
         with torch.no_grad():
-            return torch.sigmoid(model.net(torch.from_numpy(x))).numpy()
+            logits = model.net(torch.from_numpy(x))
+            return (torch.softmax(logits, dim=1) if model.head == "softmax" else torch.sigmoid(logits)).numpy()
 
     def train_step(self, model, x, y):
         import torch
@@ -323,7 +345,7 @@ def get(names: list[str], threads: int | None = None, skip_missing: bool = True)
 def fit_runner(peer: Peer, x: np.ndarray, y: np.ndarray, work: Workload, seed: int) -> Callable[[], Callable[[], Any]]:
     """For ``harness.measure``: each call builds a fresh model (untimed) and returns its timed ``fit``."""
     def prepare():
-        model = peer.build(x.shape[1], work.hidden, y.shape[1], seed)
+        model = peer.build(x.shape[1], work.hidden, y.shape[1], seed, work.head)
 
         def run():
             peer.fit(model, x, y, work)

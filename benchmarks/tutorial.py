@@ -21,6 +21,7 @@ back to back in this process.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from pathlib import Path
@@ -101,8 +102,8 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
         np.savez(data_path, **arrays)
         for peer in chosen:
             timing = harness.measure(peers.fit_runner(peer, arrays["x"], arrays["y"], work, seed), repeats)
-            accuracy = statistics.mean(peers.binary_accuracy(peer.predict(model, arrays["x_test"]),
-                                                             arrays["y_test"]) for model in timing.results)
+            accuracy = statistics.mean(peers.accuracy(work.head, peer.predict(model, arrays["x_test"]),
+                                                      arrays["y_test"]) for model in timing.results)
             row = {"peer": peer.name, "median": timing.median, "min": timing.best, "accuracy": accuracy,
                    "validates": peer.validates}
             harness.progress(f"{peer.name}: fit median {timing.median:.3f} s")
@@ -113,7 +114,7 @@ def run(peer_names: list[str], arrays: dict[str, np.ndarray], work: peers.Worklo
     return rows, notes
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], targets: dict[str, float] = TARGETS, headers: list[str] = HEADERS) -> str:
     """The markdown table: one line per peer; ratios are the peer's median over npnet's.
 
     Rows from ``run_interleaved`` also carry the CPU time and its ratio (two more columns).
@@ -123,23 +124,27 @@ def table(rows: list[dict]) -> str:
     cpu = any("cpu_median" in row for row in rows)
     lines = []
     for row in rows:
-        target = TARGETS.get(row["peer"])
+        target = targets.get(row["peer"])
         lines.append([row["peer"] + ("" if row["validates"] else " *"), cell(row, "median", "{:.3f}"),
                       cell(row, "min", "{:.3f}"), cell(row, "ratio", "{:.2f}x")]
                      + ([cell(row, "cpu_median", "{:.3f}"), cell(row, "cpu_ratio", "{:.2f}x")] if cpu else [])
                      + [f">= {target:g}x" if target else "", cell(row, "accuracy", "{:.4f}"),
                         cell(row, "import_seconds", "{:.2f}"), cell(row, "first_fit_seconds", "{:.3f}"),
                         cell(row, "peak_rss_mb", "{:.0f}")])
-    headers = HEADERS[:4] + (["fit CPU median (s)", "peer / npnet (CPU)"] if cpu else []) + HEADERS[4:]
+    headers = list(headers[:4]) + (["fit CPU median (s)", "peer / npnet (CPU)"] if cpu else []) + list(headers[4:])
     return harness.markdown_table(headers, lines)
 
 
-def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int, interleaved: bool = False) -> str:
+BINARY_ACCURACY_NOTE = ("Test binary accuracy: mean over the tutorial's 3,300 test rows x 3 labels of "
+                        "(p > 0.5) == y, averaged over the timed runs.")
+
+
+def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int,
+               accuracy_note: str = BINARY_ACCURACY_NOTE, interleaved: bool = False) -> str:
     """What the table measured and how, as markdown bullets."""
     split = peers.split_index(n_rows, work.validation_split)
     how = (f"- Interleaved: {repeats} rounds; in each, every peer in turn runs in a fresh process one untimed "
-           "warm-up fit, then one timed fit of a freshly built model. All columns are medians over the rounds."
-           if interleaved else "")
+           "warm-up fit, then one timed fit of a freshly built model. All columns are medians over the rounds.")
     return "\n".join([how] * interleaved + [
         f"- Workload: {work.epochs} epochs, batch {work.batch_size}, {split} training rows, validation_split "
         f"{work.validation_split}, hidden {work.hidden}, Adam lr {peers.LEARNING_RATE}, eps {peers.EPSILON}, float32.",
@@ -152,9 +157,9 @@ def notes_text(work: peers.Workload, repeats: int, notes: list[str], n_rows: int
         "- \\* scikit-learn's MLPClassifier has no per-epoch validation pass: it trains on the same "
         f"{split} rows and skips the evaluation of the other {n_rows - split} after each "
         "epoch that the others do.",
-        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); target: what npnet must reach.",
-        "- Test binary accuracy: mean over the tutorial's 3,300 test rows x 3 labels of (p > 0.5) == y, "
-        "averaged over the timed runs.",
+        "- peer / npnet: the peer's median fit time over npnet's (> 1: npnet is faster); "
+        "target: what npnet must reach.",
+        f"- {accuracy_note}",
         "- Fresh process: import time of the framework from a clean interpreter, its first fit there, and the "
         "child's peak resident memory (interpreter + libraries + data + model).",
         *[f"- Threads: {note}" for note in notes]])
@@ -166,21 +171,28 @@ def plot(rows: list[dict], path: str) -> None:
                      "fit time, tutorial (50 epochs), seconds (log)", path)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = harness.common_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), repeats=5)
-    parser.add_argument("--peers", default="floor,npnet,keras,sklearn,torch")
+def parse(argv: list[str] | None, description: str, work: peers.Workload,
+          default_peers: str = "npnet,keras,sklearn,torch") -> tuple[argparse.Namespace, peers.Workload]:
+    """The options of a fit benchmark (this one, benchmarks.digits) and its workload with ``--epochs`` applied."""
+    parser = harness.common_arguments(argparse.ArgumentParser(description=description), repeats=5)
+    parser.add_argument("--peers", default=default_peers)
     parser.add_argument("--interleaved", action="store_true", help="each timed fit in a fresh process, in turns")
-    parser.add_argument("--epochs", type=int, default=WORK.epochs)
+    parser.add_argument("--epochs", type=int, default=work.epochs)
     parser.add_argument("--no-fresh-process", action="store_true", help="skip the import/memory columns")
     args = parser.parse_args(argv)
-    work = peers.Workload(WORK.hidden, WORK.batch_size, args.epochs, WORK.validation_split)
+    return args, dataclasses.replace(work, epochs=args.epochs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args, work = parse(argv, __doc__.splitlines()[0], WORK, default_peers="floor,npnet,keras,sklearn,torch")
     arrays = tutorial_arrays()
     if args.interleaved:
         rows, notes = run_interleaved(args.peers.split(","), arrays, work, args.repeats, args.seed, args.threads)
     else:
         rows, notes = run(args.peers.split(","), arrays, work, args.repeats, args.seed, args.threads,
                           fresh_process=not args.no_fresh_process)
-    report = "\n\n".join([table(rows), notes_text(work, args.repeats, notes, len(arrays["x"]), args.interleaved),
+    report = "\n\n".join([table(rows), notes_text(work, args.repeats, notes, len(arrays["x"]),
+                                                  interleaved=args.interleaved),
                            harness.machine_report(pools=not args.interleaved)])
     harness.publish(args, "tutorial", "Tutorial fit: npnet vs Keras, scikit-learn, PyTorch", report,
                     lambda path: plot(rows, path))

@@ -35,7 +35,7 @@ class LeakyReLU(Activation):
     def forward(self, z, out):
         return np.maximum(z, self.alpha * z, out=out)   # for 0 < alpha < 1; out may be z itself
 
-    def backward(self, y, dy, out):
+    def backward(self, y, dy, out, z=None):
         slope = np.where(y > 0, 1.0, self.alpha)
         return np.multiply(dy, slope, out=out)
 
@@ -117,7 +117,7 @@ def main() -> None:
 
     # 5. A wrong backward is caught: forget the alpha slope (treat it as ReLU's).
     class WrongLeakyReLU(LeakyReLU):
-        def backward(self, y, dy, out):
+        def backward(self, y, dy, out, z=None):
             return np.multiply(dy, y > 0, out=out)
 
     report = gradcheck.check_activation(WrongLeakyReLU(0.1), z)

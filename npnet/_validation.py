@@ -75,13 +75,16 @@ def as_real_array(value: Any, name: str) -> np.ndarray:
 
 
 def as_tensor_like(value: Any, name: str) -> np.ndarray:
-    """``value`` as TensorFlow converts it: a float array keeps its dtype; lists, bools and ints become float32.
+    """``value`` as TensorFlow converts it (a float array keeps its dtype; lists, bools and ints become float32), finite.
 
     (A list of Python floats is float32 in TensorFlow, not NumPy's float64.)
     """
     array = as_real_array(value, name)
     if not (isinstance(value, (np.ndarray, np.generic)) and array.dtype.kind == "f"):
-        array = array.astype(np.float32)
+        with np.errstate(over="ignore"):   # a number beyond float32's range becomes inf, refused below
+            array = array.astype(np.float32)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} has non-finite values (NaN or inf)")
     return array
 
 
@@ -153,3 +156,34 @@ def check_weights_list(weights: Any, targets: list[np.ndarray], name: str) -> li
         arrays.append(as_float_array(array, f"{name}[{index}]", target.dtype, ndim=target.ndim)
                       if array.size else array.astype(target.dtype))
     return arrays
+
+
+def as_class_ids(value: Any, name: str, num_classes: int | None = None) -> np.ndarray:
+    """``value`` as an intp array of class ids in [0, num_classes): integers, or floats holding integers.
+
+    A trailing axis of length 1 is dropped ((N, 1) -> (N,)), as Keras's sparse
+    losses and ``to_categorical`` drop it. Keras casts floats to int64, which
+    truncates 1.7 to 1; npnet refuses non-integral ids instead.
+    """
+    array = as_real_array(value, name)
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}); it needs at least one class id")
+    if array.ndim > 1 and array.shape[-1] == 1:
+        array = array.reshape(array.shape[:-1])
+    if array.dtype.kind == "b":
+        raise TypeError(f"{name} must hold integer class ids, got booleans")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} has non-finite values (NaN or inf); class ids must be integers")
+        if (array != np.round(array)).any():
+            raise ValueError(f"{name} must hold integer class ids, got values such as "
+                             f"{array[array != np.round(array)].flat[0]}")
+    low, high = array.min(), array.max()
+    if low < 0:
+        raise ValueError(f"{name} must hold class ids >= 0, got {low}")
+    if num_classes is not None and high >= num_classes:
+        raise ValueError(f"{name} holds class id {high}, but there are {num_classes} classes "
+                         f"(ids 0 to {num_classes - 1})")
+    if high >= np.iinfo(np.intp).max:
+        raise ValueError(f"{name} holds class id {high}, too large for an index")
+    return array.astype(np.intp)

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from npnet import (activations, datasets, models, optimizers, plots, preprocessing, report, saving, testing,
+from npnet import (activations, datasets, models, optimizers, plots, preprocessing, report, saving, targets, testing,
                    tutorial, utils)
 from npnet._validation import check_float, check_int
 from npnet.models import Sequential
@@ -72,36 +72,43 @@ def trace(args: argparse.Namespace) -> int:
 
 def build_model(n_features: int, n_labels: int, hidden: Sequence[int] = tutorial.HIDDEN_UNITS,
                 activation: str = "relu", optimizer: str = "adam", learning_rate: float | None = None,
-                dropout: float = 0.0, batchnorm: bool = False, l2: float = 0.0) -> Sequential:
-    """An MLP n_features-hidden...-n_labels with a sigmoid output, compiled for multilabel training.
+                task: str = "multilabel", dropout: float = 0.0, batchnorm: bool = False,
+                l2: float = 0.0) -> Sequential:
+    """An MLP n_features-hidden...-n_labels with the task's output layer, loss and metric (``targets.HEADS``).
 
     With the defaults it is the tutorial's model, drawing the same initial
     weights as ``tutorial.tutorial_model()`` under the same seed; ``dropout``,
-    ``batchnorm`` and ``l2`` are ``tutorial.multilabel_model``'s options.
+    ``batchnorm`` and ``l2`` are ``tutorial.mlp``'s options.
     """
-    return tutorial.multilabel_model(
+    output, loss, metrics = targets.HEADS[task]
+    return tutorial.mlp(
         n_features, n_labels, hidden, activation,
         optimizers.get(optimizer) if learning_rate is None
         else optimizers.from_config({"name": optimizer, "learning_rate": learning_rate}),
-        dropout=dropout, batchnorm=batchnorm, l2=l2)
+        output_activation=output, loss=loss, metrics=metrics, dropout=dropout, batchnorm=batchnorm, l2=l2)
 
 
-def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str] | None, list[str]]:
-    """Train/test arrays and the feature names (None when the data name none) and label names.
+def _training_data(args: argparse.Namespace) -> tuple[tutorial.TutorialData, list[str] | None, targets.Targets]:
+    """Train/test arrays, the feature names (None when the data name none) and what the targets are.
 
-    From ``--data`` or, without it, the tutorial's generator (unnamed features).
+    From ``--data`` or, without it, the tutorial's generator (unnamed features,
+    multilabel). The task is ``--task``, or read from the label values (``npnet.targets``).
     """
     if args.data is None:
+        if args.task not in ("auto", "multilabel"):
+            raise datasets.DataError(f"--task {args.task} needs --data: the tutorial's data are multilabel")
         data = tutorial.tutorial_data(args.data_seed, n_samples=args.n_samples, n_features=args.n_features,
                                       n_classes=args.n_classes, n_labels=args.n_labels, test_size=args.test_size)
-        return data, None, [f"label_{i}" for i in range(args.n_classes)]
+        return data, None, targets.Targets("multilabel", data.y_train, [f"label_{i}" for i in range(args.n_classes)],
+                                           None)
     table = datasets.load_table(args.data, labels=args.labels, label_prefix=args.label_prefix,
-                                delimiter=args.delimiter)
+                                delimiter=args.delimiter, raw_labels=True)
     if table.y is None:
         columns = f"; columns: {', '.join(table.feature_names)}" if table.feature_names else ""
         raise datasets.DataError(f"{args.data}: {NO_LABELS}{columns}")
-    x_train, x_test, y_train, y_test = datasets.split(table.x, table.y, args.test_size, args.data_seed)
-    return tutorial.TutorialData(x_train, x_test, y_train, y_test), table.feature_names, table.label_names
+    kind = targets.infer(table.y, table.label_names, args.task, args.data)
+    x_train, x_test, y_train, y_test = datasets.split(table.x, kind.y, args.test_size, args.data_seed)
+    return tutorial.TutorialData(x_train, x_test, y_train, y_test), table.feature_names, kind
 
 
 class Settings(NamedTuple):
@@ -142,8 +149,9 @@ def train(args: argparse.Namespace) -> int:
     _check_directories(args.output, args.plot, args.plot_labels)   # fail before training, not after
     if args.plot or args.plot_labels:
         plots.require_matplotlib()
-    data, feature_names, label_names = _training_data(args)
-    soft = _soft_labels(data.y_test, label_names, args.data)
+    data, feature_names, kind = _training_data(args)
+    label_names = kind.names
+    soft = _soft_labels(data.y_test, label_names, args.data) if kind.task == "multilabel" else None
     if soft and args.plot_labels:
         raise datasets.DataError(f"{soft}; --plot-labels plots precision, recall and F1, which count 0/1 labels")
     settings = training_settings(args, len(data.x_train), len(label_names))
@@ -151,8 +159,8 @@ def train(args: argparse.Namespace) -> int:
     if standardization is not None:
         data = data._replace(x_train=standardization.apply(data.x_train), x_test=standardization.apply(data.x_test))
     utils.set_random_seed(args.seed)
-    model = build_model(data.x_train.shape[1], data.y_train.shape[1], settings.hidden, args.activation,
-                        args.optimizer, args.lr, args.dropout, args.batchnorm, args.l2)
+    model = build_model(data.x_train.shape[1], len(label_names), settings.hidden, args.activation,
+                        args.optimizer, args.lr, kind.task, args.dropout, args.batchnorm, args.l2)
     twin = _keras_twin(model, args.seed) if args.compare_keras else None   # before fit: same initial weights
     if args.verbose:
         model.summary()
@@ -162,27 +170,55 @@ def train(args: argparse.Namespace) -> int:
     history = model.fit(data.x_train, data.y_train, verbose=args.verbose, **fit_options)
     seconds = time.perf_counter() - start
     print(f"fit: {seconds:.2f} s for {settings.epochs} epochs in batches of {settings.batch_size} on "
-          f"{len(data.x_train)} samples ({data.x_train.shape[1]} features, {len(label_names)} label"
-          f"{'s' * (len(label_names) != 1)}), "
+          f"{len(data.x_train)} samples ({data.x_train.shape[1]} features, "
+          f"{'' if kind.task == 'multilabel' else kind.task + ': '}{len(label_names)} "
+          f"{_OUTPUT_WORDS[kind.task][len(label_names) != 1]}), "
           f"{'standardized' if standardization is not None else 'raw'} features")
     if args.output:   # first: nothing that fails after training may cost the trained model
-        save_trained_model(TrainedModel(model, feature_names, label_names, standardization), args.output)
+        save_trained_model(TrainedModel(model, feature_names, label_names, standardization, kind.task,
+                                        kind.column), args.output)
         print(f"model: {args.output}")
     loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=settings.batch_size, verbose=0)
-    print(f"Test loss: {loss} / Test accuracy: {accuracy}")
-    scores = label_report(data.y_test, model.predict(data.x_test, batch_size=settings.batch_size, verbose=0),
-                          label_names, args.data)
+    print(f"Test loss: {loss} / Test {model.metrics[0].name}: {accuracy}")
+    outputs = model.predict(data.x_test, batch_size=settings.batch_size, verbose=0)
+    scores = _task_report(kind.task, data.y_test, outputs, label_names, args.data)
     if twin is not None:
         print(_compare_with_keras(twin, data, (loss, accuracy, seconds), fit_options))
     if args.plot:
         plots.plot_history(history, args.plot)
         print(f"training curves: {args.plot}")
     if args.plot_labels:
-        plots.plot_label_metrics({key: [scores["labels"][name][key] for name in label_names]
-                                  for key in ("precision", "recall", "f1")}, label_names,
-                                 args.plot_labels)
-        print(f"per-label scores: {args.plot_labels}")
+        _plot_task(kind.task, data.y_test, outputs, label_names, scores, args.plot_labels)
     return 0
+
+
+# What a task's outputs are called in the fit line, singular and plural.
+_OUTPUT_WORDS = {"multilabel": ("label", "labels"), "multiclass": ("class", "classes"),
+                 "regression": ("target", "targets")}
+
+
+def _task_report(task: str, y: np.ndarray, outputs: np.ndarray, names: Sequence[str],
+                 source: str | None) -> dict[str, Any] | None:
+    """Print what fits the task: per-label scores (multilabel), per-class report, MAE/RMSE/R2."""
+    if task == "multilabel":
+        return label_report(y, outputs, names, source)
+    print(targets.report(task, y, outputs, names))
+    return None
+
+
+def _plot_task(task: str, y: np.ndarray, outputs: np.ndarray, names: Sequence[str], scores: dict | None,
+               path: str) -> None:
+    """--plot-labels: per-label P/R/F1, the confusion matrix, or predicted against true values."""
+    if task == "multilabel":
+        plots.plot_label_metrics({key: [scores["labels"][name][key] for name in names]
+                                  for key in ("precision", "recall", "f1")}, names, path)
+        print(f"per-label scores: {path}")
+    elif task == "multiclass":
+        plots.plot_confusion_matrix(y, outputs.argmax(axis=1), names, path)
+        print(f"confusion matrix: {path}")
+    else:
+        plots.plot_predicted_vs_true(y, outputs, names, path)
+        print(f"predicted against true values: {path}")
 
 
 def _check_directories(*paths: str | None) -> None:
@@ -265,8 +301,10 @@ class TrainedModel(NamedTuple):
     """A model file written by ``npnet train``: the model and what the CLI stored beside it."""
     model: Sequential
     feature_names: list[str] | None   # the training data's feature names; None when it named none
-    label_names: list[str] | None     # None in a file saved by Sequential.save
+    label_names: list[str] | None     # label/target columns, or the class names (multiclass); None: Sequential.save
     standardization: preprocessing.Standardization | None   # applied to features before the model
+    task: str = "multilabel"          # npnet.targets' task the model was trained for
+    label_column: str | None = None   # multiclass: the column holding the class names
 
 
 def save_trained_model(trained: TrainedModel, path: str) -> None:
@@ -283,6 +321,9 @@ def save_trained_model(trained: TrainedModel, path: str) -> None:
         arrays["label_names"] = np.array(list(trained.label_names), dtype=str)
     if trained.standardization is not None:
         arrays.update(trained.standardization.to_arrays())
+    arrays["task"] = np.array(trained.task)
+    if trained.label_column is not None:
+        arrays["label_column"] = np.array(trained.label_column)
     saving.write_archive(path, arrays)
 
 
@@ -302,9 +343,13 @@ def load_trained_model(path: str) -> TrainedModel:
             raise ValueError(f"{path}: {key!r} must be {count} strings, got {stored!r}")
         names.append(None if stored is None else [str(name) for name in stored])
     standardization = preprocessing.Standardization.from_arrays(arrays, model.input_shape[1], path)
+    task = str(arrays.get("task", "multilabel"))
+    if task not in targets.HEADS:
+        raise ValueError(f"{path}: 'task' must be one of {sorted(targets.HEADS)}, got {task!r}")
     if model.loss is None:   # saved before compile: score it as npnet trains it
-        model.compile(loss="binary_crossentropy", metrics=["accuracy"])
-    return TrainedModel(model, *names, standardization)
+        model.compile(loss=targets.HEADS[task][1], metrics=targets.HEADS[task][2])
+    column = str(arrays["label_column"]) if "label_column" in arrays else None
+    return TrainedModel(model, *names, standardization, task, column)
 
 
 def _model_features(args: argparse.Namespace, trained: TrainedModel, need_labels: bool) -> datasets.Table:
@@ -321,9 +366,10 @@ def _model_features(args: argparse.Namespace, trained: TrainedModel, need_labels
     model, label_names = trained.model, trained.label_names
     labels = args.labels
     if need_labels and labels is None and args.label_prefix is None and not datasets.is_npz(args.data):
-        labels = label_names
+        labels = [trained.label_column] if trained.label_column is not None else label_names
     table = datasets.load_table(args.data, labels=labels, label_prefix=args.label_prefix,
-                                features=trained.feature_names, delimiter=args.delimiter)
+                                features=trained.feature_names, delimiter=args.delimiter,
+                                raw_labels=trained.task != "multilabel")
     if table.x.shape[1] != model.input_shape[1]:
         columns = f" ({', '.join(table.feature_names)})" if table.feature_names else ""
         raise datasets.DataError(f"{args.data}: {table.x.shape[1]} feature columns{columns}, "
@@ -331,7 +377,9 @@ def _model_features(args: argparse.Namespace, trained: TrainedModel, need_labels
     if need_labels:
         if table.y is None:
             raise datasets.DataError(f"{args.data}: {NO_LABELS}")
-        if table.y.shape[1] != model.layers[-1].units:
+        if trained.task != "multilabel":
+            table = table._replace(y=targets.encode(table.y, trained.task, label_names or [], args.data))
+        if trained.task != "multiclass" and table.y.shape[1] != model.layers[-1].units:
             raise datasets.DataError(f"{args.data}: {table.y.shape[1]} label columns, "
                                      f"the model predicts {model.layers[-1].units}")
     if trained.standardization is not None:
@@ -347,7 +395,8 @@ def evaluate(args: argparse.Namespace) -> int:
     model, table = trained.model, _model_features(args, trained, need_labels=True)
     values = model.evaluate(table.x, table.y, batch_size=args.batch_size, verbose=0)
     print(" / ".join(f"{name}: {value}" for name, value in zip(model.metrics_names, np.atleast_1d(values))))
-    label_report(table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), table.label_names,
+    names = table.label_names if trained.task == "multilabel" else trained.label_names
+    _task_report(trained.task, table.y, model.predict(table.x, batch_size=args.batch_size, verbose=0), names,
                  args.data)
     return 0
 
@@ -359,9 +408,8 @@ def predict(args: argparse.Namespace) -> int:
     table = _model_features(args, trained, need_labels=False)
     probabilities = trained.model.predict(table.x, batch_size=args.batch_size, verbose=0)
     names = trained.label_names or [f"label_{k}" for k in range(probabilities.shape[1])]
-    # %.9g round-trips float32 exactly; the 0/1 form thresholds as binary accuracy does.
-    rows = ([[f"{p:.9g}" for p in row] for row in probabilities.tolist()] if args.proba
-            else (probabilities > args.threshold).astype(int).tolist())
+    # The 0/1 form thresholds as binary accuracy does; a multiclass model writes each row's class.
+    names, rows = targets.prediction_rows(trained.task, probabilities, names, args.threshold, args.proba)
     if args.output:
         with open(args.output, "w", newline="", encoding="utf-8") as handle:
             _write_csv(handle, names, rows)
@@ -525,12 +573,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = commands.add_parser(
         "train", help="train a model on the tutorial's data or a CSV/NPZ file", formatter_class=_Formatter,
-        description="Train a multilabel network (sigmoid outputs, binary crossentropy) and print its test\n"
-                    "loss, accuracy and per-label scores; optionally save it and plot its training.",
+        description="Train a network for the labels' task (multilabel: sigmoid outputs, binary crossentropy;\n"
+                    "multiclass: a softmax, sparse categorical crossentropy; regression: linear outputs, MSE)\n"
+                    "and print its test loss and what fits the task; optionally save it and plot its training.",
         epilog=TRAIN_EXAMPLES)
     source = fit.add_argument_group("data (the tutorial's make_multilabel_classification unless --data)")
     source.add_argument("--data", metavar="FILE", help="a CSV or NPZ data file")
     _add_label_options(source, "required for a CSV")
+    source.add_argument("--task", choices=targets.TASKS, default="auto",
+                        help="what the labels are: auto reads it from them (one column of class names or ids: "
+                             "multiclass; 0/1 columns: multilabel); regression for real-valued targets")
     source.add_argument("--n-samples", metavar="N", type=_positive_int, default=tutorial.N_SAMPLES, help="samples")
     source.add_argument("--n-features", metavar="N", type=_positive_int, default=tutorial.N_FEATURES, help="features")
     source.add_argument("--n-classes", metavar="N", type=_positive_int, default=tutorial.N_CLASSES, help="labels")
@@ -565,7 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", type=_suffix(".npz"), metavar="MODEL.npz", help="save the trained model")
     out.add_argument("--plot", type=_suffix(".png"), metavar="CURVES.png", help="loss and accuracy curves")
     out.add_argument("--plot-labels", type=_suffix(".png"), metavar="LABELS.png",
-                     help="per-label precision, recall and F1 on the test split")
+                     help="on the test split: per-label precision, recall and F1 (multilabel), the confusion "
+                          "matrix (multiclass), predicted against true values (regression)")
     out.add_argument("--compare-keras", action="store_true",
                      help="also train the Keras twin from the same initial weights (needs npnet[reference])")
     out.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,

@@ -38,13 +38,13 @@ class DataError(ValueError):
 
 class Table(NamedTuple):
     x: np.ndarray                    # (N, I) float64 features
-    y: np.ndarray | None             # (N, K) float64 labels in [0, 1], or None when the file names none
+    y: np.ndarray | None             # (N, K) float64 labels in [0, 1] (raw_labels: numbers or text), or None
     feature_names: list[str] | None  # I names, or None when the file names no features (an NPZ without them)
     label_names: list[str]           # K names ([] when y is None; label_0, ... when an NPZ names none)
 
 
 def load_table(path: str | os.PathLike, labels: Sequence[str] | None = None, label_prefix: str | None = None,
-               features: Sequence[str] | None = None, delimiter: str = ",") -> Table:
+               features: Sequence[str] | None = None, delimiter: str = ",", raw_labels: bool = False) -> Table:
     """Features and labels from ``path``: ``.npz`` by its extension, CSV otherwise.
 
     CSV: ``labels`` (column names) or ``label_prefix`` choose the label
@@ -54,6 +54,9 @@ def load_table(path: str | os.PathLike, labels: Sequence[str] | None = None, lab
     NPZ: ``labels``/``label_prefix`` select columns of ``y`` by ``label_names``;
     ``features`` selects columns of ``x`` by ``feature_names`` when the file
     has them, and is ignored when it has none (``x`` is taken as it is).
+    ``raw_labels``: y as the file holds it, numbers (float64) or text (str) when
+    a label column is not numeric, not checked against [0, 1]: what
+    ``npnet.targets`` reads the task from.
     """
     path = os.fspath(path)
     if labels is not None and label_prefix is not None:
@@ -63,12 +66,13 @@ def load_table(path: str | os.PathLike, labels: Sequence[str] | None = None, lab
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
     if is_npz(path):
-        x, y, feature_names, label_names = _read_npz(path, labels, label_prefix, features)
+        x, y, feature_names, label_names = _read_npz(path, labels, label_prefix, features, raw_labels)
     else:
-        x, y, feature_names, label_names = _read_csv(path, labels, label_prefix, features, delimiter)
+        x, y, feature_names, label_names = _read_csv(path, labels, label_prefix, features, delimiter, raw_labels)
     _check_finite(path, x, feature_names or [f"feature_{i}" for i in range(x.shape[1])], "feature")
-    if y is not None:
+    if y is not None and y.dtype.kind == "f":
         _check_finite(path, y, label_names, "label")
+    if y is not None and not raw_labels:
         for column, name in enumerate(label_names):
             low, high = y[:, column].min(), y[:, column].max()
             if low < 0 or high > 1:
@@ -100,7 +104,7 @@ def split(x: np.ndarray, y: np.ndarray, test_size: float, seed: int) -> tuple[np
 
 # -- CSV -------------------------------------------------------------------------------------------
 
-def _read_csv(path, labels, label_prefix, features, delimiter):
+def _read_csv(path, labels, label_prefix, features, delimiter, raw_labels=False):
     header = _csv_header(path, delimiter)
     label_columns = _label_columns(path, header, labels, label_prefix)
     if features is not None:
@@ -114,7 +118,9 @@ def _read_csv(path, labels, label_prefix, features, delimiter):
     frame = _csv_frame(path, header, delimiter)
     try:
         x = _float_matrix(frame, [header[i] for i in feature_columns])
-        y = _float_matrix(frame, [header[i] for i in label_columns]) if label_columns else None
+        names = [header[i] for i in label_columns]
+        y = None if not label_columns else _text_or_numbers(frame, names) if raw_labels \
+            else _float_matrix(frame, names)
     except _NotANumber as error:
         problem = _first_bad_cell(path, header, delimiter, used) or f"column {error}: a cell is not a number"
         raise DataError(f"{path}: {problem}") from None
@@ -200,6 +206,17 @@ def _float_matrix(frame: Any, names: list[str]) -> np.ndarray:
     return frame[names].to_numpy(dtype=np.float64)
 
 
+def _text_or_numbers(frame: Any, names: list[str]) -> np.ndarray:
+    """The named columns as float64 (N, K) when each is numeric, else as text (N, K) (class names)."""
+    empty = frame[names].isna().to_numpy()   # an empty cell or a short row: _first_bad_cell says which
+    if empty.any():
+        raise _NotANumber(repr(names[np.argwhere(empty)[0][1]]))
+    try:
+        return _float_matrix(frame, names)
+    except _NotANumber:
+        return np.char.strip(frame[names].astype(str).to_numpy(dtype=str))
+
+
 def _cell_number(cell: Any) -> float:
     """A cell pandas left as text (or as a value of a mixed column) as a float; ValueError if it is none."""
     if isinstance(cell, str):
@@ -257,7 +274,7 @@ def _require_columns(path: str, available: list[str], names: Sequence[str], kind
 
 # -- NPZ -------------------------------------------------------------------------------------------
 
-def _read_npz(path, labels, label_prefix, features):
+def _read_npz(path, labels, label_prefix, features, raw_labels=False):
     arrays = _npz_arrays(path)
     if "x" not in arrays:
         raise DataError(f"{path}: an NPZ data file needs an array 'x'; it has {', '.join(arrays) or 'none'}")
@@ -274,7 +291,8 @@ def _read_npz(path, labels, label_prefix, features):
             raise DataError(f"{path}: labels were asked for, but the file has no array 'y'")
         return x, None, feature_names, []
     y = arrays["y"]
-    y = _numeric(path, y.reshape(-1, 1) if y.ndim == 1 else y, "y", ndim=2)
+    y = y.reshape(-1, 1) if y.ndim == 1 else y
+    y = y if raw_labels and y.dtype.kind == "U" and y.ndim == 2 else _numeric(path, y, "y", ndim=2)
     if len(y) != len(x):
         raise DataError(f"{path}: x has {len(x)} rows, y has {len(y)}")
     label_names = _names(path, arrays, "label_names", y.shape[1], "label")

@@ -25,7 +25,14 @@ _KERAS_OPTIMIZERS = {name: optimizers.registered()[name].__name__ for name in op
 _KERAS_ONLY_OPTIMIZER_ARGUMENTS = {"use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
 # npnet metrics that have a Keras class of the same name and constructor arguments (get_config()).
 _METRICS = {cls.__name__: cls for cls in (metrics.BinaryAccuracy, metrics.Precision, metrics.Recall,
-                                          metrics.AUC, metrics.F1Score)}
+                                          metrics.AUC, metrics.F1Score, metrics.CategoricalAccuracy,
+                                          metrics.SparseCategoricalAccuracy, metrics.TopKCategoricalAccuracy,
+                                          metrics.MeanSquaredError, metrics.MeanAbsoluteError,
+                                          metrics.RootMeanSquaredError, metrics.R2Score)}
+# npnet losses whose Keras class has the same name and takes get_config()'s other entries as arguments.
+_LOSSES = {cls.__name__: cls for cls in (losses.BinaryCrossentropy, losses.CategoricalCrossentropy,
+                                         losses.SparseCategoricalCrossentropy, losses.MeanSquaredError,
+                                         losses.MeanAbsoluteError, losses.Huber)}
 
 
 def _keras():
@@ -64,7 +71,7 @@ def to_keras(model: Sequential) -> Any:
                              "(TensorFlow's tf.nn.weighted_cross_entropy_with_logits computes the same loss)")
         keras_model.compile(
             optimizer=_optimizer_to_keras(keras, model.optimizer),
-            loss=keras.losses.BinaryCrossentropy(from_logits=model.loss.from_logits, dtype=dtype),
+            loss=_loss_to_keras(keras, model.loss, dtype),
             metrics=[_metric_to_keras(keras, metric, dtype) for metric in model.metrics])
         _optimizer_state_to_keras(model, keras_model)
     return keras_model
@@ -93,6 +100,20 @@ def _optimizer_state_to_keras(model: Sequential, keras_model: Any) -> None:
             variable.assign(value.reshape(shape))
     if "u_product" in state:
         keras_optimizer._u_product.assign(state["u_product"])
+
+
+def _loss_to_keras(keras: Any, loss: losses.Loss, dtype: str) -> Any:
+    """The Keras loss class of the same name (the loss's, or the npnet class it derives from), same arguments.
+
+    pos_weight is refused above; a subclass's own changes are not carried over
+    (``testing.assert_matches_keras`` is how such a subclass is found out).
+    """
+    cls = next((cls for cls in type(loss).__mro__ if _LOSSES.get(cls.__name__) is cls), None)
+    if cls is None:
+        raise ValueError(f"the model's loss is a {type(loss).__name__}; Keras counterparts exist for "
+                         f"{sorted(_LOSSES)}")
+    config = {key: value for key, value in loss.get_config().items() if key not in ("name", "pos_weight")}
+    return getattr(keras.losses, cls.__name__)(**config, dtype=dtype)
 
 
 def _registered_class(layer: layers_module.Layer) -> type:
@@ -202,11 +223,23 @@ def _optimizer_from_keras(optimizer: Any) -> optimizers.Optimizer:
     return npnet_class(**arguments)
 
 
+# Keras loss arguments npnet does not have, and the values at which that makes no difference.
+_KERAS_LOSS_DEFAULTS = {"axis": -1, "reduction": "sum_over_batch_size", "ignore_class": None}
+
+
 def _loss_from_keras(keras: Any, loss: Any) -> losses.Loss:
-    if isinstance(loss, keras.losses.BinaryCrossentropy):
-        return losses.BinaryCrossentropy(from_logits=loss.get_config()["from_logits"])
-    if loss in ("binary_crossentropy", keras.losses.binary_crossentropy):
-        return losses.BinaryCrossentropy()
+    """npnet's loss for a Keras loss object of a class npnet has, or a name or function npnet registers."""
+    if isinstance(loss, keras.losses.Loss) and type(loss).__name__ in _LOSSES:
+        cls, config = _LOSSES[type(loss).__name__], loss.get_config()
+        accepted = inspect.signature(cls).parameters
+        unsupported = {key: value for key, value in config.items() if key not in accepted
+                       and key not in ("name", "dtype") and _KERAS_LOSS_DEFAULTS.get(key, object()) != value}
+        if unsupported:
+            raise ValueError(f"loss {type(loss).__name__}: npnet's {cls.__name__} has no {unsupported}")
+        return cls(**{key: value for key, value in config.items() if key in accepted})
+    identifier = loss if isinstance(loss, str) else getattr(loss, "__name__", None)
+    if identifier in losses.names():
+        return losses.get(identifier)
     raise ValueError(f"loss {loss!r} has no npnet counterpart ({', '.join(losses.names())})")
 
 

@@ -1,9 +1,12 @@
-"""Metrics as Keras 3 defines them: binary accuracy, precision, recall, AUC and F1, as running state.
+"""Metrics as Keras 3 defines them, as running state: binary, categorical, sparse categorical and
+top-k accuracy, precision, recall, AUC and F1; mean squared and absolute error, RMSE and R2.
 
-In ``compile(metrics=["accuracy"])`` the string means binary accuracy when the
-loss is binary crossentropy: that is what the tutorial's 0.856 measures.
-Keras 3 instead picks by the output's shape and reports categorical accuracy
-for multi-column targets (README, "accuracy in Keras 3").
+In ``compile(metrics=["accuracy"])`` the string means what the loss's
+``accuracy_metric`` says: binary accuracy with binary crossentropy (what the
+tutorial's 0.856 measures), categorical accuracy with categorical
+crossentropy, sparse categorical accuracy with its sparse form. Keras 3
+instead picks by the output's shape and reports categorical accuracy for
+multi-column targets (README, "accuracy in Keras 3").
 
 Every metric keeps running state (counts), so ``result()`` after several
 ``update_state`` calls equals one call on all the data. ``result()`` is a
@@ -14,7 +17,8 @@ computed in float64 from exact counts; Keras computes them in float32, so
 values agree to float32 rounding (tests/test_metrics.py measures it).
 
 Keras sources cited below: keras/src/metrics/confusion_metrics.py,
-f_score_metrics.py and metrics_utils.py (Keras 3.15).
+f_score_metrics.py, metrics_utils.py, accuracy_metrics.py and
+regression_metrics.py (Keras 3.15).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from typing import Any, Callable, Sequence, Union
 import numpy as np
 
 from npnet import backend, losses
-from npnet._validation import (as_float_array, as_real_array, check_bool, check_float, check_int,
+from npnet._validation import (as_class_ids, as_float_array, as_real_array, check_bool, check_float, check_int,
                                check_unit_interval)
 
 # keras.backend.epsilon(): the end points of AUC's grid and F1Score's smoothing term.
@@ -438,14 +442,266 @@ class F1Score(Metric):
         return {"name": self.name, "average": self.average, "threshold": self.threshold}
 
 
+# -- multiclass accuracy -----------------------------------------------------------------------
+
+def _check_class_scores(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """y_true (N, K) one-hot rows (any finite reals: only their argmax counts) and scores y_pred (N, K)."""
+    y_pred = as_float_array(y_pred, "y_pred", backend.float_dtype(), ndim=2)
+    y_true = as_float_array(y_true, "y_true", backend.float_dtype(), ndim=2)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+    return y_true, y_pred
+
+
+def _check_class_ids(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids (N,) in [0, K) from (N,) or (N, 1), and scores y_pred (N, K)."""
+    y_pred = as_float_array(y_pred, "y_pred", backend.float_dtype(), ndim=2)
+    ids = as_class_ids(y_true, "y_true", num_classes=y_pred.shape[1])
+    if ids.shape != (len(y_pred),):
+        raise ValueError(f"y_true must hold one class id per row of y_pred ({len(y_pred)}), "
+                         f"shape (N,) or (N, 1), got {np.shape(y_true)}")
+    return ids, y_pred
+
+
+def _top_k_hits(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
+    """Whether each row's target class is among its k highest scores: bool (N,).
+
+    As tf.math.in_top_k, a tie counts in the target's favour: the target is in
+    the top k when fewer than k classes score strictly higher.
+    """
+    target = np.take_along_axis(scores, ids[:, None], axis=1)   # (N, 1)
+    return np.count_nonzero(scores > target, axis=1) < k
+
+
+def categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``argmax(y_true) == argmax(y_pred)`` per row as floats (N,); y_pred may be probabilities or logits."""
+    y_true, y_pred = _check_class_scores(y_true, y_pred)
+    return (y_true.argmax(axis=1) == y_pred.argmax(axis=1)).astype(backend.float_dtype())
+
+
+def sparse_categorical_accuracy(y_true: Any, y_pred: Any) -> np.ndarray:
+    """``y_true == argmax(y_pred)`` per row as floats (N,), for class ids y_true (N,) or (N, 1)."""
+    ids, y_pred = _check_class_ids(y_true, y_pred)
+    return (ids == y_pred.argmax(axis=1)).astype(backend.float_dtype())
+
+
+def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> np.ndarray:
+    """1.0 where argmax(y_true) is among the k highest scores of y_pred (ties count as hits), per row (N,)."""
+    k = check_int(k, "k", minimum=1)
+    y_true, y_pred = _check_class_scores(y_true, y_pred)
+    return _top_k_hits(y_true.argmax(axis=1), y_pred, k).astype(backend.float_dtype())
+
+
+class _MeanMetric(Metric):
+    """The running mean of one value per sample (Keras's MeanMetricWrapper): ``values`` says which."""
+
+    def reset_state(self) -> None:
+        self.total, self.count = 0.0, 0
+
+    def result(self) -> float:
+        """The mean so far (0.0 before any update, as Keras)."""
+        return float(self.total / self.count) if self.count else 0.0
+
+    def values(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+        """One value per sample (or per entry), for checked arrays."""
+        raise NotImplementedError
+
+    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        values = self.values(y_true, y_pred)
+        self.total += float(np.add.reduce(values, axis=None, dtype=np.float64))
+        self.count += values.size
+
+
+class CategoricalAccuracy(_MeanMetric):
+    """Fraction of rows whose argmax matches the one-hot target's (keras.metrics.CategoricalAccuracy).
+
+    Ties go to the first maximal class, in the target as in the prediction (argmax).
+    """
+
+    direction = "up"
+
+    def __init__(self, name: str = "categorical_accuracy"):
+        super().__init__(name)
+
+    def update_state(self, y_true: Any, y_pred: Any) -> None:
+        self.update(*_check_class_scores(y_true, y_pred))
+
+    def values(self, y_true, y_pred):
+        return y_true.argmax(axis=1) == y_pred.argmax(axis=1)
+
+
+class SparseCategoricalAccuracy(_MeanMetric):
+    """Fraction of rows whose argmax is the class id y_true (keras.metrics.SparseCategoricalAccuracy)."""
+
+    direction = "up"
+
+    def __init__(self, name: str = "sparse_categorical_accuracy"):
+        super().__init__(name)
+
+    def update_state(self, y_true: Any, y_pred: Any) -> None:
+        self.update(*_check_class_ids(y_true, y_pred))
+
+    def values(self, y_true, y_pred):
+        return y_true == y_pred.argmax(axis=1)
+
+
+class TopKCategoricalAccuracy(_MeanMetric):
+    """Fraction of rows whose target class is among the k highest scores (keras.metrics.TopKCategoricalAccuracy)."""
+
+    direction = "up"
+
+    def __init__(self, k: int = 5, name: str = "top_k_categorical_accuracy"):
+        self.k = check_int(k, "k", minimum=1)
+        super().__init__(name)
+
+    def update_state(self, y_true: Any, y_pred: Any) -> None:
+        self.update(*_check_class_scores(y_true, y_pred))
+
+    def values(self, y_true, y_pred):
+        return _top_k_hits(y_true.argmax(axis=1), y_pred, self.k)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "k": self.k}
+
+
+# -- regression ----------------------------------------------------------------------------------
+
+def _check_regression(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Finite (y_true, y_pred) of one 2-D shape (N, K); y_true (N,) goes with y_pred (N, 1)."""
+    y_true, y_pred = losses.regression.checked_regression_pair(y_true, y_pred)
+    if y_pred.ndim != 2:
+        raise ValueError(f"y_pred must be 2-dimensional (N, K), got shape {y_pred.shape}")
+    return y_true, y_pred
+
+
+class _RegressionMetric(_MeanMetric):
+    direction = "down"
+
+    def update_state(self, y_true: Any, y_pred: Any) -> None:
+        self.update(*_check_regression(y_true, y_pred))
+
+
+class MeanSquaredError(_RegressionMetric):
+    """The mean over samples of mean((y_true - y_pred)^2) over outputs (keras.metrics.MeanSquaredError, "mse")."""
+
+    def __init__(self, name: str = "mean_squared_error"):
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        return np.square(y_true - y_pred).mean(axis=1)
+
+
+class MeanAbsoluteError(_RegressionMetric):
+    """The mean over samples of mean(|y_true - y_pred|) over outputs (keras.metrics.MeanAbsoluteError, "mae")."""
+
+    def __init__(self, name: str = "mean_absolute_error"):
+        super().__init__(name)
+
+    def values(self, y_true, y_pred):
+        return np.abs(y_true - y_pred).mean(axis=1)
+
+
+class RootMeanSquaredError(MeanSquaredError):
+    """sqrt of the running mean squared error (keras.metrics.RootMeanSquaredError)."""
+
+    def __init__(self, name: str = "root_mean_squared_error"):
+        super().__init__(name)
+
+    def result(self) -> float:
+        return float(np.sqrt(super().result()))
+
+
+class R2Score(Metric):
+    """The coefficient of determination per output, 1 - SS_res / SS_tot, from running sums (keras.metrics.R2Score).
+
+    State per output k (K,): sum y, sum y^2, sum (y - y_pred)^2, count; so
+    SS_tot = sum y^2 - (sum y)^2 / count. ``class_aggregation``: "uniform_average"
+    (mean over outputs), "variance_weighted_average" (weighted by SS_tot) or
+    None (the (K,) array). An output with SS_tot = 0 scores 0 where Keras's
+    division gives inf, and NaN where it gives 0/0, as Keras. With
+    ``num_regressors`` p > 0, the adjusted score 1 - (1 - R2)(n - 1)/(n - p - 1),
+    n the number of entries seen, unless n - 1 <= p (then the plain score, as Keras warns).
+    """
+
+    direction = "up"
+    _AGGREGATIONS = (None, "uniform_average", "variance_weighted_average")
+
+    def __init__(self, class_aggregation: str | None = "uniform_average", num_regressors: int = 0,
+                 name: str = "r2_score"):
+        if class_aggregation not in self._AGGREGATIONS:
+            raise ValueError(f"class_aggregation must be one of {self._AGGREGATIONS}, got {class_aggregation!r}")
+        self.class_aggregation = class_aggregation
+        self.num_regressors = check_int(num_regressors, "num_regressors", minimum=0)
+        super().__init__(name)
+
+    def reset_state(self) -> None:
+        self.sum = self.squared_sum = self.residual = self.count = None
+        self.num_samples = 0
+
+    def update_state(self, y_true: Any, y_pred: Any) -> None:
+        y_true, y_pred = _check_regression(y_true, y_pred)
+        if self.sum is not None and y_pred.shape[1] != len(self.sum):
+            raise ValueError(f"y_pred has {y_pred.shape[1]} outputs; earlier batches had {len(self.sum)} "
+                             "(reset_state first)")
+        self.update(y_true, y_pred)
+
+    def update(self, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+        y, residual = y_true.astype(np.float64), np.square(y_true - y_pred, dtype=np.float64)
+        sums = [y.sum(axis=0), np.square(y).sum(axis=0), residual.sum(axis=0), np.full(y.shape[1], len(y), float)]
+        if self.sum is None:
+            self.sum, self.squared_sum, self.residual, self.count = sums
+        else:
+            self.sum, self.squared_sum, self.residual, self.count = (
+                old + new for old, new in zip((self.sum, self.squared_sum, self.residual, self.count), sums))
+        self.num_samples += y.size
+
+    def result(self) -> float | np.ndarray:
+        """R2 aggregated as ``class_aggregation`` asks (0.0 before any update)."""
+        if self.sum is None:
+            return 0.0
+        total = self.squared_sum - self.sum * (self.sum / self.count)   # SS_tot (K,)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = 1 - self.residual / total
+        raw = np.where(np.isinf(raw), 0.0, raw)
+        if self.class_aggregation is None:
+            score = raw
+        elif self.class_aggregation == "uniform_average":
+            score = np.mean(raw)
+        else:
+            score = np.sum(total * raw) / np.sum(total)
+        n, p = self.num_samples, self.num_regressors
+        if 0 < p < n - 1:
+            score = 1 - (1 - score) * (n - 1) / (n - p - 1)
+        return _as_result(score)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "class_aggregation": self.class_aggregation, "num_regressors": self.num_regressors}
+
+
 MetricLike = Union[str, Metric, Callable]
 
-# The other strings compile accepts: Keras's registry names (class and snake case) of these metrics.
+# The strings compile accepts: Keras's registry names (class and snake case) of these metrics, and its
+# short aliases.
 _METRICS_BY_NAME: dict[str, type] = {
     alias: cls
-    for cls, snake in ((BinaryAccuracy, "binary_accuracy"), (Precision, "precision"), (Recall, "recall"),
-                       (AUC, "auc"), (F1Score, "f1_score"))
-    for alias in (cls.__name__, snake)
+    for cls, snake, *short in (
+        (BinaryAccuracy, "binary_accuracy"), (Precision, "precision"), (Recall, "recall"), (AUC, "auc"),
+        (F1Score, "f1_score"), (CategoricalAccuracy, "categorical_accuracy"),
+        (SparseCategoricalAccuracy, "sparse_categorical_accuracy"),
+        (TopKCategoricalAccuracy, "top_k_categorical_accuracy"), (MeanSquaredError, "mean_squared_error", "mse"),
+        (MeanAbsoluteError, "mean_absolute_error", "mae"), (RootMeanSquaredError, "root_mean_squared_error"),
+        (R2Score, "r2_score"))
+    for alias in (cls.__name__, snake, *short)
+}
+
+mean_squared_error = losses.mean_squared_error     # Keras's metric functions are its loss functions
+mean_absolute_error = losses.mean_absolute_error
+
+# The metric functions compile accepts, as Keras wraps them in a running mean.
+_METRICS_BY_FUNCTION: dict[Callable, type] = {
+    binary_accuracy: BinaryAccuracy, categorical_accuracy: CategoricalAccuracy,
+    sparse_categorical_accuracy: SparseCategoricalAccuracy, top_k_categorical_accuracy: TopKCategoricalAccuracy,
+    mean_squared_error: MeanSquaredError, mean_absolute_error: MeanAbsoluteError,
 }
 
 
@@ -482,10 +738,10 @@ def get(identifier: MetricLike | dict[str, Any], loss: losses.Loss) -> Metric:
         if getattr(loss, "accuracy_metric", None) in _METRICS_BY_NAME:
             return _METRICS_BY_NAME[loss.accuracy_metric](name=identifier)
         raise ValueError(f"'accuracy' is not defined for the loss {loss!r} (its accuracy_metric is "
-                         f"{getattr(loss, 'accuracy_metric', None)!r})")
+                         f"{getattr(loss, 'accuracy_metric', None)!r}); for regression use 'mae' or 'mse'")
     if isinstance(identifier, str) and identifier in _METRICS_BY_NAME:
         return _METRICS_BY_NAME[identifier](name=identifier)
-    if identifier is binary_accuracy:
-        return BinaryAccuracy()
+    if callable(identifier) and identifier in _METRICS_BY_FUNCTION:
+        return _METRICS_BY_FUNCTION[identifier]()
     raise ValueError(f"unknown metric {identifier!r}; expected 'accuracy', 'acc', one of "
-                     f"{sorted(_METRICS_BY_NAME)}, npnet.metrics.binary_accuracy or an npnet.metrics.Metric")
+                     f"{sorted(_METRICS_BY_NAME)}, one of npnet.metrics' functions or an npnet.metrics.Metric")

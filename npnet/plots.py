@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from npnet._validation import as_float_array
+from npnet._validation import as_class_ids, as_float_array
 
 # The bars of plot_label_metrics when it is given a plain (3, K) array.
 LABEL_METRICS = ("precision", "recall", "F1")
@@ -101,5 +101,55 @@ def plot_label_metrics(per_label: Mapping[str, Any] | Any, label_names: Sequence
     axes.set_xticks(positions, label_names)
     axes.set(ylim=(0, 1.25), ylabel="score", title="per-label scores")
     axes.legend(loc="upper center", ncol=len(names))   # above the bars, which reach at most 1
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: Sequence[str], path: str | os.PathLike) -> None:
+    """The C x C confusion matrix of class ids y_true and y_pred (N,), rows true and columns predicted, as a PNG.
+
+    Each cell shows its count, shaded by the fraction of its row (the recall of the true class).
+    """
+    class_names = [str(name) for name in class_names]
+    truth = as_class_ids(y_true, "y_true", len(class_names))
+    predicted = as_class_ids(y_pred, "y_pred", len(class_names))
+    if truth.shape != predicted.shape or truth.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be (N,) class ids of one length, got {truth.shape} and "
+                         f"{predicted.shape}")
+    counts = np.zeros((len(class_names),) * 2, np.int64)                    # (C, C)
+    np.add.at(counts, (truth, predicted), 1)
+    path = _check_path(path)
+    size = max(4.0, 0.45 * len(class_names) + 2)
+    figure, (axes,) = _figure(size + 1, size)
+    shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    image = axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(counts):
+        axes.text(column, row, str(count), ha="center", va="center", fontsize=7,
+                  color="white" if shares[row, column] > 0.5 else "black")
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=90)
+    axes.set_yticks(ticks, class_names)
+    axes.set(xlabel="predicted class", ylabel="true class", title="confusion matrix (shade: share of the row)")
+    figure.colorbar(image, ax=axes)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def plot_predicted_vs_true(y_true: Any, y_pred: Any, target_names: Sequence[str], path: str | os.PathLike) -> None:
+    """Predicted against true values (N, K), one panel per target with the line y = x, as a PNG."""
+    target_names = [str(name) for name in target_names]
+    truth = as_float_array(y_true, "y_true", np.dtype(np.float64), ndim=2)
+    predicted = as_float_array(y_pred, "y_pred", np.dtype(np.float64), ndim=2)
+    if truth.shape != predicted.shape or truth.shape[1] != len(target_names):
+        raise ValueError(f"y_true and y_pred must be (N, {len(target_names)}), got {truth.shape} and "
+                         f"{predicted.shape}")
+    path = _check_path(path)
+    figure, panels = _figure(4.5 * len(target_names), 4.5, columns=len(target_names))
+    for panel, name, true, guess in zip(panels, target_names, truth.T, predicted.T):
+        low, high = min(true.min(), guess.min()), max(true.max(), guess.max())
+        panel.plot([low, high], [low, high], color="grey", linewidth=1, label="y = x")
+        panel.scatter(true, guess, s=10, alpha=0.6)
+        panel.set(xlabel=f"true {name}", ylabel=f"predicted {name}", title=name)
+        panel.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)

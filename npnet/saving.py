@@ -3,9 +3,10 @@
 A weights file holds ``weight_000``, ``weight_001``, ... in ``get_weights()``
 order and a ``format_version``; a model file adds ``config``, the model's
 architecture and compile settings as JSON text (and, from ``npnet train``,
-``feature_names``, ``label_names`` and the standardization's ``feature_mean``
-and ``feature_scale``) and, from a compiled model, ``optimizer_<key>`` for each
-array of ``optimizer.get_state()``; any other member is refused. Writing goes to a temporary
+``feature_names``, ``label_names``, the standardization's ``feature_mean``
+and ``feature_scale``, the ``task`` and a multiclass model's ``label_column``) and, from a
+compiled model, ``optimizer_<key>`` for each array of ``optimizer.get_state()``; any other
+member is refused. Writing goes to a temporary
 file in the same directory, then ``os.replace`` renames it over ``path``: a
 crash mid-write never leaves a broken file there. Reading uses
 ``np.load(allow_pickle=False)`` and ``json.loads``, so no file can run code.
@@ -27,9 +28,9 @@ import numpy as np
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # Every name an npnet file may hold: the CLI's ``train`` adds the data's column names to a model file,
-# and the standardization of its features; a compiled model adds its optimizer's state.
+# the standardization of its features and the task (npnet.targets); a compiled model adds its optimizer's state.
 _MEMBER = re.compile(r"format_version|config|weight_\d{3,}|feature_names|label_names|feature_mean|feature_scale"
-                     r"|optimizer_[a-z0-9_]+")
+                     r"|task|label_column|optimizer_[a-z0-9_]+")
 
 
 def write_archive(path: str, arrays: dict[str, np.ndarray]) -> None:

@@ -1,10 +1,13 @@
-"""``MultilabelMLPClassifier``: the tutorial's network as a scikit-learn classifier.
+"""scikit-learn estimators around npnet: ``MultilabelMLPClassifier`` (the tutorial's network),
+``MLPClassifier`` (binary, multiclass and multilabel) and ``MLPRegressor``.
 
-A thin estimator around ``npnet.Sequential``: ``fit`` builds Dense layers
-(``hidden_layer_sizes``, ReLU by default) under a sigmoid output of K units,
-compiles it with binary crossentropy as the tutorial does, and trains it; the
-trained model is ``model_``. Shapes: X (N, I); y (N, K) a 0/1 indicator matrix
-(multilabel), or (N,) with two classes (binary, K = 1).
+Thin estimators around ``npnet.Sequential``: ``fit`` builds Dense layers
+(``hidden_layer_sizes``, ReLU by default) under the output the target needs —
+sigmoid units with binary crossentropy (binary, multilabel: the tutorial's),
+a softmax with sparse categorical crossentropy (multiclass), a linear output
+with MSE/MAE/Huber (regression) — and trains it; the trained model is
+``model_``. Shapes: X (N, I); y (N, K) a 0/1 indicator matrix (multilabel),
+(N,) class labels, or (N,)/(N, K) real targets (regression).
 
 This module is the scikit-learn integration, so it imports scikit-learn at the
 top; ``import npnet`` never imports it.
@@ -19,10 +22,10 @@ import numpy as np
 
 try:
     from scipy import sparse
-    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils import Tags
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("npnet.sklearn needs scikit-learn >= 1.6: pip install 'npnet[demo]'") from error
 
@@ -36,7 +39,62 @@ _SEED_BOUND = np.iinfo(np.int32).max
 _PREDICT_BATCH_SIZE = 4096
 
 
-class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
+class _MLPBase:
+    """What the npnet estimators share: their checked parameters, training a Sequential, its outputs."""
+
+    def _checked_params(self) -> dict[str, Any]:
+        """Every constructor parameter checked (errors name it), in the form ``fit`` uses."""
+        hidden = self.hidden_layer_sizes
+        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
+            hidden = (hidden,)   # one hidden layer, as MLPClassifier reads an int
+        if not isinstance(hidden, (tuple, list)):
+            raise TypeError(f"hidden_layer_sizes must be a tuple of ints, got {type(hidden).__name__} {hidden!r}")
+        hidden = tuple(check_int(units, f"hidden_layer_sizes[{index}]", minimum=1)
+                       for index, units in enumerate(hidden))
+        for name in ("activation", "optimizer", "dtype"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
+        activation = activations.get(self.activation)
+        # A new optimizer (fresh Adam moments) every fit; its constructor checks learning_rate.
+        optimizer = type(optimizers.get(self.optimizer))(learning_rate=self.learning_rate)
+        verbose = check_int(self.verbose, "verbose", minimum=0)
+        if verbose > 2:
+            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
+        _check_random_state(self.random_state)
+        return {"hidden": hidden, "activation": activation, "dtype": backend.float_dtype(self.dtype),
+                "optimizer": optimizer,
+                "fit": {"epochs": check_int(self.epochs, "epochs", minimum=1),
+                        "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
+                        "validation_split": check_float(self.validation_split, "validation_split", 0.0, 1.0,
+                                                        high_open=True),
+                        "shuffle": check_bool(self.shuffle, "shuffle"), "verbose": verbose}}
+
+    def _train(self, X: np.ndarray, targets: np.ndarray, settings: dict[str, Any],
+               build: Any) -> None:
+        """Build a model with ``build(n_features, settings)`` inside the fit's random stream and train it."""
+        with _random_stream(self.random_state):
+            # Dense layers draw their weights as they are added: inside the fit's random stream
+            model = build(X.shape[1], settings)
+            history = model.fit(X, targets, **settings["fit"])
+        self.model_, self.history_ = model, history.history
+        self.loss_curve_ = list(self.history_["loss"])
+        self.n_iter_ = len(self.loss_curve_)
+
+    def _outputs(self, X: Any) -> np.ndarray:
+        """The model's outputs for every row of X: (N, K), in the model's dtype."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
+        return self.model_.predict(X, batch_size=_PREDICT_BATCH_SIZE, verbose=0)
+
+
+def _mlp(n_features: int, settings: dict[str, Any], outputs: int, activation: str, loss: str,
+         metrics: list[str]) -> Any:
+    """``tutorial.mlp``: the hidden layers of ``settings`` and an output layer of ``outputs`` units, compiled."""
+    return tutorial.mlp(n_features, outputs, settings["hidden"], settings["activation"], settings["optimizer"],
+                        settings["dtype"].name, output_activation=activation, loss=loss, metrics=metrics)
+
+
+class MultilabelMLPClassifier(_MLPBase, ClassifierMixin, BaseEstimator):
     """A multilabel (and binary) MLP classifier trained by npnet, with Keras's training loop.
 
     Parameters are stored unchanged and checked in ``fit``:
@@ -122,43 +180,10 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         classes, targets, y_type = _encode_targets(y)
         self._thresholds(targets.shape[1])   # refused now, not at the first predict
         # -- every argument is valid: from here on, state changes --
-        with _random_stream(self.random_state):
-            # Dense layers draw their weights as they are added: inside the fit's random stream
-            model = tutorial.multilabel_model(X.shape[1], targets.shape[1], settings["hidden"],
-                                              settings["activation"], settings["optimizer"], settings["dtype"].name)
-            history = model.fit(X, targets, **settings["fit"])
-        self.model_, self.history_ = model, history.history
-        self.loss_curve_ = list(self.history_["loss"])
-        self.n_iter_ = len(self.loss_curve_)
+        self._train(X, targets, settings, lambda n_features, settings: _mlp(
+            n_features, settings, targets.shape[1], "sigmoid", "binary_crossentropy", ["accuracy"]))
         self.classes_, self.n_outputs_, self.y_type_ = classes, targets.shape[1], y_type
         return self
-
-    def _checked_params(self) -> dict[str, Any]:
-        """Every constructor parameter checked (errors name it), in the form ``fit`` uses."""
-        hidden = self.hidden_layer_sizes
-        if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
-            hidden = (hidden,)   # one hidden layer, as MLPClassifier reads an int
-        if not isinstance(hidden, (tuple, list)):
-            raise TypeError(f"hidden_layer_sizes must be a tuple of ints, got {type(hidden).__name__} {hidden!r}")
-        hidden = tuple(check_int(units, f"hidden_layer_sizes[{index}]", minimum=1)
-                       for index, units in enumerate(hidden))
-        for name in ("activation", "optimizer", "dtype"):
-            if not isinstance(getattr(self, name), str):
-                raise TypeError(f"{name} must be a str, got {getattr(self, name)!r}")
-        activation = activations.get(self.activation)
-        # A new optimizer (fresh Adam moments) every fit; its constructor checks learning_rate.
-        optimizer = type(optimizers.get(self.optimizer))(learning_rate=self.learning_rate)
-        verbose = check_int(self.verbose, "verbose", minimum=0)
-        if verbose > 2:
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose}")
-        _check_random_state(self.random_state)
-        return {"hidden": hidden, "activation": activation, "dtype": backend.float_dtype(self.dtype),
-                "optimizer": optimizer,
-                "fit": {"epochs": check_int(self.epochs, "epochs", minimum=1),
-                        "batch_size": check_int(self.batch_size, "batch_size", minimum=1),
-                        "validation_split": check_float(self.validation_split, "validation_split", 0.0, 1.0,
-                                                        high_open=True),
-                        "shuffle": check_bool(self.shuffle, "shuffle"), "verbose": verbose}}
 
     def _thresholds(self, n_labels: int) -> np.ndarray:
         """``threshold`` as one probability per label, shape (K,)."""
@@ -168,9 +193,7 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _probabilities(self, X: Any) -> np.ndarray:
         """P(label k = 1 | x) for every row of X: (N, K), in the model's dtype."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.model_.dtype)
-        return self.model_.predict(X, batch_size=_PREDICT_BATCH_SIZE, verbose=0)
+        return self._outputs(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Multilabel: (N, K), column k the probability of label k. Binary: (N, 2), P(classes_[0]), P(classes_[1]).
@@ -189,6 +212,107 @@ class MultilabelMLPClassifier(ClassifierMixin, BaseEstimator):
         if self.y_type_ == "binary":
             return self.classes_[labels[:, 0]]
         return labels
+
+
+class MLPClassifier(MultilabelMLPClassifier):
+    """A classifier for every kind of classification target: binary, multiclass and multilabel.
+
+    As ``MultilabelMLPClassifier`` (same parameters, same fitted attributes), and
+    a 1-D y with more than two classes trains a softmax output of one unit per
+    class with sparse categorical crossentropy, as a Keras user would write it:
+    ``predict`` gives the most probable class from ``classes_``,
+    ``predict_proba`` the softmax (rows sum to 1), ``y_type_`` is "multiclass".
+    ``threshold`` applies to binary and multilabel targets only.
+    """
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> "MLPClassifier":
+        """Train on X (N, I) and y: (N,) class labels (two or more classes) or (N, K) 0/1 indicators."""
+        settings = self._checked_params()
+        X, y = validate_data(self, X, y, multi_output=True, dtype=settings["dtype"])
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)   # one column of labels: scikit-learn's DataConversionWarning
+        if y.ndim != 1:
+            return super().fit(X, y)
+        check_classification_targets(y)
+        classes, ids = np.unique(y, return_inverse=True)
+        if len(classes) <= 2:
+            return super().fit(X, y)
+        # -- every argument is valid: from here on, state changes --
+        self._train(X, ids, settings, lambda n_features, settings: _mlp(
+            n_features, settings, len(classes), "softmax", "sparse_categorical_crossentropy", ["accuracy"]))
+        self.classes_, self.n_outputs_, self.y_type_ = classes, len(classes), "multiclass"
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Multiclass: (N, C) softmax probabilities, column c for classes_[c]; else as MultilabelMLPClassifier."""
+        if getattr(self, "y_type_", None) == "multiclass":
+            return self._outputs(X)
+        return super().predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Multiclass: (N,) the most probable class of classes_; else as MultilabelMLPClassifier."""
+        if getattr(self, "y_type_", None) == "multiclass":
+            return self.classes_[np.argmax(self._outputs(X), axis=1)]
+        return super().predict(X)
+
+
+class MLPRegressor(_MLPBase, RegressorMixin, BaseEstimator):
+    """A regression MLP trained by npnet: Dense hidden layers under a linear output, Keras's training loop.
+
+    Parameters as ``MultilabelMLPClassifier``'s (no threshold), and ``loss``:
+    "mse" (default), "mae" or "huber" (Keras's names). y: (N,) or (N, K) finite
+    reals; ``predict`` returns the same shape. ``score`` is scikit-learn's R2.
+    Fitted attributes: ``model_``, ``history_`` (per-epoch "loss", "mae"),
+    ``loss_curve_``, ``n_iter_``, ``n_outputs_``, ``n_features_in_``.
+    """
+
+    _LOSSES = ("mse", "mae", "huber")
+
+    def __init__(self, *, hidden_layer_sizes: Any = (32, 16, 8), activation: str = "relu", epochs: int = 50,
+                 batch_size: int = 250, learning_rate: float = 1e-3, optimizer: str = "adam",
+                 validation_split: float = 0.0, shuffle: bool = True, random_state: Any = None,
+                 verbose: int = 0, loss: str = "mse", dtype: str = "float32"):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.validation_split = validation_split
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.verbose = verbose
+        self.loss = loss
+        self.dtype = dtype
+
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def fit(self, X: Any, y: Any) -> "MLPRegressor":
+        """Train a new ``model_`` on X (N, I) and y (N,) or (N, K) real targets."""
+        settings = self._checked_params()
+        if self.loss not in self._LOSSES:
+            raise ValueError(f"loss must be one of {self._LOSSES}, got {self.loss!r}")
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=settings["dtype"])
+        targets = y.reshape(len(y), -1)
+        # -- every argument is valid: from here on, state changes --
+        self._train(X, targets, settings, lambda n_features, settings: _mlp(
+            n_features, settings, targets.shape[1], "linear", self.loss, ["mae"]))
+        self.n_outputs_, self._one_dimensional = targets.shape[1], y.ndim == 1
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions (N,) for a 1-D training y, else (N, K), as float64."""
+        outputs = self._outputs(X).astype(np.float64)   # scikit-learn's regressors predict float64
+        return outputs[:, 0] if self._one_dimensional else outputs
 
 
 def _check_random_state(random_state: Any) -> None:

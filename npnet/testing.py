@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from npnet import interop
+from npnet import interop, losses
 from npnet._validation import check_int
 from npnet.models import Sequential
 from npnet.trace import SHORT, StepTrace
@@ -43,8 +43,24 @@ DEFAULT_TOLERANCES = {
     np.dtype(np.float64): Tolerances(forward_rtol=1e-12, loss_rtol=1e-14, gradient_atol=1e-13, weight_atol=1e-11),
 }
 
-# Probabilities at and near the clip of binary crossentropy, for checking the loss function itself.
+# Probabilities at and near the clip of the crossentropies, for checking the loss function itself:
+# binary (one row of six labels), categorical (rows of three classes) with their targets.
 _SATURATED = np.array([[0.0, 1.0, 1e-9, 1 - 1e-9, 0.5, 1e-7]])
+_SATURATED_ROWS = np.array([[1.0, 0.0, 0.0], [1 - 1e-9, 1e-9, 0.0], [0.5, 0.5 - 1e-7, 1e-7]])
+_CLIP_PROBES = {
+    losses.BinaryCrossentropy: (np.tile([[1.0, 0.0]], (1, 3)), _SATURATED),
+    losses.CategoricalCrossentropy: (np.eye(3)[[1, 0, 2]], _SATURATED_ROWS),
+    losses.SparseCategoricalCrossentropy: (np.array([1, 0, 2]), _SATURATED_ROWS),
+}
+
+
+def _clip_probe(loss: losses.Loss, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray] | None:
+    """(targets, probabilities at the clip) for a loss that clips its probabilities; None for the others."""
+    probe = next((_CLIP_PROBES[cls] for cls in type(loss).__mro__ if cls in _CLIP_PROBES), None)
+    if probe is None or loss.from_logits:
+        return None
+    y_probe, p_probe = probe
+    return (y_probe if y_probe.dtype.kind == "i" else y_probe.astype(dtype)), p_probe.astype(dtype)
 
 
 def _parameter_names(model: Sequential, trainable_only: bool = False) -> list[str]:
@@ -122,7 +138,10 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
     names = _parameter_names(model)
 
     ours, theirs = model.predict(x, verbose=0), np.asarray(keras_model(x))
-    relative = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), np.finfo(ours.dtype).tiny)))
+    # Relative to each output, with the outputs' root mean square as the floor: a regression output
+    # that crosses 0 carries the rounding of terms of the outputs' size, not of its own.
+    floor = max(float(np.sqrt(np.mean(np.square(theirs, dtype=np.float64)))), np.finfo(ours.dtype).tiny)
+    relative = float(np.max(np.abs(ours - theirs) / np.maximum(np.abs(theirs), floor)))
     if not relative <= tol.forward_rtol:
         raise AssertionError(f"forward pass differs from Keras: max relative difference {relative:.3g} "
                              f"> {tol.forward_rtol:g} (output of layer {model.layers[-1].name!r})")
@@ -137,9 +156,9 @@ def assert_matches_keras(model: Sequential, x: Any, y: Any, steps: int = 10,
         raise AssertionError(f"gradient of {mismatch[0]} differs from Keras by {mismatch[1]:.3g} "
                              f"> {tol.gradient_atol:g}")
 
-    if not model.loss.from_logits:
-        y_probe = np.tile([[1.0, 0.0]], (1, 3)).astype(model.dtype)
-        p_probe = _SATURATED.astype(model.dtype)
+    probe = _clip_probe(model.loss, model.dtype)
+    if probe is not None:
+        y_probe, p_probe = probe
         ours_loss, keras_probe = model.loss(y_probe, p_probe), float(keras_model.loss(y_probe, p_probe))
         if not abs(ours_loss - keras_probe) <= tol.loss_rtol * abs(keras_probe):
             raise AssertionError(f"loss function differs from Keras on saturated probabilities "

@@ -49,13 +49,14 @@ class StepTrace:
     loss: float
     loss_name: str
     fused: bool
+    logits_gradient: str   # the fused loss's dL/dz as a template ({n}: N, {nk}: N*K); "" when not fused
     optimizer: str
     layers: list[LayerTrace]
     model: Any = field(repr=False)
     batch: tuple[np.ndarray, np.ndarray] = field(repr=False)
 
     def __str__(self) -> str:
-        n, k = self.batch[1].shape
+        n = len(self.batch[1])
         lines = [f"One training step of {self.model.name!r} on a batch of {n}: loss {self.loss:.6g} "
                  f"({self.loss_name}){', computed from the logits' if self.fused else ''}",
                  "", "forward: y = f(z), z = x @ W + b"]
@@ -67,8 +68,8 @@ class StepTrace:
         for layer in reversed(self.layers):
             lines.append(f"  {layer.name} ({layer.activation})")
             if layer.arrays["dy"] is None:
-                lines.append(f"    dz = (sigmoid(z) - y) / (N*K) = (p - y) / {n * k}: sigmoid and the loss "
-                             "differentiated together")
+                gradient = self.logits_gradient.format(n=n, nk=layer.arrays["z"].size)
+                lines.append(f"    dz = {gradient}: {layer.activation} and the loss differentiated together")
             lines += [_describe(name, array) for name, array in layer.arrays.items()
                       if array is not None and name not in FORWARD and not name.startswith("update_")]
         lines += ["", f"update ({self.optimizer}, step {self.model.optimizer.iterations + 1}): w_new - w"]
@@ -121,11 +122,12 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
             penalty = getattr(layer, "activity_regularizer", None)
             dpenalty = (np.zeros_like(d) if penalty is None
                         else penalty.gradient(arrays["y"], np.zeros_like(d)) / len(d))             # (N, O)
+            needs_z = {"z": arrays["z"]} if layer.activation.needs_input else {}   # gelu, silu
             if activated:
                 arrays["dy"] = d + dpenalty
-                arrays["dz"] = layer.activation.backward(arrays["y"], arrays["dy"], out=np.empty_like(d))
+                arrays["dz"] = layer.activation.backward(arrays["y"], arrays["dy"], np.empty_like(d), **needs_z)
             else:   # the loss took the logits: d is dL/dz, and the penalty's gradient joins through f
-                arrays["dz"] = d + layer.activation.backward(arrays["y"], dpenalty, out=np.empty_like(d))
+                arrays["dz"] = d + layer.activation.backward(arrays["y"], dpenalty, np.empty_like(d), **needs_z)
         dx = layer.backward(d, need_dx=index > 0)
         for spec, grad in zip(layer.weights_spec(layer.input_dim), layer.grads):
             if spec.trainable:
@@ -144,4 +146,5 @@ def trace_step(model: Any, x: np.ndarray, y: np.ndarray) -> StepTrace:
             update = next(updates)
             if spec.trainable:
                 record.arrays["update_" + _short(spec.name)] = update
-    return StepTrace(value, model.loss.name, fused, model.optimizer.name, records, model, (x, y))
+    return StepTrace(value, model.loss.name, fused, getattr(loss, "logits_gradient", "") if fused else "",
+                     model.optimizer.name, records, model, (x, y))

@@ -48,19 +48,18 @@ def tutorial_data(random_state: int = RANDOM_STATE, *, n_samples: int = N_SAMPLE
     return TutorialData(*train_test_split(x, y, test_size=test_size, random_state=random_state))
 
 
-def multilabel_model(n_features: int, n_labels: int, hidden: Sequence[int] = HIDDEN_UNITS,
-                     activation: ActivationLike = "relu", optimizer: OptimizerLike = "adam",
-                     dtype: str | None = None, *, dropout: float = 0.0, batchnorm: bool = False,
-                     l2: float = 0.0) -> Sequential:
-    """The tutorial's architecture for any sizes: Dense hidden layers, a sigmoid output of K units, compiled.
+def mlp(n_features: int, n_outputs: int, hidden: Sequence[int] = HIDDEN_UNITS, activation: ActivationLike = "relu",
+        optimizer: OptimizerLike = "adam", dtype: str | None = None, *, output_activation: str = "sigmoid",
+        loss: str = "binary_crossentropy", metrics: Sequence[str] = ("accuracy",), dropout: float = 0.0,
+        batchnorm: bool = False, l2: float = 0.0) -> Sequential:
+    """Dense hidden layers under an output layer of ``n_outputs`` units, compiled with ``loss`` and ``metrics``.
 
-    Compiled as the tutorial compiles: binary crossentropy, ``metrics=["accuracy"]``.
     Layers draw their initial weights as they are added, so the same seed gives
-    the same weights to every caller (the demo, the CLI, the scikit-learn wrapper).
-    Options (``npnet train --dropout --batchnorm --l2``): ``dropout`` > 0 adds a
+    the same weights to every caller (the demo, the CLI, the scikit-learn
+    estimators). Options (``npnet train --dropout --batchnorm --l2``): ``dropout`` > 0 adds a
     ``Dropout(dropout)`` after each hidden layer; ``batchnorm`` makes each hidden
     layer Dense (no bias) -> BatchNormalization -> Activation; ``l2`` > 0 puts an
-    ``L2(l2)`` penalty on every kernel. With the defaults it is the tutorial's model.
+    ``L2(l2)`` penalty on every kernel.
     """
     penalty = regularizers.L2(l2) if l2 else None
     model = Sequential([Input(shape=(n_features,))], dtype=dtype)
@@ -75,9 +74,19 @@ def multilabel_model(n_features: int, n_labels: int, hidden: Sequence[int] = HID
             model.add(Dense(units, activation=activation, kernel_regularizer=penalty))
         if dropout:
             model.add(Dropout(dropout))
-    model.add(Dense(n_labels, activation="sigmoid", kernel_regularizer=penalty))
-    model.compile(loss="binary_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    model.add(Dense(n_outputs, activation=output_activation, kernel_regularizer=penalty))
+    model.compile(loss=loss, optimizer=optimizer, metrics=list(metrics))
     return model
+
+
+def multilabel_model(n_features: int, n_labels: int, hidden: Sequence[int] = HIDDEN_UNITS,
+                     activation: ActivationLike = "relu", optimizer: OptimizerLike = "adam",
+                     dtype: str | None = None, *, dropout: float = 0.0, batchnorm: bool = False,
+                     l2: float = 0.0) -> Sequential:
+    """The tutorial's architecture for any sizes: ``mlp`` with a sigmoid output of K units, compiled as the
+    tutorial compiles (binary crossentropy, ``metrics=["accuracy"]``). With the defaults it is the tutorial's model.
+    """
+    return mlp(n_features, n_labels, hidden, activation, optimizer, dtype, dropout=dropout, batchnorm=batchnorm, l2=l2)
 
 
 def tutorial_model(n_features: int = N_FEATURES, n_classes: int = N_CLASSES) -> Sequential:

@@ -1,12 +1,12 @@
-"""Seeding: one ``np.random.Generator`` behind every random draw npnet makes."""
+"""Utilities as Keras has them: seeding (one ``np.random.Generator`` behind every random draw npnet makes) and ``to_categorical``."""
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
-from npnet._validation import check_int
+from npnet._validation import as_class_ids, check_int
 
 _generator = np.random.default_rng()
 
@@ -42,3 +42,20 @@ def use_random_generator(generator: np.random.Generator) -> Iterator[np.random.G
         yield generator
     finally:
         _generator = previous
+
+
+def to_categorical(y: Any, num_classes: int | None = None) -> np.ndarray:
+    """Class ids as one-hot rows, as keras.utils.to_categorical: float64, the class axis last.
+
+    ``y`` holds integer ids (any shape; a trailing axis of length 1 is
+    dropped, so (N,) and (N, 1) both give (N, C)); ``num_classes`` C
+    defaults to max(y) + 1. Ids must lie in [0, C): Keras would index a
+    negative id from the end and fail on one >= C.
+    """
+    if num_classes is not None:
+        num_classes = check_int(num_classes, "num_classes", minimum=1)
+    ids = as_class_ids(y, "y", num_classes)
+    num_classes = int(ids.max()) + 1 if num_classes is None else num_classes
+    one_hot = np.zeros((ids.size, num_classes))                  # (N, C)
+    one_hot[np.arange(ids.size), ids.reshape(-1)] = 1.0
+    return one_hot.reshape(*ids.shape, num_classes)

@@ -1,67 +1,52 @@
-"""The parity report: npnet and Keras trained side by side on the tutorial's data.
+"""The parity report: npnet and Keras trained side by side, for each task of ``reference.tasks``.
 
 Both start from the same initial weights and see the same batches in the same
-order (shuffle=False), 50 epochs of the tutorial's settings. Prints a table of
-per-epoch loss and accuracy for both and the largest differences, the final
-test scores and the largest weight difference; writes a PNG of the loss
-curves overlaid. Run from the repository root:
+order (shuffle=False): the tutorial's multilabel problem (50 epochs of its
+settings), scikit-learn's digits as a 10-class softmax problem and its
+diabetes data as a regression. Prints, per task, a table of per-epoch loss
+and metric for both sides and the largest differences, the test scores and
+the largest weight difference; writes a PNG of the loss curves overlaid.
+Run from the repository root:
 
-    .venv/bin/python -m reference.parity [--epochs 50] [--seed 0] [--png parity.png]
+    .venv/bin/python -m reference.parity [--task tutorial|digits|diabetes|all] [--epochs N] [--seed 0]
+                                         [--png parity.png | --png-dir docs]
 """
 from __future__ import annotations
 
 import argparse
-import time
+from pathlib import Path
 
 import numpy as np
 
-import npnet
-from npnet import tutorial
-from reference import keras_model
-
-KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+from reference import tasks
 
 
-def run(epochs: int, seed: int) -> dict:
-    """Train both from the same start; return their histories, test scores, weights and fit times."""
-    data = tutorial.tutorial_data()
-    npnet.utils.set_random_seed(seed)
-    model = tutorial.tutorial_model()
-    keras_run = keras_model.train(seed=seed, epochs=epochs, initial_weights=model.get_weights(), shuffle=False,
-                                  data=data)
-    start = time.perf_counter()
-    history = model.fit(data.x_train, data.y_train, batch_size=tutorial.BATCH_SIZE, epochs=epochs, verbose=0,
-                        validation_split=tutorial.VALIDATION_SPLIT, shuffle=False)
-    seconds = time.perf_counter() - start
-    test_loss, test_accuracy = model.evaluate(data.x_test, data.y_test, batch_size=tutorial.BATCH_SIZE, verbose=0)
-    return {"npnet": {"history": history.history, "test": (test_loss, test_accuracy), "seconds": seconds,
-                      "weights": model.get_weights()},
-            "keras": {"history": keras_run.history, "test": (keras_run.test_loss, keras_run.test_accuracy),
-                      "seconds": keras_run.seconds, "weights": keras_run.weights}}
+def png_name(task: tasks.Task) -> str:
+    """docs/parity.png for the tutorial (the README's figure), parity_<task>.png for the others."""
+    return "parity.png" if task.name == "tutorial" else f"parity_{task.name}.png"
 
 
-def table(result: dict) -> str:
+def table(result: dict, task: tasks.Task) -> str:
     """Markdown: one row per epoch, both sides, then the largest differences and the final scores."""
     ours, theirs = result["npnet"], result["keras"]
-    header = "| epoch | " + " | ".join(f"npnet {k} | Keras {k}" for k in KEYS) + " |"
-    rows = [header, "|" + "---|" * (1 + 2 * len(KEYS))]
+    keys = ["loss", task.metric, "val_loss", f"val_{task.metric}"]
+    header = "| epoch | " + " | ".join(f"npnet {k} | Keras {k}" for k in keys) + " |"
+    rows = [f"### {task.name}: {task.description}", "", header, "|" + "---|" * (1 + 2 * len(keys))]
     for epoch in range(len(ours["history"]["loss"])):
-        cells = [f"{ours['history'][k][epoch]:.6f} | {theirs['history'][k][epoch]:.6f}" for k in KEYS]
+        cells = [f"{ours['history'][k][epoch]:.6f} | {theirs['history'][k][epoch]:.6f}" for k in keys]
         rows.append(f"| {epoch + 1} | " + " | ".join(cells) + " |")
-    differences = {k: np.max(np.abs(np.subtract(ours["history"][k], theirs["history"][k]))) for k in KEYS}
+    differences = {k: np.max(np.abs(np.subtract(ours["history"][k], theirs["history"][k]))) for k in keys}
     weight_difference = max(float(np.max(np.abs(a - b))) for a, b in zip(ours["weights"], theirs["weights"]))
     rows += ["", "| | npnet | Keras | max difference |", "|---|---|---|---|"]
-    rows += [f"| per-epoch {k} | | | {differences[k]:.2e} |" for k in KEYS]
-    rows += [f"| test loss | {ours['test'][0]:.6f} | {theirs['test'][0]:.6f} | "
-             f"{abs(ours['test'][0] - theirs['test'][0]):.2e} |",
-             f"| test binary accuracy | {ours['test'][1]:.6f} | {theirs['test'][1]:.6f} | "
-             f"{abs(ours['test'][1] - theirs['test'][1]):.2e} |",
-             f"| final weights | | | {weight_difference:.2e} |",
+    rows += [f"| per-epoch {k} | | | {differences[k]:.2e} |" for k in keys]
+    rows += [f"| test {label} | {ours['test'][i]:.6f} | {theirs['test'][i]:.6f} | "
+             f"{abs(ours['test'][i] - theirs['test'][i]):.2e} |" for i, label in enumerate(("loss", task.metric_label))]
+    rows += [f"| final weights | | | {weight_difference:.2e} |",
              f"| fit time (s) | {ours['seconds']:.2f} | {theirs['seconds']:.2f} | |"]
     return "\n".join(rows)
 
 
-def plot(result: dict, path: str) -> None:
+def plot(result: dict, task: tasks.Task, path: str | Path) -> None:
     """Train and validation loss of both, overlaid: Keras solid and wide, npnet dashed on top."""
     import matplotlib
     matplotlib.use("Agg")
@@ -73,8 +58,8 @@ def plot(result: dict, path: str) -> None:
                   label=f"Keras {key}")
         axes.plot(epochs, result["npnet"]["history"][key], color=colour, linestyle="--", linewidth=1.5,
                   label=f"npnet {key}")
-    axes.set(xlabel="epoch", ylabel="binary crossentropy",
-             title="Tutorial model, same initial weights and batches: npnet vs Keras")
+    axes.set(xlabel="epoch", ylabel=task.loss.replace("_", " "),
+             title=f"{task.name}, same initial weights and batches: npnet vs Keras")
     axes.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -83,16 +68,25 @@ def plot(result: dict, path: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reference.parity", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=tutorial.N_EPOCHS, help="epochs for both (default 50)")
+    parser.add_argument("--task", choices=[*tasks.TASKS, "all"], default="tutorial",
+                        help="which task (default: the tutorial); 'all' runs every one")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs for both (default: the task's own)")
     parser.add_argument("--seed", type=int, default=0, help="npnet seed for the shared initial weights (default 0)")
-    parser.add_argument("--png", default="parity.png", help="where to write the loss curves (default parity.png)")
+    parser.add_argument("--png", default=None, help="where to write the loss curves of one task (default parity.png)")
+    parser.add_argument("--png-dir", default=None,
+                        help="write each task's curves here as parity.png (tutorial) or parity_<task>.png")
     args = parser.parse_args(argv)
-    if args.epochs < 1:
+    if args.epochs is not None and args.epochs < 1:
         parser.error("--epochs must be >= 1")
-    result = run(args.epochs, args.seed)
-    print(table(result))
-    plot(result, args.png)
-    print(f"\nloss curves: {args.png}")
+    selected = list(tasks.TASKS.values()) if args.task == "all" else [tasks.TASKS[args.task]]
+    if args.png and (len(selected) > 1 or args.png_dir):
+        parser.error("--png names one file: use --png-dir with --task all")
+    for task in selected:
+        result = tasks.run(task, args.epochs, args.seed)
+        path = Path(args.png) if args.png else Path(args.png_dir or ".") / png_name(task)
+        print(table(result, task))
+        plot(result, task, path)
+        print(f"\nloss curves: {path}\n")
     return 0
 
 

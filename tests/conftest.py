@@ -43,6 +43,13 @@ def sklearn():
 
 
 @pytest.fixture(scope="session")
+def distributed():
+    """dask.distributed, for the grid search on a LocalCluster; required in CI like TensorFlow."""
+    _require("dask")
+    return _require("distributed")
+
+
+@pytest.fixture(scope="session")
 def notebooks():
     """(nbformat, nbclient.NotebookClient), to execute the example notebook; required in CI like TensorFlow."""
     return _require("nbformat"), _require("nbclient").NotebookClient

@@ -74,3 +74,46 @@ def assert_equal_to_rounding(actual: np.ndarray, desired: np.ndarray, model, x: 
     worst = np.unravel_index(np.argmax(difference - 2 * bound), difference.shape)
     assert np.all(difference <= 2 * bound), (f"entry {worst} differs by {difference[worst]:.3g}, more than "
                                              f"float rounding allows ({2 * bound[worst]:.3g})")
+
+
+def perturbation_scale(f, x: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """|f(x)| + sum_m |df/dx_m| max(|x_m|, 1), elementwise over f's output, from float64 central differences.
+
+    ``f`` maps a float64 array of x's shape (N, K) to one of ``value``'s shape, which may
+    mix the columns of a row (softmax) but never the rows. The scale of
+    ``agreement_bound``; the derivatives need only their first digit, so the step
+    h = 1e-5 max(|x|, 1) (truncation error O(h^2), rounding 1e-11 relative) is ample.
+    """
+    x = np.asarray(x, np.float64)
+    reach = np.maximum(np.abs(x), 1.0)                             # (N, K)
+    scale = np.abs(np.asarray(value, np.float64))
+    for m in range(x.shape[-1]):
+        step = np.zeros_like(x)
+        step[..., m] = 1e-5 * reach[..., m]
+        derivative = (f(x + step) - f(x - step)) / (2 * step[..., m:m + 1])   # d f / d x[:, m], row by row
+        scale = scale + np.abs(derivative) * reach[..., m:m + 1]
+    return scale
+
+
+def agreement_bound(scale: np.ndarray, dtype) -> np.ndarray:
+    """How far two libraries' evaluations of the same elementwise-or-row formula may be apart: 16 u scale.
+
+    Model (mixed forward-backward error): a library computes f with a few
+    operations, each within 3 ulp (6u, as for exp/tanh above), so its result is
+    f(x') (1 + d) with |d| <= 8u and x' within 8u max(|x|, 1) of x entry by entry
+    (the max(., 1) is the ulp of 1 lost when a kernel forms exp(z) - 1 or 1 - y).
+    To first order |computed - f(x)| <= 8u (|f| + sum_m |df/dx_m| max(|x_m|, 1)) =
+    8u * ``perturbation_scale``; two libraries: 16u times it.
+    """
+    return 16 * (np.finfo(dtype).eps / 2) * scale
+
+
+def assert_within(ours, theirs, bound, what: str) -> None:
+    """|ours - theirs| <= bound entry by entry (scalars too), naming the worst entry if not."""
+    ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
+    difference = np.abs(ours - theirs)
+    excess = difference - bound
+    worst = np.unravel_index(np.argmax(excess), np.shape(excess))
+    assert np.all(excess <= 0), (f"{what}: entry {worst} differs by {difference[worst]:.3g}, more than rounding "
+                                 f"allows ({np.broadcast_to(bound, excess.shape)[worst]:.3g}): "
+                                 f"{ours[worst]!r} vs {theirs[worst]!r}")

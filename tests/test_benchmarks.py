@@ -117,3 +117,18 @@ def test_csv_read_harness_times_each_reader_in_a_fresh_process_on_a_tiny_file(tm
     assert "in time and peak memory" in csv_read.verdict(rows)
     with pytest.raises(ValueError, match="unknown reader 'polars'"):
         csv_read.run(["polars"], path, repeats=1)
+
+
+def test_digits_softmax_benchmark_trains_every_peer_on_the_softmax_head(sklearn):
+    from benchmarks import digits
+    arrays = digits.digits_arrays()
+    assert arrays["y"].shape == (1198, 10) and (arrays["y"].sum(axis=1) == 1).all()
+    work = peers.Workload(digits.WORK.hidden, 32, 3, 0.2, head="softmax")
+    rows, _ = tutorial.run(["npnet", "sklearn"], arrays, work, repeats=1, fresh_process=True)
+    lines = tutorial.table(rows, targets={}, headers=digits.HEADERS).splitlines()
+    assert lines[0] == "| " + " | ".join(digits.HEADERS) + " |" and "test accuracy" in lines[0]
+    for row in rows:
+        assert 0.3 < row["accuracy"] <= 1.0   # ten classes: chance is 0.1; measured 0.644 and 0.671 after 3 epochs
+    assert rows[0]["first_fit_accuracy"] == rows[0]["accuracy"]   # the fresh process trained the same model
+    model = peers.PEERS["npnet"].build(64, (32,), 10, 0, head="softmax")
+    assert model.layers[-1].activation.name == "softmax" and model.loss.name == "categorical_crossentropy"

@@ -250,7 +250,7 @@ def test_predict_picks_the_models_feature_columns_by_name(capsys, trained, datas
 
 
 def test_saved_model_keeps_the_column_names_and_loads_as_a_plain_model(trained):
-    model, feature_names, label_names, standardization = cli.load_trained_model(str(trained))
+    model, feature_names, label_names, standardization = cli.load_trained_model(str(trained))[:4]
     assert feature_names == ["f0", "f1", "f2", "f3"] and label_names == ["spam", "ham"]
     np.testing.assert_array_equal(standardization.mean, stored_standardization(trained)[0])
     from_python = Standardization.from_archive(trained, n_features=4)   # what the README offers Python users
@@ -338,7 +338,8 @@ def _pickled(tmp_path) -> Path:
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,four,1\n"), "y", "column 'b', data line 2: 'four', not a number"),
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,,1\n"), "y", "column 'b', data line 2: an empty cell"),
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\nnan,4,1\n"), "y", "feature column 'a' has 1 NaN"),
-    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,2\n"), "y", "label column 'y' has values in [0, 2]"),
+    (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,2\n"), "y", "the labels are numbers outside [0, 1] that are not "
+                                                          "the class ids 0, 1, ..., C-1"),
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4\n"), "y", "line 3 has 2 cells, the header has 3"),
     (lambda p: _bad_csv(p, "a,b,y\n1,2,0\n3,4,1\n"), None, "no labels; name the CSV label columns with --labels"),
 ], ids=["missing", "unreadable", "pickle", "unknown-label", "non-numeric", "empty-cell", "nan", "label-range",

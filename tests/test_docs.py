@@ -50,6 +50,10 @@ def test_every_python_block_in_backprop_md_runs(sklearn, capsys):
     # the numbers the prose quotes are the numbers the blocks print
     assert "p = 1.0, loss clipped 15.9424, from logits 20.0000" in printed
     assert "dz through the clip: 0.0, from logits: 1.0" in printed
+    assert "p_1 = 2.1e-09, loss through the clip 16.1181, from logits 20.0000" in printed
+    assert "dz through the clip: [-0.0, -0.0, -0.0], from logits: [1.0, -1.0, 0.0]" in printed
+    assert re.search(r"3 of 250 rows get no gradient through the clip; the others agree with the exact dz "
+                     r"to 2\.3e-07, the fused dz to 2\.3e-07", printed)
     assert "batch norm backward passes at 1e-6: True" in printed
     assert re.search(r"batch_normalization\w*/input *\(16, 4\) +1\.76e-07 +9\.61e-10", printed)
     assert re.search(r"after 1 step\(s\): max \|w_keras - w_paper\| = 6\.8e-04", printed)

@@ -99,7 +99,7 @@ def test_clone_of_a_fitted_estimator_is_unfitted(data):
     ("hidden_layer_sizes", "32", TypeError, "hidden_layer_sizes"),
     ("hidden_layer_sizes", (32, 0), ValueError, r"hidden_layer_sizes\[1\]"),
     ("hidden_layer_sizes", (32, 1.5), TypeError, r"hidden_layer_sizes\[1\]"),
-    ("activation", "softmax", ValueError, "activation"),
+    ("activation", "selu", ValueError, "activation"),
     ("activation", None, TypeError, "activation"),
     ("epochs", 0, ValueError, "epochs"),
     ("epochs", 2.0, TypeError, "epochs"),

@@ -34,23 +34,25 @@ def split_validation(x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | N
 
 
 def class_weights_as_sample_weights(class_weight: Any, y: np.ndarray, sample_weight: np.ndarray | None,
-                                    dtype: np.dtype) -> np.ndarray:
-    """Keras's class_weight for a one-unit output: sample n weighs class_weight[round(y_n)] (default 1)."""
+                                    dtype: np.dtype, loss: Any) -> np.ndarray:
+    """Keras's class_weight: sample n weighs class_weight[c_n] (1 for a class not in the dict).
+
+    c_n is the one class of sample n, as the loss reads it from its targets
+    (``Loss.sample_classes``: the 0/1 target of a one-unit sigmoid output, the
+    argmax of a one-hot row, a sparse class id); losses without one refuse.
+    """
     if sample_weight is not None:
         raise ValueError("class_weight and sample_weight cannot be used together (as in Keras)")
     if not isinstance(class_weight, dict):
         raise TypeError(f"class_weight must be a dict {{class: weight}}, got {type(class_weight).__name__}")
-    if y.shape[1] != 1:
-        raise ValueError(
-            f"class_weight needs a one-unit output; this model has {y.shape[1]} labels, and Keras's "
-            "class_weight would weigh each sample by its argmax label alone. For per-label weights use "
-            "loss=npnet.losses.BinaryCrossentropy(pos_weight=...) (see losses.balanced_pos_weight)")
+    classes = loss.sample_classes(y)                       # (N,) ints, or a ValueError saying why not
     for key, value in class_weight.items():
         check_int(key, "class_weight key", minimum=0)
         check_float(value, f"class_weight[{key}]", 0.0, math.inf, high_open=True)
-    per_class = as_float_array([class_weight.get(0, 1.0), class_weight.get(1, 1.0)], "class_weight",
-                               dtype, ndim=1)   # refuses weights that overflow the model's dtype
-    return per_class[np.round(y[:, 0]).astype(np.int64)]   # targets lie in [0, 1]: classes 0 and 1
+    per_class = np.ones(max([int(classes.max()), *class_weight]) + 1)
+    per_class[list(class_weight)] = list(class_weight.values())
+    # refuses weights that overflow the model's dtype
+    return as_float_array(per_class, "class_weight", dtype, ndim=1)[classes]
 
 
 class EpochIterator:

@@ -81,7 +81,7 @@ class Trainer:
         elif validation_split:
             (x, y, sample_weight), validation = split_validation(x, y, sample_weight, validation_split)
         if class_weight is not None:
-            sample_weight = class_weights_as_sample_weights(class_weight, y, sample_weight, self.dtype)
+            sample_weight = class_weights_as_sample_weights(class_weight, y, sample_weight, self.dtype, self.loss)
         callback_list = CallbackList(callbacks, self, add_history=True,
                                      progbar=ProgbarLogger(verbose, epochs, math.ceil(len(x) / batch_size))
                                      if verbose else None)

@@ -3,17 +3,18 @@
 Shapes: y_true and y_pred (N, K); the per-sample loss (N,) is the mean over
 the K labels, and the batch loss is the mean of that over N, so the batch
 loss is the mean over all N*K entries. Derivations:
-docs/backprop.md#binary-crossentropy and
-docs/backprop.md#sigmoid-and-binary-crossentropy.
+docs/backprop.md#binary-crossentropy,
+docs/backprop.md#sigmoid-and-binary-crossentropy and docs/backprop.md#label-smoothing.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 
 from npnet import activations, backend
-from npnet._validation import as_float_array, as_real_array, check_bool, check_sample_weight, check_unit_interval
+from npnet._validation import as_float_array, check_bool, check_float, check_sample_weight, check_unit_interval
+from npnet.losses.base import Loss, checked_prediction, mean_over_batch, same_shape, weighted_rows
 from npnet.params import WorkArrays
 
 
@@ -49,14 +50,19 @@ def _reduce(losses: np.ndarray, sample_weight: np.ndarray | None) -> float:
     """
     if sample_weight is None:
         return _mean(losses)
-    return float(np.add.reduce(losses.mean(axis=-1) * sample_weight) / len(losses))
+    return mean_over_batch(losses.mean(axis=-1), sample_weight)
 
 
-def _weighted(dloss: np.ndarray, sample_weight: np.ndarray | None) -> np.ndarray:
-    """dloss (N, K) = d(mean over N K)/d(entry), scaled in place by each sample's weight s (N,)."""
-    if sample_weight is not None:
-        dloss *= sample_weight[:, None]
-    return dloss
+def smooth_binary_labels(y: np.ndarray, label_smoothing: float) -> np.ndarray:
+    """Labels squeezed towards 0.5: y (1 - s) + s / 2, as Keras's binary_crossentropy (y itself for s = 0)."""
+    if not label_smoothing:
+        return y
+    return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+
+
+def check_label_smoothing(label_smoothing: Any) -> float:
+    """Keras's label_smoothing: a float in [0, 1]."""
+    return check_float(label_smoothing, "label_smoothing", 0.0, 1.0)
 
 
 def check_pos_weight(pos_weight: Any, labels: int | None = None) -> np.ndarray | None:
@@ -92,17 +98,9 @@ def balanced_pos_weight(y: Any) -> np.ndarray:
 
 def _checked_pair(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[np.ndarray, np.ndarray]:
     """Validate a (y_true, y_pred) pair for the public functions; both come back in one float dtype."""
-    y_pred_array = as_real_array(y_pred, "y_pred")
-    # A float64 array computes in float64, as in Keras; lists, ints and float16 in floatx
-    # (TensorFlow makes a list of Python floats float32, not NumPy's float64).
-    is_float_array = isinstance(y_pred, (np.ndarray, np.generic)) and y_pred_array.dtype.kind == "f"
-    dtype = (np.promote_types(y_pred_array.dtype, backend.float_dtype())
-             if is_float_array else backend.float_dtype())
-    ndim = max(y_pred_array.ndim, 1)
-    y_pred = as_float_array(y_pred_array, "y_pred", dtype, ndim=ndim)
-    y_true = as_float_array(y_true, "y_true", dtype, ndim=ndim)
-    if y_true.shape != y_pred.shape:
-        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
+    y_pred = checked_prediction(y_pred)
+    y_true = as_float_array(y_true, "y_true", y_pred.dtype, ndim=y_pred.ndim)
+    same_shape(y_true, y_pred)
     check_unit_interval(y_true, "y_true")
     if not from_logits and (y_pred.min() < 0 or y_pred.max() > 1):
         raise ValueError("y_pred must be probabilities in [0, 1] when from_logits=False "
@@ -110,66 +108,17 @@ def _checked_pair(y_true: Any, y_pred: Any, from_logits: bool) -> tuple[np.ndarr
     return y_true, y_pred
 
 
-def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> np.ndarray:
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                        label_smoothing: float = 0.0) -> np.ndarray:
     """Per-sample binary crossentropy: the mean over the last axis, shape y_true.shape[:-1].
 
     Keras semantics: probabilities are clipped to [1e-7, 1 - 1e-7] unless
-    ``from_logits=True``, in which case y_pred holds logits.
+    ``from_logits=True``, in which case y_pred holds logits. ``label_smoothing``
+    s replaces the targets by y (1 - s) + s / 2 (docs/backprop.md#label-smoothing).
     """
+    label_smoothing = check_label_smoothing(label_smoothing)
     y_true, y_pred = _checked_pair(y_true, y_pred, check_bool(from_logits, "from_logits"))
-    return _bce_elementwise(y_true, y_pred, from_logits).mean(axis=-1)
-
-
-class Loss:
-    """The loss protocol: what a model asks of its loss (SPEC: issue 12).
-
-    ``loss(y_true, y_pred, sample_weight=None)`` is the checked public call;
-    ``forward``/``backward`` the trusted hot path (``backward() -> dL/dy_pred``
-    for the last ``forward``); ``check_targets`` validates a model's targets for
-    this loss; ``fused(activation)`` offers a loss that starts from the output
-    layer's logits (or None); ``accuracy_metric`` names what ``"accuracy"``
-    means with this loss. Adding a loss is one subclass plus a registry entry.
-    """
-
-    name = "loss"
-    accuracy_metric: str | None = None
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
-        raise NotImplementedError
-
-    def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
-        raise NotImplementedError
-
-    def backward(self) -> np.ndarray:
-        raise NotImplementedError
-
-    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
-        """dL/dy_pred (N, K) without the loss value: all a training step needs (``npnet.training``).
-
-        By default ``forward`` then ``backward``; a loss whose value costs extra
-        calls skips them (``SigmoidBinaryCrossentropy``): fit computes the value
-        once per epoch, from the outputs it kept.
-        """
-        self.forward(y_true, y_pred, sample_weight)
-        return self.backward()
-
-    def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
-        """A model's targets as a finite ``dtype`` array (N, units); (N,) is accepted for one unit, as Keras."""
-        y_array = as_real_array(y, name)
-        if y_array.ndim == 1 and units == 1:   # Keras accepts (N,) targets for a one-unit output
-            y_array = y_array.reshape(-1, 1)
-        y = as_float_array(y_array, name, dtype, ndim=2)
-        if y.shape[1] != units:
-            raise ValueError(f"{name} must have {units} columns (one per output unit), got shape {y.shape}")
-        return y
-
-    def fused(self, activation: Any) -> "Loss | None":
-        """A loss computed from the logits of an output layer with this ``activation``, or None (the default)."""
-        return None
-
-    def get_config(self) -> dict[str, Any]:
-        """``{"name": ..., **constructor arguments}``; ``losses.from_config`` inverts it."""
-        return {"name": self.name}
+    return _bce_elementwise(smooth_binary_labels(y_true, label_smoothing), y_pred, from_logits).mean(axis=-1)
 
 
 class BinaryCrossentropy(Loss):
@@ -183,19 +132,31 @@ class BinaryCrossentropy(Loss):
     term of each label, ``-(w y log p + (1 - y) log(1 - p))``, as TensorFlow's
     ``weighted_cross_entropy_with_logits`` and PyTorch's ``BCEWithLogitsLoss``:
     the per-label answer to imbalanced labels (``balanced_pos_weight``). Keras's
-    own BinaryCrossentropy has no such argument.
+    own BinaryCrossentropy has no such argument. ``label_smoothing`` s trains
+    against y (1 - s) + s / 2, as Keras (docs/backprop.md#label-smoothing).
     """
 
     name = "binary_crossentropy"
     accuracy_metric = "binary_accuracy"
 
-    def __init__(self, from_logits: bool = False, pos_weight: Any = None):
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, pos_weight: Any = None):
         self.from_logits = check_bool(from_logits, "from_logits")
+        self.label_smoothing = check_label_smoothing(label_smoothing)
         self.pos_weight = check_pos_weight(pos_weight)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "from_logits": self.from_logits,
+        return {"name": self.name, "from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
                 "pos_weight": None if self.pos_weight is None else self.pos_weight.tolist()}
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
+        y_true, y_pred = _checked_pair(y_true, y_pred, self.from_logits)
+        pos_weight = check_pos_weight(self.pos_weight, y_true.shape[-1])
+        if sample_weight is not None:
+            if y_true.ndim != 2:
+                raise ValueError(f"sample_weight needs y_true of shape (N, K), got {y_true.shape}")
+            sample_weight = check_sample_weight(sample_weight, len(y_true), y_true.dtype)
+        y_true = smooth_binary_labels(y_true, self.label_smoothing)
+        return _reduce(np.atleast_2d(_bce_elementwise(y_true, y_pred, self.from_logits, pos_weight)), sample_weight)
 
     def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
         """Targets (N, K) in [0, 1]; ``pos_weight`` must hold one weight per label and fit ``dtype``."""
@@ -206,7 +167,16 @@ class BinaryCrossentropy(Loss):
             as_float_array(pos_weight, "pos_weight", dtype, ndim=1)   # must fit the model's dtype
         return y
 
-    def fused(self, activation: Any) -> "Loss | None":
+    def sample_classes(self, y: np.ndarray) -> np.ndarray:
+        """A one-unit output's rounded 0/1 targets, as Keras; several labels have no one class per sample."""
+        if y.shape[1] != 1:
+            raise ValueError(
+                f"class_weight needs a one-unit output; this model has {y.shape[1]} labels, and Keras's "
+                "class_weight would weigh each sample by its argmax label alone. For per-label weights use "
+                "loss=npnet.losses.BinaryCrossentropy(pos_weight=...) (see losses.balanced_pos_weight)")
+        return np.round(y[:, 0]).astype(np.intp)
+
+    def fused(self, activation: Any) -> Loss | None:
         """Sigmoid + binary crossentropy from the logits (docs/backprop.md#sigmoid-and-binary-crossentropy).
 
         Keras does the same for a sigmoid output: the loss is then finite for any
@@ -216,20 +186,12 @@ class BinaryCrossentropy(Loss):
         own_math = (type(self).forward is BinaryCrossentropy.forward
                     and type(self).backward is BinaryCrossentropy.backward)
         if own_math and not self.from_logits and activation is activations.sigmoid:
-            return SigmoidBinaryCrossentropy(self.pos_weight)
+            return SigmoidBinaryCrossentropy(self.pos_weight, self.label_smoothing)
         return None
-
-    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
-        y_true, y_pred = _checked_pair(y_true, y_pred, self.from_logits)
-        pos_weight = check_pos_weight(self.pos_weight, y_true.shape[-1])
-        if sample_weight is not None:
-            if y_true.ndim != 2:
-                raise ValueError(f"sample_weight needs y_true of shape (N, K), got {y_true.shape}")
-            sample_weight = check_sample_weight(sample_weight, len(y_true), y_true.dtype)
-        return _reduce(np.atleast_2d(_bce_elementwise(y_true, y_pred, self.from_logits, pos_weight)), sample_weight)
 
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Loss of a batch: y_true, y_pred (N, K), sample_weight (N,) or None -> float. Caches all for ``backward``."""
+        y_true = smooth_binary_labels(y_true, self.label_smoothing)
         self.y_true, self.y_pred, self.sample_weight = y_true, y_pred, sample_weight
         return _reduce(_bce_elementwise(y_true, y_pred, self.from_logits, self.pos_weight), sample_weight)
 
@@ -238,16 +200,16 @@ class BinaryCrossentropy(Loss):
 
         From probabilities the gradient is zero where p was clipped, as with
         tf.clip_by_value (docs/backprop.md#binary-crossentropy). Weights enter as
-        in ``SigmoidBinaryCrossentropy.backward``.
+        in ``SigmoidBinaryCrossentropy.backward``; y is the smoothed target.
         """
         y, y_pred, w = self.y_true, self.y_pred, self.pos_weight
         if self.from_logits:
-            return _weighted(_dlogits(activations.sigmoid(y_pred), y, w) * (1.0 / y.size), self.sample_weight)
+            return weighted_rows(_dlogits(activations.sigmoid(y_pred), y, w) * (1.0 / y.size), self.sample_weight)
         eps = backend.epsilon()
         p = np.clip(y_pred, eps, 1 - eps)
         inside = (y_pred >= eps) & (y_pred <= 1 - eps)
         positive = y / p if w is None else w.astype(y.dtype, copy=False) * y / p
-        return _weighted((-positive + (1 - y) / (1 - p)) * inside / y.size, self.sample_weight)
+        return weighted_rows((-positive + (1 - y) / (1 - p)) * inside / y.size, self.sample_weight)
 
 
 def _dlogits(p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray | None) -> np.ndarray:
@@ -268,14 +230,16 @@ class SigmoidBinaryCrossentropy(Loss):
     p in ``probabilities`` for the metrics, so the sigmoid runs once per step.
     All arrays are reused from batch to batch: the training hot path.
     Sample weights s (N,) scale row n of dz by s_n; ``pos_weight`` takes the
-    general form of ``_dlogits`` (docs/backprop.md#weighted-losses).
+    general form of ``_dlogits`` (docs/backprop.md#weighted-losses); with
+    ``label_smoothing`` y is the smoothed target throughout.
     """
 
     name = "sigmoid_binary_crossentropy"
     accuracy_metric = "binary_accuracy"
+    logits_gradient = "(sigmoid(z) - y) / (N*K) = (p - y) / {nk}"   # npnet.trace prints it, N*K filled in
 
-    def __init__(self, pos_weight: np.ndarray | None = None) -> None:
-        self.pos_weight = pos_weight
+    def __init__(self, pos_weight: np.ndarray | None = None, label_smoothing: float = 0.0) -> None:
+        self.pos_weight, self.label_smoothing = pos_weight, label_smoothing
         self._work: WorkArrays | None = None
 
     def _rows(self, z: np.ndarray) -> list[np.ndarray]:
@@ -285,7 +249,7 @@ class SigmoidBinaryCrossentropy(Loss):
 
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Loss over y_true (N, K), logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
-        z, y = y_pred, y_true
+        z, y = y_pred, smooth_binary_labels(y_true, self.label_smoothing)
         loss, tmp, p = self._rows(z)
         if self.pos_weight is None:
             # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
@@ -306,7 +270,7 @@ class SigmoidBinaryCrossentropy(Loss):
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
         """dL/dz (N, K) from the logits y_pred without the loss value: p = sigmoid(z), then ``backward``."""
         _, _, p = self._rows(y_pred)
-        self.y_true, self.sample_weight = y_true, sample_weight
+        self.y_true, self.sample_weight = smooth_binary_labels(y_true, self.label_smoothing), sample_weight
         self.probabilities = activations.sigmoid.forward(y_pred, out=p)
         return self.backward()
 
@@ -318,50 +282,9 @@ class SigmoidBinaryCrossentropy(Loss):
         else:
             dz[...] = _dlogits(self.probabilities, self.y_true, self.pos_weight)
         dz *= 1.0 / self.y_true.size
-        return _weighted(dz, self.sample_weight)
+        return weighted_rows(dz, self.sample_weight)
 
 
 def _mean(values: np.ndarray) -> float:
     """The mean of all entries as a float: ``values.mean()`` without its Python-level overhead."""
     return float(np.add.reduce(values, axis=None) / values.size)
-
-
-LossLike = Union[str, Loss, Callable]
-# Names, Keras class names and the Keras-style functions -> the Loss class. Adding a loss adds its entries here.
-_REGISTRY: dict[Any, Callable[..., Loss]] = {
-    "binary_crossentropy": BinaryCrossentropy,
-    "BinaryCrossentropy": BinaryCrossentropy,
-    binary_crossentropy: BinaryCrossentropy,
-}
-
-
-def names() -> list[str]:
-    """The loss names ``compile`` and ``from_config`` accept, sorted."""
-    return sorted(key for key in _REGISTRY if isinstance(key, str))
-
-
-def get(identifier: LossLike) -> Loss:
-    """A Loss from a registered name ("binary_crossentropy"), its Keras function or class name, or an instance."""
-    if isinstance(identifier, Loss):
-        return identifier
-    try:
-        return _REGISTRY[identifier]()
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {identifier!r}; expected one of {names()}, "
-                         "one of npnet.losses' functions or an npnet.losses.Loss "
-                         "(npnet needs the loss's backward)") from None
-
-
-def serialize(loss: Loss) -> dict[str, Any]:
-    """``loss.get_config()``: what a saved model stores."""
-    return loss.get_config()
-
-
-def from_config(config: Any) -> Loss:
-    """The Loss described by ``Loss.get_config()`` data."""
-    if not isinstance(config, dict) or not isinstance(config.get("name"), str):
-        raise ValueError(f"a loss config must be a dict with a 'name', got {config!r}")
-    arguments = {key: value for key, value in config.items() if key != "name"}
-    if config["name"] not in _REGISTRY:
-        raise ValueError(f"unknown loss {config['name']!r}; expected one of {names()}")
-    return _REGISTRY[config["name"]](**arguments)

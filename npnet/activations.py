@@ -169,6 +169,7 @@ class LeakyReLU(Activation):
     """
 
     name = "leaky_relu"
+    keeps_ones = True
 
     def __init__(self, negative_slope: float = 0.2):
         self.negative_slope = check_float(negative_slope, "negative_slope", 0.0, np.inf, high_open=True)
@@ -198,6 +199,7 @@ class ELU(Activation):
     """
 
     name = "elu"
+    keeps_ones = True
 
     def __init__(self, alpha: float = 1.0):
         self.alpha = check_float(alpha, "alpha", 0.0, np.inf, low_open=True, high_open=True)

@@ -24,13 +24,17 @@ from npnet.optimizers import SGD, Adam, keras_rounded
 
 DERIVATIVE_FROM_OUTPUT = {                      # f'(z) written in terms of y = f(z)
     "relu": lambda y: (y > 0).astype(y.dtype),
+    "leaky_relu": lambda y: np.where(y > 0, y.dtype.type(1), y.dtype.type(np.float32(0.2))),   # Keras's slope
+    "elu": lambda y: np.where(y < 0, y + 1, y.dtype.type(1)),
     "tanh": lambda y: 1 - y * y,
     "sigmoid": lambda y: (1 - y) * y,
     "linear": lambda y: np.ones_like(y),
 }
 FUNCTION = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "linear": lambda z: z,
+            "leaky_relu": lambda z: np.where(z < 0, z * z.dtype.type(np.float32(0.2)), z),
+            "elu": lambda z: np.where(z < 0, np.expm1(z), z),
             "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
-KEEPS_ONES = {"relu", "linear"}                 # f(1) = 1: the layer can hand a column of ones upward
+KEEPS_ONES = {"relu", "linear", "leaky_relu", "elu"}   # f(1) = 1: the layer can hand a column of ones upward
 
 
 def sigmoid(z):
@@ -117,6 +121,8 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
     ((12,), "tanh", Adam, False),
     ((9, 7), "sigmoid", lambda: SGD(0.5), True),
     ((5,), "linear", Adam, True),
+    ((8, 6), "leaky_relu", Adam, True),
+    ((8, 6), "elu", Adam, True),
 ])
 def test_fit_is_bit_identical_to_the_textbook_loop(hidden, activation, optimizer, shuffle, dtype):
     rng = np.random.default_rng(7)

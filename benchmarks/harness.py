@@ -2,9 +2,12 @@
 
 One timing loop (``measure``) serves all scripts: an untimed ``prepare``
 builds a fresh subject (a new model, so no run trains on from the last),
-then its ``run`` is timed ``number`` times with ``time.perf_counter``; one
-warm-up repeat first is thrown away (imports, caches, TensorFlow's tracing
-machinery). Garbage is collected before each repeat, outside the clock.
+then its ``run`` is timed ``number`` times with ``time.perf_counter``, and
+its CPU time with ``time.process_time`` (on a machine that others share, a
+single-threaded run's CPU time is the steadier measure: waiting for a core
+is not in it); one warm-up repeat first is thrown away (imports, caches,
+TensorFlow's tracing machinery). Garbage is collected before each repeat,
+outside the clock.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 class Timing(NamedTuple, Generic[T]):
     seconds: list[float]   # one per repeat: the wall time of one call of ``run`` (mean over ``number``)
     results: list[T]       # one per repeat: what the last call of ``run`` returned
+    cpu_seconds: list[float] = []   # one per repeat: this process's CPU time (all its threads), as ``seconds``
 
     @property
     def median(self) -> float:
@@ -41,18 +45,19 @@ def measure(prepare: Callable[[], Callable[[], T]], repeats: int, warmup: int = 
     """Time ``run = prepare()`` (untimed) called ``number`` times, ``repeats`` times after ``warmup`` throw-aways."""
     if repeats < 1 or warmup < 0 or number < 1:
         raise ValueError(f"need repeats >= 1, warmup >= 0, number >= 1; got {repeats}, {warmup}, {number}")
-    seconds, results = [], []
+    seconds, results, cpu_seconds = [], [], []
     for index in range(warmup + repeats):
         run = prepare()
         gc.collect()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(number):
             result = run()
-        elapsed = (time.perf_counter() - start) / number
+        elapsed, cpu = (time.perf_counter() - start) / number, (time.process_time() - cpu_start) / number
         if index >= warmup:
             seconds.append(elapsed)
+            cpu_seconds.append(cpu)
             results.append(result)
-    return Timing(seconds, results)
+    return Timing(seconds, results, cpu_seconds)
 
 
 # -- the machine ------------------------------------------------------------------------------
@@ -94,15 +99,15 @@ def blas_report() -> list[str]:
     return lines
 
 
-def machine_report() -> str:
-    """Markdown bullets: CPU, cores, load, thread settings, BLAS kernels, versions."""
+def machine_report(pools: bool = True) -> str:
+    """Markdown bullets: CPU, cores, load, thread settings, BLAS kernels (this process's, if ``pools``), versions."""
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                       "OPENBLAS_CORETYPE") if k in os.environ}
     lines = [f"- CPU: {cpu_model()}; {os.cpu_count()} logical cores, {len(os.sched_getaffinity(0))} usable",
              f"- load average (1, 5, 15 min) at the end: {load}",
              f"- thread environment: {env or 'none set (library defaults)'}"]
-    lines += [f"- thread pool: {line}" for line in blas_report()]
+    lines += [f"- thread pool: {line}" for line in blas_report()] if pools else []
     packages = versions(["numpy", "scikit-learn", "tensorflow", "keras", "torch", "threadpoolctl"])
     lines.append(f"- Python {platform.python_version()}; " + ", ".join(f"{k} {v}" for k, v in packages.items()))
     return "\n".join(lines)

@@ -27,24 +27,29 @@ if TYPE_CHECKING:
     from benchmarks.peers import Workload
 
 # What importing each peer means: the module a user imports to train with it.
-IMPORTS = {"npnet": "npnet", "keras": "keras", "sklearn": "sklearn.neural_network", "torch": "torch"}
+IMPORTS = {"npnet": "npnet", "keras": "keras", "sklearn": "sklearn.neural_network", "torch": "torch",
+           "floor": "numpy"}
 # Keras on TensorFlow, quiet (the values reference.keras_model sets), set before the child starts.
 CHILD_ENVIRONMENT = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "3"}
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
-def run(peer: str, data_path: str | Path, work: Workload, seed: int, threads: int | None) -> dict[str, float]:
-    """Train ``peer`` once in a child interpreter on the arrays in ``data_path`` (x, y, x_test, y_test).
+def run(peer: str, data_path: str | Path, work: Workload, seed: int, threads: int | None,
+        timed_fits: int = 0) -> dict:
+    """Train ``peer`` in a child interpreter on the arrays in ``data_path`` (x, y, x_test, y_test).
 
     Returns import_seconds, first_fit_seconds (cold: no warm-up), peak_rss_mb and
-    first_fit_accuracy (test accuracy of that model: binary, or of the argmax for a softmax).
+    first_fit_accuracy (test accuracy of that model: binary, or of the argmax for a softmax); with
+    ``timed_fits``, also fit_seconds, fit_cpu_seconds and accuracies: that many more fits, each of a
+    freshly built model, timed as ``harness.measure`` times them (the first fit was their warm-up).
     """
     if peer not in IMPORTS:
         raise ValueError(f"unknown peer {peer!r}; choose from {sorted(IMPORTS)}")
     command = [sys.executable, "-m", "benchmarks.isolated", "--peer", peer, "--data", str(data_path),
                "--hidden", ",".join(map(str, work.hidden)), "--batch-size", str(work.batch_size),
                "--epochs", str(work.epochs), "--validation-split", str(work.validation_split),
-               "--head", work.head, "--seed", str(seed)] + (["--threads", str(threads)] if threads is not None else [])
+               "--head", work.head, "--seed", str(seed), "--timed-fits", str(timed_fits)] + (
+                   ["--threads", str(threads)] if threads is not None else [])
     environment = {**os.environ, **CHILD_ENVIRONMENT,
                    "PYTHONPATH": os.pathsep.join([str(REPOSITORY), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, check=False)
@@ -83,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head", choices=("sigmoid", "softmax"), default="sigmoid")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--timed-fits", type=int, default=0, help="fits to time after the first one")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -91,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import numpy as np
     from benchmarks import peers
-    (peer,), _ = peers.get([args.peer], args.threads, skip_missing=False)
+    (peer,), notes = peers.get([args.peer], args.threads, skip_missing=False)
     with np.load(args.data, allow_pickle=False) as arrays:
         x, y, x_test, y_test = (arrays[key] for key in ("x", "y", "x_test", "y_test"))
     work = peers.Workload(tuple(int(u) for u in args.hidden.split(",")), args.batch_size, args.epochs,
@@ -101,8 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     model = fit()
     first_fit_seconds = time.perf_counter() - start
     accuracy = peers.accuracy(work.head, peer.predict(model, x_test), y_test)
-    print(json.dumps({"import_seconds": import_seconds, "first_fit_seconds": first_fit_seconds,
-                      "peak_rss_mb": peak_rss_mb(), "first_fit_accuracy": accuracy}))
+    result = {"import_seconds": import_seconds, "first_fit_seconds": first_fit_seconds,
+              "peak_rss_mb": peak_rss_mb(), "first_fit_accuracy": accuracy}
+    if args.timed_fits:
+        from benchmarks import harness
+        timing = harness.measure(peers.fit_runner(peer, x, y, work, args.seed), args.timed_fits, warmup=0)
+        result.update(fit_seconds=timing.seconds, fit_cpu_seconds=timing.cpu_seconds,
+                      accuracies=[peers.accuracy(work.head, peer.predict(m, x_test), y_test) for m in timing.results],
+                      thread_pools=harness.blas_report(), notes=notes)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -178,6 +178,41 @@ class SklearnPeer(Peer):
 
 
 @dataclass
+class FloorModel:
+    weights: list            # npnet's initial weights, Keras order
+    generator: Any           # where npnet's fit would draw its batch orders
+    values: Any = None       # (P,) after fit: the trained parameters, get_weights() order
+
+
+class FloorPeer(Peer):
+    """benchmarks/floor.py: the tutorial's training inlined in the fewest NumPy calls, from npnet's initial state.
+
+    It trains only ReLU nets with a sigmoid output (the tutorial's and the
+    scaling sweeps'), as npnet would from the same seed: same weights, same batches.
+    """
+
+    name, module = "floor", "numpy"
+
+    def build(self, n_inputs, hidden, n_outputs, seed):
+        model = NpnetPeer().build(n_inputs, hidden, n_outputs, seed)
+        from npnet import utils
+        generator = np.random.default_rng()
+        generator.bit_generator.state = utils.random_generator().bit_generator.state
+        return FloorModel(model.get_weights(), generator)
+
+    def fit(self, model, x, y, work):
+        from benchmarks import floor
+        _, model.values = floor.floor_fit(x, y, work, model.weights, model.generator)
+
+    def predict(self, model, x):
+        from benchmarks import floor
+        return floor.predict(model.values, [w.shape for w in model.weights], x)
+
+    def train_step(self, model, x, y):
+        raise NotImplementedError("the floor is a whole fit, not a step API")
+
+
+@dataclass
 class TorchModel:
     net: Any
     optimizer: Any
@@ -278,7 +313,8 @@ class TorchPeer(Peer):
         loss.item()   # as train_on_batch, hand the loss back to Python
 
 
-PEERS: dict[str, Peer] = {peer.name: peer for peer in (NpnetPeer(), KerasPeer(), SklearnPeer(), TorchPeer())}
+PEERS: dict[str, Peer] = {peer.name: peer for peer in (NpnetPeer(), KerasPeer(), SklearnPeer(), TorchPeer(),
+                                                       FloorPeer())}
 
 
 def get(names: list[str], threads: int | None = None, skip_missing: bool = True) -> tuple[list[Peer], list[str]]:

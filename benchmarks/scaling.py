@@ -12,16 +12,24 @@ The sweeps:
   where BLAS does nearly all the work and npnet / torch should be <= 1.
 
     python -m benchmarks.scaling [--peers npnet,torch,sklearn] [--keras] [--repeats 3]
-                                 [--quick] [--png scaling.png] [--write-results]
+                                 [--quick] [--compute-bound-only [--interleaved]] [--png scaling.png]
+                                 [--write-results]
+
+``--compute-bound-only --interleaved`` times only the compute-bound run, each
+timed fit in a fresh process of its own, the peers in turn (as
+``benchmarks.tutorial --interleaved``), with the floor (benchmarks/floor.py) as a third peer.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
+import tempfile
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from benchmarks import harness, peers
+from benchmarks import harness, isolated, peers
 from npnet import tutorial
 
 COMPUTE_BOUND_TARGET = 1.0   # npnet time / torch time
@@ -110,6 +118,39 @@ def compute_bound_table(timings: dict[str, harness.Timing]) -> str:
     return harness.markdown_table(headers, lines)
 
 
+def compute_bound_interleaved(config: Config, names: list[str], rounds: int, seed: int,
+                              threads: int | None) -> tuple[str, list[str]]:
+    """One epoch of ``config`` per peer, each timed fit in a fresh process, the peers in turn; a table and notes."""
+    x, y = synthetic(config.rows, config.inputs, config.outputs, seed)
+    work = peers.Workload(config.hidden, config.batch_size, epochs=1)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory() as directory:
+        data_path = Path(directory) / "compute_bound.npz"
+        np.savez(data_path, x=x, y=y, x_test=x[:1000], y_test=y[:1000])
+        for index in range(rounds):
+            for name in names:
+                runs[name].append(isolated.run(name, data_path, work, seed, threads, timed_fits=1))
+                harness.progress(f"round {index + 1}: {name} {runs[name][-1]['fit_seconds'][0]:.3f} s")
+    wall = {name: [run["fit_seconds"][0] for run in mine] for name, mine in runs.items()}
+    cpu = {name: [run["fit_cpu_seconds"][0] for run in mine] for name, mine in runs.items()}
+    npnet = statistics.median(wall["npnet"]) if "npnet" in wall else None
+    npnet_cpu = statistics.median(cpu["npnet"]) if "npnet" in cpu else None
+    lines = [[name, f"{statistics.median(wall[name]):.3f}", f"{min(wall[name]):.3f}",
+              f"{npnet / statistics.median(wall[name]):.2f}" if npnet else "-",
+              f"{statistics.median(cpu[name]):.3f}",
+              f"{npnet_cpu / statistics.median(cpu[name]):.2f}" if npnet_cpu else "-",
+              f"<= {COMPUTE_BOUND_TARGET:g}" if name == "torch" else ""] for name in names]
+    table = harness.markdown_table(["peer", "epoch median (s)", "epoch min (s)", "npnet / peer",
+                                    "epoch CPU median (s)", "npnet / peer (CPU)", "target"], lines)
+    notes = [f"- Interleaved: {rounds} rounds; in each, every peer in turn runs in a fresh process one untimed "
+             "warm-up epoch, then one timed epoch of a freshly built model (synthetic float32 data, shuffled, "
+             "no validation). CPU time is the child's, all threads."]
+    for name in names:
+        notes += [f"- Threads: {note}" for note in runs[name][0]["notes"]]
+        notes += [f"- Threads: {name} pool: {pool}" for pool in runs[name][0]["thread_pools"]]
+    return table, notes
+
+
 def plot(sweep_rows: list[list[dict]], path: str) -> None:
     """One log-log panel per sweep: median epoch seconds against the swept value, a line per peer."""
     plt = harness.pyplot()
@@ -143,11 +184,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers", default="npnet,torch,sklearn")
     parser.add_argument("--keras", action="store_true", help="add Keras (slow: ~1 s of tracing per model)")
     parser.add_argument("--quick", action="store_true", help="smaller sweeps and compute-bound run")
+    parser.add_argument("--compute-bound-only", action="store_true", help="skip the sweeps")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="with --compute-bound-only: each timed fit in a fresh process, in turns")
     args = parser.parse_args(argv)
+    bound = QUICK_COMPUTE_BOUND if args.quick else COMPUTE_BOUND
+    if args.compute_bound_only and args.interleaved:
+        table, notes = compute_bound_interleaved(bound, [name for name in ["floor", "npnet", "torch"]
+                                                         if peers.PEERS[name].available()],
+                                                 args.repeats, args.seed, args.threads)
+        report = "\n\n".join([f"### Compute-bound: {bound}, one epoch\n\n{table}", "\n".join(notes),
+                               harness.machine_report(pools=False)])
+        harness.publish(args, "compute-bound", "Compute-bound epoch: npnet vs PyTorch", report)
+        return
     chosen, notes = peers.get(args.peers.split(",") + (["keras"] if args.keras else []), args.threads)
     sweeps = [Sweep(s.name, s.unit, s.values[:3] if args.quick else s.values, s.config) for s in SWEEPS]
-    sweep_rows = [run_sweep(sweep, chosen, args.repeats, args.seed) for sweep in sweeps]
-    bound = QUICK_COMPUTE_BOUND if args.quick else COMPUTE_BOUND
+    sweep_rows = [] if args.compute_bound_only else [run_sweep(sweep, chosen, args.repeats, args.seed)
+                                                       for sweep in sweeps]
     bound_peers = [peer for peer in chosen if peer.name in ("npnet", "torch", "keras")]
     bound_timings = time_config(bound, bound_peers, args.repeats, args.seed)
     sections = [f"### One epoch as {sweep.name} grows\n\n{sweep_table(rows)}" for sweep, rows in

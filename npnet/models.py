@@ -82,9 +82,6 @@ class Sequential(Trainer):
         if not isinstance(layer, Layer):
             raise TypeError(f"layer must be an npnet layer ({', '.join(layers_module.names())}, or a "
                             f"npnet.layers.Layer of your own) or Input, got {type(layer).__name__}")
-        if layer.wants_ones_column:
-            raise ValueError(f"layer {layer.name!r} asks for a constant-1 input column, which Sequential "
-                             "does not provide yet")
         if any(layer is existing for existing in self._layers):
             raise ValueError(f"layer {layer.name!r} is already in this model")
         if layer.built:

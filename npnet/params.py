@@ -126,13 +126,16 @@ class WorkArrays:
 
     ``columns`` maps a name to the width of that array; storage grows only when
     a larger batch arrives, so a training loop allocates nothing per step.
+    The arrays named in ``ones_column`` get their last column filled with ones
+    once, when they are allocated (the bias trick, ``npnet.layers.dense``).
     ``ones(n)`` is a read-only vector of ones, for sums over the batch written
     as products (``db = 1^T dz``): BLAS sums the rows of a (250, 32) array about
     five times faster than ``np.sum(axis=0)``.
     """
 
-    def __init__(self, dtype: np.dtype, **columns: int):
+    def __init__(self, dtype: np.dtype, ones_column: tuple[str, ...] = (), **columns: int):
         self.dtype, self.columns, self.capacity = dtype, columns, 0
+        self._with_ones = [name in ones_column for name in columns]
         self._n, self._views = -1, []
 
     def rows(self, n: int) -> list[np.ndarray]:
@@ -140,6 +143,9 @@ class WorkArrays:
         if n != self._n:   # most steps reuse the last batch size and its views
             if n > self.capacity:
                 self.arrays = [np.empty((n, width), self.dtype) for width in self.columns.values()]
+                for array, with_ones in zip(self.arrays, self._with_ones):
+                    if with_ones:
+                        array[:, -1] = 1
                 self._ones = np.ones(n, self.dtype)
                 self._ones.flags.writeable = False
                 self.capacity = n
@@ -149,3 +155,20 @@ class WorkArrays:
     def ones(self, n: int) -> np.ndarray:
         """A read-only (n,) vector of ones; ``rows(n)`` must have been called first."""
         return self._ones[:n]
+
+
+def stacked(top: np.ndarray, row: np.ndarray) -> np.ndarray | None:
+    """``[top; row]``, shape (I+1, O), as one view of the buffer, when the row (O,) directly follows top (I, O).
+
+    A Dense layer's kernel W and bias b are laid out one after the other, so
+    ``[W; b]`` is a view too: the bias trick (``npnet.layers.dense``) multiplies
+    by it. None when the two are not adjacent in one contiguous buffer.
+    """
+    base = top.base
+    if (base is None or base.ndim != 1 or not base.flags.c_contiguous or not top.flags.c_contiguous
+            or row.base is not base or top.ndim != 2 or row.shape != (top.shape[1],)):
+        return None
+    start = (top.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+    if row.__array_interface__["data"][0] != top.__array_interface__["data"][0] + top.nbytes:
+        return None
+    return base[start:start + top.size + row.size].reshape(top.shape[0] + 1, top.shape[1])

@@ -9,7 +9,7 @@ import pytest
 
 import npnet
 from npnet.callbacks import Callback, EarlyStopping, ModelCheckpoint, TerminateOnNaN
-from npnet.layers import Dense
+from npnet.layers import Dense, Dropout
 from npnet.models import TrainingDivergedError, load_model
 from npnet.optimizers import SGD
 
@@ -390,6 +390,45 @@ def test_divergence_raises_naming_epoch_batch_and_last_finite_loss_and_keeps_fin
     assert all(np.isfinite(w).all() for w in m.get_weights())
     assert m.history.epoch == [0] and len(m.history.history["loss"]) == 1
     assert events.events == [("epoch_end", 0), ("train_end", {k: v[0] for k, v in m.history.history.items()})]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("learning_rate, epoch, batch", [(DIVERGING_SGD, 1, 1), (1e5, 1, 3), (3e3, 2, 2)])
+def test_divergence_without_batch_hooks_restores_the_weights_that_batch_hooks_see(learning_rate, epoch, batch):
+    # Without a batch hook fit learns the batch losses at the epoch's end, and rebuilds the
+    # weights the last finite batch was computed on by replaying the epoch's first steps
+    # (batch - 1 of them): the same steps as with a hook, so the same bits.
+    events, with_hooks = Events(), model(SGD(learning_rate))
+    with pytest.raises(TrainingDivergedError) as expected:
+        with_hooks.fit(*data(), batch_size=5, epochs=6, verbose=0, callbacks=[events])
+    without = model(SGD(learning_rate))   # seeds the shuffles again: the same batches
+    with pytest.raises(TrainingDivergedError) as raised:
+        without.fit(*data(), batch_size=5, epochs=6, verbose=0)
+    assert (raised.value.epoch, raised.value.batch) == (expected.value.epoch, expected.value.batch) == (epoch, batch)
+    assert str(raised.value) == str(expected.value)
+    assert_same_weights(without.get_weights(), events.batch_start_weights[4 * epoch + batch - 1])
+    assert_same_weights(without.get_weights(), with_hooks.get_weights())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("seed, batch", [(None, 2), (7, 3)])
+def test_the_divergence_replay_draws_the_same_dropout_masks(seed, batch):
+    # The replay restores npnet's generator (seed=None) and a seeded Dropout's own with the weights.
+    def dropout_model():
+        npnet.utils.set_random_seed(0)
+        m = npnet.Sequential([npnet.Input(shape=(4,)), Dense(5, activation="relu"), Dropout(0.3, seed=seed),
+                              Dense(3, activation="sigmoid")])
+        m.compile(optimizer=SGD(1e5), loss="binary_crossentropy")
+        return m
+    with_hooks = dropout_model()
+    with pytest.raises(TrainingDivergedError) as expected:
+        with_hooks.fit(*data(), batch_size=5, epochs=6, verbose=0, callbacks=[Events()])
+    without = dropout_model()
+    with pytest.raises(TrainingDivergedError) as raised:
+        without.fit(*data(), batch_size=5, epochs=6, verbose=0)
+    assert (raised.value.epoch, raised.value.batch) == (expected.value.epoch, expected.value.batch) == (1, batch)
+    assert str(raised.value) == str(expected.value)
+    assert_same_weights(without.get_weights(), with_hooks.get_weights())
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

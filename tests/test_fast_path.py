@@ -1,10 +1,14 @@
 """The optimised training step is the textbook algorithm, to the last bit.
 
-``Sequential.fit`` runs in place, on one flat buffer, with reused work arrays
-and fused steps. Here the same training is written the plain way: fresh
-arrays for every intermediate, a Python list of weights, the formulas of
-docs/backprop.md one per line. Both must give bit-identical histories and
-weights, so no speed-up can change a number.
+``Sequential.fit`` runs in place, on one flat buffer, with reused work arrays,
+fused steps, the bias folded into the kernel's product and the loss computed
+once per epoch. Here the same training is written the plain way: fresh arrays
+for every intermediate, a Python list of weights, the formulas of
+docs/backprop.md one per line, the bias trick as its textbook form
+``[x 1] @ [W; b]``. Both must give bit-identical histories and weights, so no
+speed-up can change a number. Where the trick reorders a sum (the bias added
+inside the product, not after it), ``test_the_bias_trick_changes_only_rounding``
+bounds the difference by float32 rounding.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import math
 
 import numpy as np
 import pytest
+from float_rounding import gamma
 
 import npnet
 from npnet.layers import Dense
@@ -19,22 +24,38 @@ from npnet.optimizers import SGD, Adam, keras_rounded
 
 DERIVATIVE_FROM_OUTPUT = {                      # f'(z) written in terms of y = f(z)
     "relu": lambda y: (y > 0).astype(y.dtype),
+    "leaky_relu": lambda y: np.where(y > 0, y.dtype.type(1), y.dtype.type(np.float32(0.2))),   # Keras's slope
+    "elu": lambda y: np.where(y < 0, y + 1, y.dtype.type(1)),
     "tanh": lambda y: 1 - y * y,
     "sigmoid": lambda y: (1 - y) * y,
     "linear": lambda y: np.ones_like(y),
 }
 FUNCTION = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, "linear": lambda z: z,
+            "leaky_relu": lambda z: np.where(z < 0, z * z.dtype.type(np.float32(0.2)), z),
+            "elu": lambda z: np.where(z < 0, np.expm1(z), z),
             "sigmoid": lambda z: 1 / (1 + np.exp(-z))}
+KEEPS_ONES = {"relu", "linear", "leaky_relu", "elu"}   # f(1) = 1: the layer can hand a column of ones upward
 
 
 def sigmoid(z):
     return np.reciprocal(np.exp(-z) + 1)
 
 
+def with_ones(h):
+    return np.hstack([h, np.ones((len(h), 1), h.dtype)])
+
+
 def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, batch_size, orders):
-    """Mini-batch training of a sigmoid-output network with BCE from the logits, allocating freely."""
+    """Mini-batch training of a sigmoid-output network with BCE from the logits, allocating freely.
+
+    A layer whose input carries a column of ones -- the data, or the output of
+    a layer whose activation keeps 1 -- computes ``[h 1] @ [W; b]``; any other
+    ``h @ W + b``. Each epoch's loss and accuracy come from all its logits at
+    once; the validation pass is one batch.
+    """
     weights = [w.copy() for w in weights]
     dtype = weights[0].dtype.type
+    folded = [True] + [activation in KEEPS_ONES for activation in activations[:-1]]
     moments = [np.zeros_like(w) for w in weights], [np.zeros_like(w) for w in weights]
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     step = 0
@@ -42,30 +63,36 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
     def forward(xb):
         outputs = [xb]
         for layer, activation in enumerate(activations):
-            z = outputs[-1] @ weights[2 * layer] + weights[2 * layer + 1]
+            h, W, b = outputs[-1], weights[2 * layer], weights[2 * layer + 1]
+            z = with_ones(h) @ np.vstack([W, b]) if folded[layer] else h @ W + b
             outputs.append(z if layer == len(activations) - 1 else FUNCTION[activation](z))
         return outputs                                   # the last entry is the logits
 
     def loss_and_accuracy(z, yb):
         loss = np.maximum(z, 0) - z * yb + np.log1p(np.exp(-np.abs(z)))
         correct = np.count_nonzero((sigmoid(z) > 0.5) == yb)
-        return float(np.add.reduce(loss, axis=None) / loss.size), correct
+        return float(np.add.reduce(loss, axis=None) / loss.size), correct / yb.size
 
     for epoch in range(epochs):
         xs, ys = (x[orders[epoch]], y[orders[epoch]]) if orders is not None else (x, y)
-        loss_sum, correct = 0.0, 0
+        logits = []
         for start in range(0, len(xs), batch_size):
             xb, yb = xs[start:start + batch_size], ys[start:start + batch_size]
             outputs = forward(xb)
-            loss, right = loss_and_accuracy(outputs[-1], yb)
-            loss_sum, correct = loss_sum + len(xb) * loss, correct + right
+            logits.append(outputs[-1])
             grads = [None] * len(weights)
             dz = (sigmoid(outputs[-1]) - yb) * dtype(1.0 / yb.size)      # dL/dz at the logits
             for layer in reversed(range(len(activations))):
-                grads[2 * layer] = outputs[layer].T @ dz                # dW = x^T dz
-                grads[2 * layer + 1] = np.ones(len(dz), dtype) @ dz     # db = dz^T 1, the sum over the batch
+                h, W, b = outputs[layer], weights[2 * layer], weights[2 * layer + 1]
+                if folded[layer]:
+                    dWb = with_ones(h).T @ dz                           # [dW; db] = [h 1]^T dz
+                    grads[2 * layer], grads[2 * layer + 1] = dWb[:-1], dWb[-1]
+                    dx = (dz @ np.vstack([W, b]).T)[:, :-1]             # the ones' column of dx is dropped
+                else:
+                    grads[2 * layer] = h.T @ dz                         # dW = h^T dz
+                    grads[2 * layer + 1] = np.ones(len(dz), dtype) @ dz  # db = dz^T 1, the sum over the batch
+                    dx = dz @ W.T                                       # dx = dz W^T
                 if layer:
-                    dx = dz @ weights[2 * layer].T                      # dx = dz W^T
                     dz = dx * DERIVATIVE_FROM_OUTPUT[activations[layer - 1]](outputs[layer])
             step += 1
             for w, g, m, v in zip(weights, grads, *moments):
@@ -79,15 +106,12 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
                     w -= m * alpha / (np.sqrt(v) + dtype(optimizer.epsilon))
                 else:
                     w -= g * keras_rounded(optimizer.learning_rate, dtype)
-        history["loss"].append(loss_sum / len(xs))
-        history["accuracy"].append(correct / y.size)
-        val_loss_sum, val_correct = 0.0, 0
-        for start in range(0, len(x_val), batch_size):
-            xb, yb = x_val[start:start + batch_size], y_val[start:start + batch_size]
-            loss, right = loss_and_accuracy(forward(xb)[-1], yb)
-            val_loss_sum, val_correct = val_loss_sum + len(xb) * loss, val_correct + right
-        history["val_loss"].append(val_loss_sum / len(x_val))
-        history["val_accuracy"].append(val_correct / y_val.size)
+        loss, accuracy = loss_and_accuracy(np.concatenate(logits), ys)
+        history["loss"].append(loss)
+        history["accuracy"].append(accuracy)
+        val_loss, val_accuracy = loss_and_accuracy(forward(x_val)[-1], y_val)
+        history["val_loss"].append(len(x_val) * val_loss / len(x_val))   # the size-weighted mean of one batch
+        history["val_accuracy"].append(val_accuracy)
     return history, weights
 
 
@@ -97,6 +121,8 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
     ((12,), "tanh", Adam, False),
     ((9, 7), "sigmoid", lambda: SGD(0.5), True),
     ((5,), "linear", Adam, True),
+    ((8, 6), "leaky_relu", Adam, True),
+    ((8, 6), "elu", Adam, True),
 ])
 def test_fit_is_bit_identical_to_the_textbook_loop(hidden, activation, optimizer, shuffle, dtype):
     rng = np.random.default_rng(7)
@@ -122,3 +148,35 @@ def test_fit_is_bit_identical_to_the_textbook_loop(hidden, activation, optimizer
     assert history == expected
     for name, got, want in zip(["W", "b"] * len(weights), model.get_weights(), weights):
         np.testing.assert_array_equal(got, want, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_bias_trick_changes_only_rounding(dtype):
+    """[x 1] @ [W; b] against x @ W + b, and their gradients, within the rounding of a sum.
+
+    Each output is a sum of I + 1 terms (x_i W_ij and b_j); computed in any
+    order it is within gamma_{I+1} times the sum of the absolute terms of the
+    exact sum (tests/float_rounding.py), so two orders differ by at most twice
+    that. The same holds for db (N terms) and dx (O terms); dW is the same
+    product in both.
+    """
+    rng = np.random.default_rng(0)
+    n, i, o = 250, 33, 16
+    layer = Dense(o, activation="relu")
+    layer.build(i, np.dtype(dtype).name)
+    layer.b[...] = rng.normal(size=o)
+    x = rng.normal(size=(n, i)).astype(dtype)
+    dy = rng.normal(size=(n, o)).astype(dtype)
+
+    plain = layer.forward(x, training=True, activate=False).copy()
+    layer.backward(dy)
+    plain_grads = layer.dW.copy(), layer.db.copy()
+    plain_dx = layer.backward(dy).copy()
+    folded = layer.forward(with_ones(x), training=True, activate=False).copy()
+    folded_dx = layer.backward(dy)[:, :-1].copy()
+
+    bound = 2 * gamma(i + 1, dtype) * (np.abs(x) @ np.abs(layer.W) + np.abs(layer.b))
+    assert np.all(np.abs(folded - plain) <= bound)
+    assert np.all(np.abs(layer.db - plain_grads[1]) <= 2 * gamma(n, dtype) * np.abs(dy).sum(axis=0))
+    np.testing.assert_array_equal(layer.dW, plain_grads[0])   # the same products, the same sums
+    assert np.all(np.abs(folded_dx - plain_dx) <= 2 * gamma(o, dtype) * (np.abs(dy) @ np.abs(layer.W.T)))

@@ -153,12 +153,24 @@ def test_a_model_of_dense_and_activation_layers_matches_keras(keras):
     testing.assert_matches_keras(model, *data())
 
 
-def test_a_layer_asking_for_a_ones_column_is_refused_until_models_provide_it():
-    class Folded(Dense):
-        wants_ones_column = True
+def test_fit_gives_a_layer_that_wants_a_ones_column_its_input_with_one():
+    seen = []
 
-    with pytest.raises(ValueError, match="constant-1 input column"):
-        npnet.Sequential([Folded(2)])
+    class Recording(Dense):
+        def forward(self, x, training=False, activate=True, ones_column=False):
+            seen.append((x.shape[1], bool(np.all(x[:, -1] == 1))))
+            return super().forward(x, training, activate, ones_column)
+
+    model = npnet.Sequential([npnet.Input(shape=(6,)), Recording(4, activation="relu"),
+                              Recording(3, activation="tanh"), Recording(2, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    x, y = np.random.default_rng(0).normal(size=(8, 6)), np.ones((8, 2))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    # the data and the ReLU layer's output carry the ones; tanh(1) != 1, so its output does not
+    assert seen[:3] == [(7, True), (5, True), (3, False)]
+    seen.clear()
+    model.train_on_batch(x, y)   # one batch: the textbook x @ W + b
+    assert [columns for columns, _ in seen] == [6, 4, 3]
 
 
 def test_freezing_after_compile_is_refused_until_compile_runs_again():

@@ -73,9 +73,12 @@ class Layer:
     layer's weights become non-trainable, and never change.
     """
 
-    # Reserved for folding a bias into its kernel's product (benchmarks issue): a layer that
-    # sets this will receive x (N, I + 1) whose last column is 1. No model honours it yet.
+    # The bias trick (npnet.layers.dense): a layer that wants a column of ones gets x (N, I+1)
+    # whose last column is 1 and returns dx (N, I+1) from backward, when the layer below
+    # gives one: its forward(x, training, ones_column=True) returns y (N, O+1) whose last
+    # column is 1, and its backward then takes dy (N, O+1) and ignores the last column.
     wants_ones_column: bool = False
+    gives_ones_column: bool = False
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_dim: int | None = None, input_shape: tuple[int] | None = None):

@@ -8,7 +8,7 @@ import numpy as np
 from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
 from npnet.layers.base import Layer, Weight
-from npnet.params import WorkArrays
+from npnet.params import WorkArrays, stacked
 
 
 class Dense(Layer):
@@ -19,6 +19,17 @@ class Dense(Layer):
     add their penalty of W and b to the loss, ``activity_regularizer`` its
     penalty of y divided by N (Keras's per-sample scaling), and each adds its
     gradient in ``backward`` (docs/backprop.md#weight-penalties).
+
+    The bias trick (docs/backprop.md#the-bias-trick): the model lays W and b out
+    one after the other, so ``Wb = [W; b]`` (I+1, O) is one view of both. For an
+    input that carries a column of ones, x1 = [x 1] (N, I+1), one product gives
+    ``x1 @ Wb = x W + b`` and one product gives both gradients,
+    ``x1^T dz = [dW; db]``; then ``backward`` returns ``dz Wb^T`` (N, I+1), whose
+    last column (the gradient with respect to the ones) the layer below ignores.
+    The model passes x1 where the layer below can leave the column of ones next
+    to its output (``forward(..., ones_column=True)``; only an activation with
+    f(1) = 1, as ReLU, may run over it) and the fit's data where this is the
+    first layer; given x (N, I), the layer adds b itself.
     """
 
     def __init__(self, units: int, activation: activations.ActivationLike = None, use_bias: bool = True,
@@ -53,15 +64,29 @@ class Dense(Layer):
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         super().bind(input_dim, values, grads)
         self.W, self.dW = values[0], grads[0]                       # (I, O); dW None when frozen
+        self.Wb = self.dWb = None
         if self.use_bias:
             self.b, self.db = values[1], grads[1]                   # (O,)
+            self.Wb = stacked(self.W, self.b)                       # (I+1, O) = [W; b], a view of both
+            self.dWb = None if self.dW is None else stacked(self.dW, self.db)
+        self.wants_ones_column = self.Wb is not None
         # An activation whose backward needs its input (gelu, silu) gets z kept in an array of its own.
         self._keeps_z = getattr(self.activation, "needs_input", False)
-        self._work = WorkArrays(self.W.dtype, y=self.units, dz=self.units, dx=input_dim,
+        self._work = WorkArrays(self.W.dtype, ones_column=("y1",), y=self.units, y1=self.units + 1,
+                                dz=self.units, dz1=self.units + 1, dx=input_dim, dx1=input_dim + 1,
                                 **({"z": self.units} if self._keeps_z else {}))
         if self.activity_regularizer is not None:
             # the activated output (when the forward stops at the logits) and the penalty's gradient
             self._activity_work = WorkArrays(self.W.dtype, a=self.units, da=self.units)
+
+    @property
+    def gives_ones_column(self) -> bool:
+        """Whether ``forward(..., ones_column=True)`` may leave a column of ones next to y: f(1) = 1.
+
+        Not with an activation that needs its input, nor with an activity penalty (it reads y (N, O)).
+        """
+        return (self.activation.keeps_ones and not getattr(self.activation, "needs_input", False)
+                and self.activity_regularizer is None)
 
     @property
     def kernel(self) -> np.ndarray:
@@ -75,23 +100,30 @@ class Dense(Layer):
 
     # -- forward and backward -----------------------------------------------------
 
-    def forward(self, x: np.ndarray, training: bool = False, activate: bool = True) -> np.ndarray:
-        """x (N, I) -> y (N, O). With ``activate=False`` returns the logits z = x @ W + b.
+    def forward(self, x: np.ndarray, training: bool = False, activate: bool = True,
+                ones_column: bool = False) -> np.ndarray:
+        """x (N, I) or [x 1] (N, I+1) -> y (N, O), or [y 1] (N, O+1) with ``ones_column``.
 
-        The output layer of a sigmoid + binary crossentropy model runs with
-        ``activate=False`` in training: the loss then works on the logits
-        (docs/backprop.md#sigmoid-and-binary-crossentropy).
+        With ``activate=False`` returns the logits z = x @ W + b: the output layer
+        of a fused loss (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
         rows = self._work.rows(len(x))
-        z = rows[0]
-        np.matmul(x, self.W, out=z)                     # (N, O) = (N, I) @ (I, O)
-        if self.use_bias:
-            z += self.b                                 # (N, O) += (O,), broadcast over rows
+        y = rows[0]
+        if ones_column:                                 # y1's last column is 1, set once
+            y, z = rows[1], rows[1][:, :-1]
+        else:
+            z = y
+        if x.shape[1] > self.input_dim:                 # x carries the column of ones
+            np.matmul(x, self.Wb, out=z)                # (N, O) = (N, I+1) @ (I+1, O) = x W + b
+        else:
+            np.matmul(x, self.W, out=z)                 # (N, O) = (N, I) @ (I, O)
+            if self.use_bias:
+                z += self.b                             # (N, O) += (O,), broadcast over rows
         self.x, self.activated = x, activate            # backward needs x for dW, y for f'
         if activate and self._keeps_z:
-            self.z = rows[3]
+            self.z = rows[6]
             np.copyto(self.z, z)                        # (N, O), kept: y overwrites z below
-        self.y = self.activation.forward(z, out=z) if activate else z   # (N, O), in place
+        self.y = self.activation.forward(y, out=y) if activate else y   # in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
             self.a = self.y                                     # (N, O)
@@ -105,26 +137,34 @@ class Dense(Layer):
         """dy (N, O) -> dx (N, I); writes dW (I, O) and db (O,) unless the layer is frozen.
 
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
-        (docs/backprop.md#dense). The first layer passes ``need_dx=False``:
-        nothing upstream needs dL/dx of the data, so its matmul is skipped.
+        (docs/backprop.md#dense). dy and dx have the shapes forward returned and
+        received: (N, O+1) and (N, I+1) with the bias trick. The first layer passes
+        ``need_dx=False``: nothing upstream needs dL/dx of the data, so its matmul is skipped.
         """
-        rows = self._work.rows(len(dy))
-        dz, dx = rows[1], rows[2]
+        _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         if self.activity_regularizer is not None:
             dy = self._add_activity_gradient(dy, dz)            # (N, O)
-        if self.activated and self._keeps_z:
-            dz = self.activation.backward(self.y, dy, out=dz, z=self.z)   # (N, O)
-        elif self.activated:
-            dz = self.activation.backward(self.y, dy, out=dz)   # (N, O)
-        else:
+        if not self.activated:
             dz = dy                                             # dy is already dL/dz
+        elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
+            dz = self.activation.backward(self.y, dy, out=dz1)[:, :-1]   # (N, O), of (N, O+1)
+        elif self._keeps_z:
+            dz = self.activation.backward(self.y, dy, out=dz, z=self.z)   # (N, O)
+        else:
+            dz = self.activation.backward(self.y, dy, out=dz)   # (N, O)
+        folded = self.x.shape[1] > self.input_dim
         if self.dW is not None:
-            np.matmul(self.x.T, dz, out=self.dW)                # (I, O) = (I, N) @ (N, O)
-            if self.use_bias:
-                np.matmul(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
+            if folded:
+                np.matmul(self.x.T, dz, out=self.dWb)           # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
+            else:
+                np.matmul(self.x.T, dz, out=self.dW)            # (I, O) = (I, N) @ (N, O)
+                if self.use_bias:
+                    np.matmul(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
             self.add_weight_penalty_gradients()
         if not need_dx:
             return None
+        if folded:
+            return np.matmul(dz, self.Wb.T, out=dx1)            # (N, I+1) = (N, O) @ (O, I+1)
         return np.matmul(dz, self.W.T, out=dx)                  # (N, I) = (N, O) @ (O, I)
 
     def _add_activity_gradient(self, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:

@@ -54,6 +54,16 @@ class Loss:
     def backward(self) -> np.ndarray:
         raise NotImplementedError
 
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        """dL/dy_pred (N, K) without the loss value: all a training step needs (``npnet.training``).
+
+        By default ``forward`` then ``backward``; a loss whose value costs extra
+        calls skips them (``SigmoidBinaryCrossentropy``): fit computes the value
+        once per epoch, from the outputs it kept.
+        """
+        self.forward(y_true, y_pred, sample_weight)
+        return self.backward()
+
     def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
         """A model's targets as a finite ``dtype`` array (N, units); (N,) is accepted for one unit, as Keras."""
         y_array = as_real_array(y, name)

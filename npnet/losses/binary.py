@@ -242,12 +242,15 @@ class SigmoidBinaryCrossentropy(Loss):
         self.pos_weight, self.label_smoothing = pos_weight, label_smoothing
         self._work: WorkArrays | None = None
 
+    def _rows(self, z: np.ndarray) -> list[np.ndarray]:
+        if self._work is None or self._work.dtype != z.dtype or self._work.columns["loss"] != z.shape[1]:
+            self._work = WorkArrays(z.dtype, loss=z.shape[1], tmp=z.shape[1], p=z.shape[1])
+        return self._work.rows(len(z))
+
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Loss over y_true (N, K), logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
         z, y = y_pred, smooth_binary_labels(y_true, self.label_smoothing)
-        if self._work is None or self._work.dtype != z.dtype or self._work.columns["loss"] != z.shape[1]:
-            self._work = WorkArrays(z.dtype, loss=z.shape[1], tmp=z.shape[1], p=z.shape[1])
-        loss, tmp, p = self._work.rows(len(z))
+        loss, tmp, p = self._rows(z)
         if self.pos_weight is None:
             # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
             np.maximum(z, 0, out=tmp)
@@ -263,6 +266,13 @@ class SigmoidBinaryCrossentropy(Loss):
         self.y_true, self.sample_weight = y, sample_weight
         self.probabilities = activations.sigmoid.forward(z, out=p)
         return _reduce(loss, sample_weight)
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        """dL/dz (N, K) from the logits y_pred without the loss value: p = sigmoid(z), then ``backward``."""
+        _, _, p = self._rows(y_pred)
+        self.y_true, self.sample_weight = smooth_binary_labels(y_true, self.label_smoothing), sample_weight
+        self.probabilities = activations.sigmoid.forward(y_pred, out=p)
+        return self.backward()
 
     def backward(self) -> np.ndarray:
         """dL/dz = (p - y) / (N*K), shape (N, K), for the last ``forward`` (valid until the next call)."""

@@ -59,25 +59,44 @@ class EpochIterator:
     """Mini-batches of (x, y, sample_weight) for each epoch: contiguous slices of one shuffled copy per epoch.
 
     ``shuffle`` draws each epoch's order from ``npnet.utils.random_generator()``;
-    the shuffled copies are allocated once, so an epoch allocates nothing.
+    the shuffled copies are allocated once, so an epoch allocates nothing. With
+    ``ones_column`` the x batches carry a last column of ones, [x 1] (N, I+1),
+    for a first layer that folds its bias into its kernel's product (the bias
+    trick, ``npnet.layers.dense``). ``x``, ``y`` and ``sample_weight`` hold the
+    current epoch's order.
     """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, batch_size: int,
-                 shuffle: bool):
-        self.x, self.y, self.sample_weight, self.batch_size, self.shuffle = x, y, sample_weight, batch_size, shuffle
+                 shuffle: bool, ones_column: bool = False):
+        if ones_column:   # a widened copy to shuffle from: np.take into a strided view is 3x slower
+            x = with_ones_column(x)
+        self.source, self.batch_size, self.shuffle = (x, y, sample_weight), batch_size, shuffle
         self.num_samples, self.num_batches = len(x), math.ceil(len(x) / batch_size)
-        self._x, self._y = (np.empty_like(x), np.empty_like(y)) if shuffle else (x, y)
-        self._w = sample_weight.copy() if shuffle and sample_weight is not None else sample_weight
+        self.x = np.empty_like(x) if shuffle else x
+        self.y = np.empty_like(y) if shuffle else y
+        self.sample_weight = sample_weight.copy() if shuffle and sample_weight is not None else sample_weight
 
     def epoch(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
-        """Yields (step, end, x_batch, y_batch, w_batch), ``end`` = samples seen this epoch after this batch."""
+        """Shuffles (if asked), then yields (step, end, x_batch, y_batch, w_batch), ``end`` = samples seen after it."""
         if self.shuffle:
+            x, y, sample_weight = self.source
             order = utils.random_generator().permutation(self.num_samples)
-            np.take(self.x, order, axis=0, out=self._x)
-            np.take(self.y, order, axis=0, out=self._y)
-            if self.sample_weight is not None:
-                np.take(self.sample_weight, order, out=self._w)
-        for step in range(self.num_batches):
+            np.take(x, order, axis=0, out=self.x)
+            np.take(y, order, axis=0, out=self.y)
+            if sample_weight is not None:
+                np.take(sample_weight, order, out=self.sample_weight)
+        return self.batches()
+
+    def batches(self, count: int | None = None) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """The current epoch's first ``count`` batches (all by default), in order, not reshuffled."""
+        for step in range(self.num_batches if count is None else count):
             start, end = step * self.batch_size, min((step + 1) * self.batch_size, self.num_samples)
-            yield (step, end, self._x[start:end], self._y[start:end],
-                   None if self._w is None else self._w[start:end])
+            yield (step, end, self.x[start:end], self.y[start:end],
+                   None if self.sample_weight is None else self.sample_weight[start:end])
+
+
+def with_ones_column(x: np.ndarray) -> np.ndarray:
+    """[x 1] (N, I+1): a copy of x (N, I) with a last column of ones (the bias trick, ``npnet.layers.dense``)."""
+    widened = np.ones((len(x), x.shape[1] + 1), x.dtype)
+    widened[:, :-1] = x
+    return widened

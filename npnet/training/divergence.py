@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from npnet import utils
+
 
 class TrainingDivergedError(FloatingPointError):
     """Raised by ``fit`` when a batch's loss is NaN or infinite and no callback stopped training.
@@ -24,41 +26,71 @@ class TrainingDivergedError(FloatingPointError):
 
 
 class DivergenceGuard:
-    """Keeps the last weights whose batch loss was finite, and puts them back when training diverges.
+    """Puts back the last weights whose batch loss was finite when training diverges, and raises.
 
-    Each step's loss is computed on the weights *before* its update, and the
-    update is already applied when ``fit`` sees the loss: so the weights are
-    copied before every step (one copy of P values, small next to the step's
-    matrix products), and the copy is kept when that step's loss is finite.
+    Each step's loss is computed on the weights *before* its update, and fit
+    learns the batch losses only at the end of the epoch (``run_epochs``). So
+    the guard copies, once per epoch, the weights and the optimizer's state at
+    its start, and the weights before its last step. When batch b of epoch e
+    has a non-finite loss, the weights that batch b-1 was computed on are
+    rebuilt: the epoch's copy, then its first b-1 steps replayed -- the same
+    arithmetic on the same batches, so the same bits; for b = 0 they are the
+    copy from before the previous epoch's last step. The random generators'
+    states are copied with the weights (after the epoch's shuffle), so a Dropout
+    layer draws the same masks again in the replay.
     """
 
-    def __init__(self, values: np.ndarray, optimizer: Any, epochs: int, steps: int):
-        self.values, self.optimizer, self.epochs, self.steps = values, optimizer, epochs, steps   # values (P,)
-        self.before_step, self.last_finite = np.empty_like(values), None
+    def __init__(self, step: Any, data: Any, epochs: int):
+        self.step, self.data, self.epochs, self.steps = step, data, epochs, data.num_batches
+        self.values, self.optimizer = step.parameters.values, step.optimizer          # values (P,)
+        self.epoch_start, self.optimizer_state = np.empty_like(self.values), None
+        # the weights before the last step of this epoch and of the one before it
+        self.before_last, self.before_previous_last = np.empty_like(self.values), np.empty_like(self.values)
         self.last_finite_batch: tuple[int, int, float] | None = None
 
-    def before(self) -> None:
-        np.copyto(self.before_step, self.values)
+    def begin_epoch(self) -> None:
+        """Copy the weights, the optimizer's state and the random states: this epoch's replay starts from them."""
+        np.copyto(self.epoch_start, self.values)
+        self.optimizer_state = self.optimizer.get_state()
+        self.random_states = [(generator, generator.bit_generator.state) for generator in self._generators()]
+        self.before_last, self.before_previous_last = self.before_previous_last, self.before_last
 
-    def after(self, epoch: int, step: int, loss: float, stopped: bool) -> None:
-        """Record a finite loss; raise for a non-finite one unless a callback stopped training (TerminateOnNaN)."""
-        if math.isfinite(loss):
-            if self.last_finite is None:
-                self.last_finite = np.empty_like(self.values)
-            self.last_finite, self.before_step = self.before_step, self.last_finite
-            self.last_finite_batch = (epoch, step, loss)
-        elif not stopped:
-            self.fail(epoch, step, loss, f"the loss of epoch {epoch + 1}/{self.epochs}, batch "
-                                         f"{step + 1}/{self.steps} is {loss}")
+    def _generators(self) -> list[np.random.Generator]:
+        """npnet's global generator and any a layer keeps of its own (a seeded Dropout's)."""
+        own = [value for layer in self.step.layers for value in vars(layer).values()
+               if isinstance(value, np.random.Generator)]
+        return [utils.random_generator(), *own]
+
+    def before_last_step(self) -> None:
+        """Copy the weights before what may be the epoch's last step (its update may overflow them)."""
+        np.copyto(self.before_last, self.values)
+
+    def finite(self, epoch: int, step: int, loss: float) -> None:
+        """Batch ``step`` of ``epoch`` had the finite loss ``loss``."""
+        self.last_finite_batch = (epoch, step, loss)
+
+    def diverged(self, epoch: int, step: int, loss: float) -> None:
+        """Batch ``step`` had a non-finite loss: restore the weights the batch before was computed on, raise."""
+        if step == 0:   # the batch before was the previous epoch's last (if any)
+            np.copyto(self.values, self.epoch_start if epoch == 0 else self.before_previous_last)
+        else:
+            np.copyto(self.values, self.epoch_start)
+            self.optimizer.set_state(self.optimizer_state)
+            for generator, state in self.random_states:
+                generator.bit_generator.state = state
+            for _, _, x, y, w in self.data.batches(step - 1):
+                self.step.train(x, y, w)
+        self.fail(epoch, step, loss, f"the loss of epoch {epoch + 1}/{self.epochs}, batch "
+                                     f"{step + 1}/{self.steps} is {loss}")
 
     def after_epoch(self, epoch: int, step: int, loss: float) -> None:
         """The epoch's last update may have overflowed the weights although its loss was finite."""
         if math.isfinite(loss) and not np.isfinite(self.values).all():
+            np.copyto(self.values, self.before_last)
             self.fail(epoch, step, loss, f"the update of epoch {epoch + 1}/{self.epochs}, batch "
                                          f"{step + 1}/{self.steps} (loss {loss:.6g}) made the weights non-finite")
 
     def fail(self, epoch: int, step: int, loss: float, what: str) -> None:
-        np.copyto(self.values, self.before_step if self.last_finite is None else self.last_finite)
         self.optimizer.reset()
         if self.last_finite_batch is None:
             before = "no batch before it had a finite loss; the weights are those fit started with"

@@ -19,23 +19,35 @@ class Step:
     """A compiled, built model's batch computations on trusted arrays: forward, loss, backward, update.
 
     Reads only the model's public surface: ``layers``, ``training_loss()``,
-    ``metrics``, ``optimizer`` and ``parameters`` (the flat buffers).
+    ``metrics``, ``optimizer`` and ``parameters`` (the flat buffers). With
+    ``bias_trick`` (fit's step) the layers that can fold their bias into their
+    kernel's product do (docs/backprop.md#the-bias-trick).
     """
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, bias_trick: bool = False):
         self.layers: list[Layer] = model.layers
         self.loss, self.logits = model.training_loss()
         self.metrics, self.optimizer, self.parameters = model.metrics, model.optimizer, model.parameters
         self.regularized = [layer for layer in self.layers
                             if type(layer).regularization_loss is not Layer.regularization_loss]
-        self.hidden, self.last, self.above_first = self.layers[:-1], self.layers[-1], self.layers[:0:-1]
+        self.above_first = self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
+        self.penalty = 0.0   # the regularizers' penalty in the last ``train`` step
+        # The bias trick (npnet.layers.dense), for fit: a layer leaves a column of ones next to its
+        # output where it can and the layer above wants one, and the data brings one for the first
+        # layer when ``wants_ones_column`` (EpochIterator). Single batches (train_on_batch, evaluate,
+        # trace) take the textbook path, x @ W + b.
+        self.wants_ones_column = bias_trick and self.layers[0].wants_ones_column
+        ones = [bias_trick and below.gives_ones_column and above.wants_ones_column
+                for below, above in zip(self.layers, self.layers[1:])]
+        self.plan = [(layer, {"ones_column": True} if one else {}) for layer, one in zip(self.layers, ones)]
+        self.plan.append((self.layers[-1], {"activate": False} if self.logits else {}))
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        """x (N, I) -> the output (N, K): the last layer's logits when the loss is fused with its activation."""
-        for layer in self.hidden:
-            x = layer.forward(x, training)
-        return self.last.forward(x, training, activate=False) if self.logits else self.last.forward(x, training)
+        """x (N, I) or [x 1] (N, I+1) -> the output (N, K): the logits when the loss is fused with the activation."""
+        for layer, arguments in self.plan:
+            x = layer.forward(x, training, **arguments)
+        return x
 
     def backward(self, doutput: np.ndarray) -> None:
         """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input).
@@ -71,6 +83,20 @@ class Step:
         self.optimizer.build_for(self.parameters)   # once: evaluate and predict leave the optimizer unbuilt
         self.optimizer.apply(self.trainable)
         return value
+
+    def train(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        """One training step without the loss value or the metrics: forward, gradient, backward, update.
+
+        Returns the output (N, K) it computed before the update (the logits for
+        a fused loss), valid until the next step: ``run_epochs`` keeps the
+        epoch's outputs and computes the loss and the metrics once, at its end.
+        """
+        output = self.forward(x, training=True)
+        if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
+            self.penalty = sum(layer.regularization_loss() for layer in self.regularized)
+        self.backward(self.loss.gradient(y, output, sample_weight))
+        self.optimizer.apply(self.trainable)
+        return output
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:

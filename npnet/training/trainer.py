@@ -17,7 +17,8 @@ from npnet._validation import check_bool, check_float, check_int
 from npnet.callbacks import Callback, History, ProgbarLogger
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
-from npnet.training.data import EpochIterator, check_batch_size, class_weights_as_sample_weights, split_validation
+from npnet.training.data import (EpochIterator, check_batch_size, class_weights_as_sample_weights, split_validation,
+                                 with_ones_column)
 from npnet.training.divergence import DivergenceGuard, TrainingDivergedError
 from npnet.training.step import Step, evaluate_batches
 
@@ -81,11 +82,13 @@ class Trainer:
             (x, y, sample_weight), validation = split_validation(x, y, sample_weight, validation_split)
         if class_weight is not None:
             sample_weight = class_weights_as_sample_weights(class_weight, y, sample_weight, self.dtype, self.loss)
-        data = EpochIterator(x, y, sample_weight, batch_size, shuffle)
         callback_list = CallbackList(callbacks, self, add_history=True,
-                                     progbar=ProgbarLogger(verbose, epochs, data.num_batches) if verbose else None)
+                                     progbar=ProgbarLogger(verbose, epochs, math.ceil(len(x) / batch_size))
+                                     if verbose else None)
         # -- every argument is valid: from here on, state changes --
         self.build((x.shape[1],))
+        data = EpochIterator(x, y, sample_weight, batch_size, shuffle,
+                             ones_column=Step(self, bias_trick=True).wants_ones_column)
         run_epochs(self, data, range(initial_epoch, epochs), callback_list, validation, batch_size, validation_freq)
         return callback_list.history
 
@@ -180,13 +183,24 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     """Train for the ``epochs`` given (indices, from ``initial_epoch``), validating on ``validation``
     (x, y, w) after those ``validation_freq`` picks.
 
-    Stops: a callback setting ``model.stop_training`` in a batch hook ends the
-    epoch after that batch, in ``on_epoch_end`` ends training. On divergence and
-    on KeyboardInterrupt, ``on_train_end`` runs before the exception propagates.
+    Without batch hooks each epoch runs ``Step.train``, which computes no loss
+    value and no metrics: ``EpochOutputs`` computes both once, at the epoch's
+    end, and the validation pass runs as one batch (up to ``VALIDATION_ROWS``
+    rows). A callback with a batch hook gets the running loss and metrics after
+    every batch, batch by batch as Keras computes them. Stops: a callback
+    setting ``model.stop_training`` in a batch hook ends the epoch after that
+    batch, in ``on_epoch_end`` ends training. On divergence and on
+    KeyboardInterrupt, ``on_train_end`` runs before the exception propagates.
     """
-    step = Step(model)
-    guard = DivergenceGuard(model.parameters.values, model.optimizer, epochs.stop, data.num_batches)
-    batch_begin, batch_logs = callbacks.wants("on_train_batch_begin"), callbacks.wants("on_train_batch_end")
+    step = Step(model, bias_trick=True)
+    guard = DivergenceGuard(step, data, epochs.stop)
+    per_batch = callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end")
+    outputs = EpochOutputs(step, data)
+    validation_batch = batch_size
+    if validation is not None and not (callbacks.wants("on_test_batch_begin") or callbacks.wants("on_test_batch_end")):
+        x_val, y_val, w_val = validation
+        validation_batch = max(batch_size, min(len(x_val), VALIDATION_ROWS))
+        validation = (with_ones_column(x_val) if step.wants_ones_column else x_val, y_val, w_val)
     model.stop_training, epoch_logs = False, None
     callbacks.on_train_begin()
     # A KeyboardInterrupt lands between two Python statements. The weight update is one
@@ -197,23 +211,13 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     try:
         for epoch in epochs:
             callbacks.on_epoch_begin(epoch)
-            step.reset_metrics()
-            loss_sum = 0.0
-            for index, seen, x, y, w in data.epoch():
-                if batch_begin:
-                    callbacks.on_train_batch_begin(index)
-                guard.before()
-                value = step(x, y, w)
-                loss_sum += len(x) * value
-                if batch_logs:
-                    callbacks.on_train_batch_end(index, {"loss": loss_sum / seen, **step.metric_logs()})
-                guard.after(epoch, index, value, model.stop_training)
-                if model.stop_training:
-                    break
+            if per_batch:
+                epoch_logs, index, value = _epoch_batch_by_batch(model, step, data, callbacks, guard, epoch)
+            else:
+                epoch_logs, index, value = _epoch(step, data, outputs, guard, epoch)
             guard.after_epoch(epoch, index, value)
-            epoch_logs = {"loss": loss_sum / seen, **step.metric_logs()}
             if validation is not None and _validates_after(epoch, validation_freq):
-                val = evaluate_batches(step, *validation[:2], batch_size, validation[2], callbacks)
+                val = evaluate_batches(step, *validation[:2], validation_batch, validation[2], callbacks)
                 epoch_logs.update({"val_" + key: v for key, v in val.items()})
             callbacks.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
@@ -223,3 +227,92 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
         callbacks.on_train_end(epoch_logs)
         raise
     callbacks.on_train_end(epoch_logs)
+
+
+# fit's validation pass runs in batches of up to this many rows (Keras's: batch_size rows). A batch's
+# activations take rows x (widest layer) values: 64 MB in float32 for 65,536 rows of 256 units.
+VALIDATION_ROWS = 65_536
+
+
+class EpochOutputs:
+    """The outputs (N, K) of one epoch's steps, kept so that its loss and metrics are computed once, at its end.
+
+    The epoch's loss is the mean over all its N K entries (each sample's weight
+    included): Keras's batch-size-weighted mean of the batch losses, in ~10
+    NumPy calls per epoch instead of per batch. The metrics count over the whole
+    epoch, as they would batch by batch. A single batch's loss stays at hand
+    (``batch_loss``), for the divergence guard.
+    """
+
+    def __init__(self, step: Step, data: EpochIterator):
+        self.step, self.data, self.outputs = step, data, None   # outputs (N, K), made at the first batch
+        self.penalty = 0.0   # sum over the batches of (batch size) x (the regularizers' penalty)
+
+    def keep(self, end: int, output: np.ndarray) -> None:
+        """Store a batch's output (n, K) as rows [end - n, end) of the epoch's."""
+        if self.outputs is None:
+            self.outputs = np.empty((self.data.num_samples, output.shape[1]), output.dtype)
+        np.copyto(self.outputs[end - len(output):end], output)
+
+    def batch_loss(self, index: int) -> float:
+        """The loss of batch ``index`` of this epoch, from its kept output."""
+        start, stop = index * self.data.batch_size, min((index + 1) * self.data.batch_size, self.data.num_samples)
+        w = self.data.sample_weight
+        return self.step.loss.forward(self.data.y[start:stop], self.outputs[start:stop],
+                                      None if w is None else w[start:stop])
+
+    def logs(self) -> dict[str, float]:
+        """The epoch's loss and metrics (reset here), from all its outputs."""
+        value = self.step.loss.forward(self.data.y, self.outputs, self.data.sample_weight)
+        value += self.penalty / self.data.num_samples
+        self.step.reset_metrics()
+        probabilities = self.step.loss.probabilities if self.step.logits else self.outputs
+        for metric in self.step.metrics:
+            metric.update(self.data.y, probabilities)
+        return {"loss": value, **self.step.metric_logs()}
+
+
+def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: DivergenceGuard,
+           epoch: int) -> tuple[dict[str, float], int, float]:
+    """One epoch of ``Step.train``; its loss and metrics from ``outputs`` at the end, then the guard's checks."""
+    last = data.num_batches - 1
+    outputs.penalty = 0.0
+    batches = data.epoch()   # shuffles
+    guard.begin_epoch()
+    for index, end, x, y, w in batches:
+        if index == last:
+            guard.before_last_step()
+        outputs.keep(end, step.train(x, y, w))
+        outputs.penalty += len(x) * step.penalty
+    logs = outputs.logs()
+    if not math.isfinite(logs["loss"]):   # find the first batch whose loss is not finite
+        for index in range(data.num_batches):
+            value = outputs.batch_loss(index)
+            if not math.isfinite(value):
+                guard.diverged(epoch, index, value)
+            guard.finite(epoch, index, value)
+    value = outputs.batch_loss(last)
+    guard.finite(epoch, last, value)
+    return logs, last, value
+
+
+def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, callbacks: CallbackList,
+                          guard: DivergenceGuard, epoch: int) -> tuple[dict[str, float], int, float]:
+    """One epoch of ``Step.__call__`` for batch hooks: the running loss and metrics after every batch."""
+    step.reset_metrics()
+    loss_sum = 0.0
+    batches = data.epoch()   # shuffles
+    guard.begin_epoch()
+    for index, end, x, y, w in batches:
+        callbacks.on_train_batch_begin(index)
+        guard.before_last_step()   # any batch may be the last: a callback may stop the epoch
+        value = step(x, y, w)
+        loss_sum += len(x) * value
+        callbacks.on_train_batch_end(index, {"loss": loss_sum / end, **step.metric_logs()})
+        if math.isfinite(value):
+            guard.finite(epoch, index, value)
+        elif not model.stop_training:   # a callback that stops here (TerminateOnNaN) goes first
+            guard.diverged(epoch, index, value)
+        if model.stop_training:
+            break
+    return {"loss": loss_sum / end, **step.metric_logs()}, index, value

@@ -1,12 +1,5 @@
-"""What the tests of the heads' losses share (tests/unit/losses/, tests/parity/test_head_losses.py).
-
-Keras is called on the same arrays: the functions in the arrays' dtype, the
-classes with ``dtype=`` set to it. Gradients of the class call with respect to
-y_pred come from tf.GradientTape and are compared with ``forward`` then
-``backward``. Tolerances are in eps of the dtype (1.19e-7 float32, 2.22e-16
-float64) relative to the largest magnitude compared (``assert_eps``), each with
-where its eps come from and what was measured (Keras 3.15.1, TensorFlow 2.21.0,
-NumPy 2.4, this CPU).
+"""What the tests of the heads' losses share: the problem, both sides' loss and gradient, and bounds in eps
+of the dtype (assert_eps). Where each bound comes from: tests/parity/test_head_losses.py.
 """
 from __future__ import annotations
 

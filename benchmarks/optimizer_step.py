@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         [f"- Best of {args.repeats} repeats (after a warm-up) of the mean of up to {args.number} consecutive "
          "steps, float32, one fresh optimizer each; `optimizer.apply` only (what `fit` calls per batch).",
          "- Every step writes into its slots and scratch arrays: no allocation per step "
-         "(tests/test_core_optimizers.py measures it with tracemalloc)."]), harness.machine_report()])
+         "(tests/unit/optimizers/test_optimizers.py measures it with tracemalloc)."]), harness.machine_report()])
     harness.publish(args, "optimizer_step", "Optimizer step cost, next to Adam's", report)
 
 

@@ -5,7 +5,7 @@ every call (a fresh ``np.random.default_rng(seed)`` each time, as Keras's
 integer seeds behave); with ``seed=None`` it draws from npnet's global stream,
 which ``npnet.utils.set_random_seed`` seeds. NumPy cannot reproduce
 TensorFlow's random streams, so the *distributions* match Keras's, not the
-values (tests/test_initializers.py checks them statistically against Keras).
+values (tests/unit/test_initializers.py checks them statistically against Keras).
 
 Fans follow Keras's ``compute_fans``: a kernel (I, O) has fan_in = I and
 fan_out = O; a vector (n,) has fan_in = fan_out = n; a scalar 1 and 1.

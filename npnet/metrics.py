@@ -14,7 +14,7 @@ float, or a float64 array for ``Precision``/``Recall`` with several
 thresholds and ``F1Score(average=None)`` (as Keras; ``History`` stores the
 array and the progress bar shows its mean, as Keras's does). Results are
 computed in float64 from exact counts; Keras computes them in float32, so
-values agree to float32 rounding (tests/test_metrics.py measures it).
+values agree to float32 rounding (tests/unit/test_metrics.py measures it).
 
 Keras sources cited below: keras/src/metrics/confusion_metrics.py,
 f_score_metrics.py, metrics_utils.py, accuracy_metrics.py and

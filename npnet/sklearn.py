@@ -35,7 +35,7 @@ from npnet._validation import check_bool, check_float, check_int
 # A RandomState random_state gives a Generator seed below this bound.
 _SEED_BOUND = np.iinfo(np.int32).max
 # Rows per forward pass in predict: bounds the memory of a prediction. The
-# results depend on it only through float rounding (tests/test_core_model.py).
+# results depend on it only through float rounding (tests/unit/test_models.py).
 _PREDICT_BATCH_SIZE = 4096
 
 

@@ -5,7 +5,7 @@ check runs. The pytest plugin ``npnet.pytest_plugin`` (registered as a pytest
 entry point) offers the same check as the ``keras_parity`` fixture.
 
 The default tolerances are the largest differences measured between npnet
-and Keras 3.15 / TensorFlow 2.21 over six networks (tests/test_parity_keras.py),
+and Keras 3.15 / TensorFlow 2.21 over six networks (tests/parity/test_tutorial_model.py),
 times a margin of 10x or more. One caveat, measured: Adam divides by
 sqrt(v) + epsilon, so a weight whose gradient is float32 rounding noise
 (say 1e-9 against Keras's 1e-8, as for a saturated tanh) takes a step of up

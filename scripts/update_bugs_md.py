@@ -1,6 +1,6 @@
 """Rewrite docs/bugs.md's quoted diffs and outputs from the current code, keeping its prose.
 
-When npnet's code moves, tests/test_bugs.py fails on a stale diff or output;
+When npnet's code moves, tests/repo/test_bugs.py fails on a stale diff or output;
 run this (with TensorFlow installed), read the changes with ``git diff
 docs/bugs.md`` and check that the prose still says what the numbers say.
 A bug whose patch no longer applies raises here, naming the line to update

@@ -130,7 +130,7 @@ def describe_gradcheck(bug: Bug) -> str:
     """``gradcheck.check_model`` on the fresh model with the bug planted: passes, or the worst entry.
 
     Finite differences need one function of the weights, so each Dropout
-    draws one mask for the whole check (as tests/test_layers_dropout.py does).
+    draws one mask for the whole check (as tests/unit/layers/test_dropout.py does).
     """
     model, x, y = _setup(bug)
     for layer in _dropouts(model):

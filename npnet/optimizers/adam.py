@@ -36,7 +36,7 @@ class Adam(Optimizer):
     def update_step(self, grad, param, slots, learning_rate):
         # lr and the betas pass through float32 (ops.cast); 1 - beta and epsilon are Python floats
         # that meet a tensor, so they convert to the dtype directly. The operations run in Keras's
-        # order, so results agree with Keras bit for bit (tests/test_optimizers_parity.py).
+        # order, so results agree with Keras bit for bit (tests/parity/test_optimizer_steps.py).
         dtype = param.dtype.type
         t = dtype(self.iterations + 1)
         # ``**`` on NumPy scalars is C's pow (correctly rounded, as TensorFlow's); the np.power ufunc's

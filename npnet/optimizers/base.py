@@ -37,7 +37,7 @@ def keras_rounded(value: float, dtype: type) -> np.floating:
     backend makes Python floats given to ``ops.cast`` float32 tensors before
     casting, so lr, momentum and Adam's betas carry float32 rounding even in a
     float64 model. Measured without this, in float64: Adam's first step off by
-    a uniform 6.6e-9 (relative 6.6e-6), SGD's by 2.8e-11 (tests/test_parity_keras.py).
+    a uniform 6.6e-9 (relative 6.6e-6), SGD's by 2.8e-11 (tests/parity/test_tutorial_model.py).
     Python floats that meet a tensor in ``ops.multiply``/``ops.add`` (``1 - beta_1``,
     epsilon, RMSprop's rho) are "weak" and convert straight to ``dtype``: ``dtype(value)``.
     """

@@ -1,0 +1,73 @@
+"""npnet.training.trainer: epoch losses, History, training progress, callbacks stopping fit."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from npnet.callbacks import Callback
+from npnet.optimizers import Adam
+
+from small_models import data, small_model
+
+
+def test_epoch_loss_is_the_batch_size_weighted_mean_of_pre_update_batch_losses():
+    x, y = data(n=10)
+    model, twin = small_model(), small_model()
+    history = model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0)
+    # one-batch fits take the same steps (fit's step, bias trick included), and report each batch's loss
+    batch_losses = [twin.fit(x[a:a + 4], y[a:a + 4], batch_size=4, epochs=1, shuffle=False,
+                             verbose=0).history["loss"][0] for a in (0, 4, 8)]
+    # fit computes the mean over all 30 entries at once (float32): within gamma_30 of the exact
+    # sum, the batch means within gamma_12, plus one rounding each for the divisions (u = 2^-24).
+    assert history.history["loss"][0] == pytest.approx((4 * batch_losses[0] + 4 * batch_losses[1]
+                                                        + 2 * batch_losses[2]) / 10, rel=(30 + 12 + 2) * 2.0**-24)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_history_has_one_entry_per_epoch_for_loss_metrics_and_validation():
+    x, y = data(n=20)
+    history = small_model().fit(x, y, epochs=3, validation_split=0.25, verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
+    assert all(len(values) == 3 for values in history.history.values())
+    assert history.epoch == [0, 1, 2]
+
+
+def test_training_reduces_the_loss_on_a_learnable_problem():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(500, 4))
+    y = np.stack([x[:, 0] > 0, x[:, 1] + x[:, 2] > 0, x[:, 3] < 0.5], axis=1)
+    model = small_model(hidden=(16,), optimizer=Adam(0.01))
+    history = model.fit(x, y, batch_size=50, epochs=30, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    assert history.history["accuracy"][-1] > 0.95
+
+
+def test_callbacks_see_every_epoch_and_can_stop_training():
+    class StopAfterTwo(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append((epoch, sorted(logs)))
+            if epoch == 1:
+                self.model.stop_training = True
+
+    callback = StopAfterTwo()
+    history = small_model().fit(*data(n=20), epochs=5, verbose=0, callbacks=[callback])
+    assert callback.seen == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])]
+    assert len(history.history["loss"]) == 2
+
+
+def test_batch_callbacks_get_running_logs():
+    class Batches(Callback):
+        def __init__(self):
+            self.steps = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps.append((batch, logs["loss"]))
+
+    callback = Batches()
+    history = small_model().fit(*data(n=10), batch_size=4, epochs=1, verbose=0, callbacks=[callback])
+    assert [step for step, _ in callback.steps] == [0, 1, 2]
+    assert callback.steps[-1][1] == pytest.approx(history.history["loss"][0])

@@ -193,7 +193,9 @@ class FloorPeer(Peer):
 
     name, module = "floor", "numpy"
 
-    def build(self, n_inputs, hidden, n_outputs, seed):
+    def build(self, n_inputs, hidden, n_outputs, seed, head="sigmoid"):
+        if head != "sigmoid":
+            raise ValueError(f"the floor trains only a sigmoid head, not {head!r}")
         model = NpnetPeer().build(n_inputs, hidden, n_outputs, seed)
         from npnet import utils
         generator = np.random.default_rng()

@@ -17,11 +17,11 @@ def arrays(sklearn):
 
 def test_tutorial_table_has_a_row_per_peer_with_every_column_and_accuracies_in_unit_interval(arrays):
     heavy_before = {"tensorflow", "torch"} & set(sys.modules)
-    rows, _ = tutorial.run(["npnet", "sklearn"], arrays, TINY, repeats=1, fresh_process=True)
+    rows, _ = tutorial.run(["npnet", "sklearn", "floor"], arrays, TINY, repeats=1, fresh_process=True)
     assert {"tensorflow", "torch"} & set(sys.modules) == heavy_before   # the harness never loads them itself
     lines = tutorial.table(rows).splitlines()
     assert lines[0] == "| " + " | ".join(tutorial.HEADERS) + " |"
-    assert [line.split(" | ")[0] for line in lines[2:]] == ["| npnet", "| sklearn *"]
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| npnet", "| sklearn *", "| floor"]
     assert all(line.count("|") == len(tutorial.HEADERS) + 1 and " - " not in line for line in lines[2:])
     for row in rows:
         assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["first_fit_accuracy"] <= 1.0

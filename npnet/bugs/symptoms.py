@@ -3,7 +3,8 @@
 ``report(bug)`` runs them all on a small float64 network (4 inputs -> 4 -> 4
 -> 4 sigmoid outputs, every W square so that a transposed dW runs instead of
 crashing; 64 samples; full-batch steps) and returns the text docs/bugs.md
-quotes. The trace and the parity check need the reference extra (TensorFlow).
+quotes. The loss curve comes from ``fit`` (its fast path); the other tools
+take one batch at a time, the textbook path (``train_on_batch``). The trace and the parity check need the reference extra (TensorFlow).
 Numbers are printed to 2 or 3 significant digits: float64 results, far from
 the rounding that differs between CPUs.
 """
@@ -79,18 +80,18 @@ def _setup(bug: Bug) -> tuple[Sequential, np.ndarray, np.ndarray]:
 
 
 def loss_curve(bug: Bug, planted: bool = True) -> list[float]:
-    """The loss before steps 0, CURVE_EVERY, ..., STEPS of full-batch training, with ``bug`` planted or not.
+    """The loss before steps 0, CURVE_EVERY, ..., STEPS of ``fit`` on the full batch, with ``bug`` planted or not.
 
-    Not planted, it is the real code on the bug's network and optimizer: the curve to compare with.
+    One epoch is one step, and an epoch's loss is that of the outputs its step
+    computed, before its update, in training mode. ``fit`` runs its fast path
+    (the bias trick, ``Loss.gradient``): the curve shows what a learner's fit
+    shows. Not planted, it is the real code on the bug's network and
+    optimizer: the curve to compare with.
     """
     model, x, y = _setup(bug)
-    losses = []
     with bug.planted() if planted else contextlib.nullcontext():
-        for step in range(STEPS + 1):
-            loss = model.train_on_batch(x, y)   # the loss before this step's update, in training mode
-            if step % CURVE_EVERY == 0:
-                losses.append(float(loss))
-    return losses
+        history = model.fit(x, y, batch_size=SAMPLES, epochs=STEPS + 1, shuffle=False, verbose=0)
+    return [float(loss) for loss in history.history["loss"][::CURVE_EVERY]]
 
 
 def _trend(losses: list[float]) -> str:
@@ -102,7 +103,7 @@ def _trend(losses: list[float]) -> str:
 def describe_curve(bug: Bug) -> str:
     right, wrong = loss_curve(bug, planted=False), loss_curve(bug)
     optimizer = catalogue_model(**bug.model).optimizer.name
-    rows = [f"loss ({optimizer}, full batch of {SAMPLES})" + "".join(f"{f'step {step}':>10}" for step in
+    rows = [f"fit's loss ({optimizer}, full batch of {SAMPLES})" + "".join(f"{f'step {step}':>10}" for step in
                                                                     range(0, STEPS + 1, CURVE_EVERY))]
     for label, losses in (("  the real code", right), ("  with the bug", wrong)):
         rows.append(f"{label:<{len(rows[0]) - 10 * len(losses)}}" + "".join(f"{loss:>10.4g}" for loss in losses)

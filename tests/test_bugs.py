@@ -55,7 +55,7 @@ def test_each_bug_in_the_doc_is_what_npnet_bugs_prints(bug: Bug, keras):
                                                     for config in bug.model.get("inserted", ()))
 
 
-FIT_BATCH, FIT_EPOCHS = 32, 2   # 4 steps, 2 batches an epoch: the second step of a batch size too
+FIT_BATCH, FIT_EPOCHS = 32, 2   # 4 steps: a second one for gradients-accumulate, two batches an epoch
 
 
 def weights_after_training(bug: Bug, planted: bool, how: str) -> np.ndarray:
@@ -64,7 +64,7 @@ def weights_after_training(bug: Bug, planted: bool, how: str) -> np.ndarray:
     ``how``: "fit" (fit's fast path: the bias trick, ``Loss.gradient``), "fit with a batch hook" (the
     bias trick, the loss's forward and backward, batch by batch) or "train_on_batch" (the textbook path).
     """
-    model, x, y = symptoms._setup(bug)
+    model, x, y = symptoms.setup(bug)
     with bug.planted() if planted else contextlib.nullcontext():
         if how == "train_on_batch":
             for _ in range(FIT_EPOCHS):

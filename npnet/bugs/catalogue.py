@@ -33,13 +33,13 @@ CATALOGUE: list[Bug] = [
               "self.db[...] = dz.sum()   # (O,) <- (): the sum over N *and* O, broadcast to every unit"))),
     Bug("dW-transposed", "Dense: dW computed transposed, dz^T x instead of x^T dz", (
         Patch(Dense, "backward", FOLDED,
-              FOLDED + "\nnp.matmul(dz.T, self.x[:, :-1], out=self.dW)   # dW's rows redone as dz^T x: fits only a square W"),
+              FOLDED + "\nnp.matmul(dz.T, self.x[:, :-1], out=self.dW)   # dW's rows redone: fits only a square W"),
         Patch(Dense, "backward",
               "np.matmul(self.x.T, dz, out=self.dW)",
               "np.matmul(dz.T, self.x, out=self.dW)   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
     Bug("dW-from-output", "Dense: dW from the wrong cached array, the layer's output y instead of its input x", (
         Patch(Dense, "backward", FOLDED,
-              FOLDED + "\nnp.matmul(self.y[:, :self.units].T, dz, out=self.dW)   # dW's rows redone from y (its ones left out)"),
+              FOLDED + "\nnp.matmul(self.y[:, :self.units].T, dz, out=self.dW)   # dW's rows redone from y"),
         Patch(Dense, "backward",
               "np.matmul(self.x.T, dz, out=self.dW)",
               "np.matmul(self.y.T, dz, out=self.dW)   # y, not x: (O, O) fits only a square W"))),

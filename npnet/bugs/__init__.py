@@ -10,6 +10,10 @@ unified diff against the current source; when the real code moves on, the
 patch no longer applies and says so (the catalogue cannot drift).
 ``npnet.bugs.symptoms`` runs the tools on a bug; the entries are in
 ``npnet.bugs.catalogue``. ``python -m npnet.bugs NAME`` prints one.
+
+A bug may patch one method in two places (fit's bias-trick path and the
+textbook path of ``Dense.backward``): the patches of one method apply in
+turn, to one source.
 """
 from __future__ import annotations
 
@@ -48,9 +52,13 @@ class Patch:
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         return f"{os.path.relpath(path, package_root)} ({self.owner.__name__}.{self.method})"
 
-    def patched_source(self) -> str:
-        """The method's real source with ``old`` replaced by ``new``, re-indented to the replaced line."""
-        lines = self.real_source.splitlines()
+    def patched_source(self, source: str | None = None) -> str:
+        """``source`` (by default the method's real source) with ``old`` replaced by ``new``, re-indented to match.
+
+        A line of ``new`` whose code is that of a replaced line stays as it was,
+        comment included: a patch adds lines after a line it keeps that way.
+        """
+        lines = (self.real_source if source is None else source).splitlines()
         old = [_code(line) for line in self.old.splitlines()]
         starts = [i for i in range(len(lines)) if [_code(line) for line in lines[i:i + len(old)]] == old]
         if len(starts) != 1:
@@ -58,14 +66,15 @@ class Patch:
                               f"(found {len(starts)}): the code has changed, update the bug")
         start = starts[0]
         indent = lines[start][:len(lines[start]) - len(lines[start].lstrip())]
-        new = [indent + line if line else line for line in self.new.splitlines()]
+        kept = {_code(line): line for line in lines[start:start + len(old)]}
+        new = [kept.get(_code(line), indent + line if line else line) for line in self.new.splitlines()]
         return "\n".join(lines[:start] + new + lines[start + len(old):]) + "\n"
 
-    def compile(self) -> Callable[..., Any]:
-        """The patched method as a function, compiled in the real method's module (same globals)."""
+    def compile(self, source: str) -> Callable[..., Any]:
+        """The method's ``source`` (patched) compiled as a function in the real method's module (same globals)."""
         real = self.owner.__dict__[self.method]
         namespace = dict(real.__globals__)
-        code = compile(self.patched_source(), f"<npnet.bugs: {self.where}>", "exec",
+        code = compile(source, f"<npnet.bugs: {self.where}>", "exec",
                        flags=__future__.annotations.compiler_flag, dont_inherit=True)   # as the real module
         exec(code, namespace)
         return namespace[self.method]
@@ -84,13 +93,21 @@ class Bug:
     patches: tuple[Patch, ...]
     model: dict[str, Any] = field(default_factory=dict)
 
+    def methods(self) -> list[tuple[Patch, str]]:
+        """Each patched method once, in the patches' order: its first patch, and its source with all its patches."""
+        sources: dict[tuple[type, str], tuple[Patch, str]] = {}
+        for patch in self.patches:
+            first, source = sources.get((patch.owner, patch.method), (patch, None))
+            sources[patch.owner, patch.method] = first, patch.patched_source(source)
+        return list(sources.values())
+
     @contextlib.contextmanager
     def planted(self) -> Iterator[None]:
         """Within the block, the real classes run the buggy methods; the real ones are put back after."""
-        functions = [patch.compile() for patch in self.patches]   # all compile before any is planted
-        originals = [(patch.owner, patch.method, patch.owner.__dict__[patch.method]) for patch in self.patches]
+        methods = [(patch, patch.compile(source)) for patch, source in self.methods()]   # all compile first
+        originals = [(patch.owner, patch.method, patch.owner.__dict__[patch.method]) for patch, _ in methods]
         try:
-            for patch, function in zip(self.patches, functions):
+            for patch, function in methods:
                 setattr(patch.owner, patch.method, function)
             yield
         finally:
@@ -98,11 +115,11 @@ class Bug:
                 setattr(owner, method, original)
 
     def diff(self) -> str:
-        """The bug as a unified diff against npnet's current source, one hunk per patch."""
+        """The bug as a unified diff against npnet's current source, one per patched method."""
         lines = []
-        for patch in self.patches:
+        for patch, source in self.methods():
             path, method = patch.where.split(" ")
-            for line in difflib.unified_diff(patch.real_source.splitlines(), patch.patched_source().splitlines(),
+            for line in difflib.unified_diff(patch.real_source.splitlines(), source.splitlines(),
                                              fromfile=path, tofile="the bug", n=1, lineterm=""):
                 # a hunk's line numbers count from the method's def, so name the method instead
                 lines.append(f"@@ {method.strip('()')} @@" if line.startswith("@@") else line)

@@ -3,7 +3,9 @@
 ``report(bug)`` runs them all on a small float64 network (4 inputs -> 4 -> 4
 -> 4 sigmoid outputs, every W square so that a transposed dW runs instead of
 crashing; 64 samples; full-batch steps) and returns the text docs/bugs.md
-quotes. The trace and the parity check need the reference extra (TensorFlow).
+quotes. The loss curve comes from ``fit`` (its fast path); the other tools
+take one batch at a time (the textbook path, as ``train_on_batch``). The
+trace and the parity check need the reference extra (TensorFlow).
 Numbers are printed to 2 or 3 significant digits: float64 results, far from
 the rounding that differs between CPUs.
 """
@@ -17,8 +19,10 @@ import numpy as np
 
 from npnet import backend, gradcheck, layers, optimizers
 from npnet.bugs import Bug
+from npnet.callbacks import LambdaCallback
 from npnet.layers import Dense, Input
 from npnet.models import Sequential
+from npnet.training.divergence import TrainingDivergedError
 
 SAMPLES, FEATURES, LABELS = 64, 4, 4
 STEPS, CURVE_EVERY, STEPS_BEFORE_TRACE = 30, 10, 3
@@ -73,24 +77,30 @@ def catalogue_model(activation: str = "relu", optimizer: dict[str, Any] | None =
     return model
 
 
-def _setup(bug: Bug) -> tuple[Sequential, np.ndarray, np.ndarray]:
+def setup(bug: Bug) -> tuple[Sequential, np.ndarray, np.ndarray]:
     """The bug's network and its data."""
     return catalogue_model(**bug.model), *catalogue_data(one_hot=bug.model.get("output") == "softmax")
 
 
 def loss_curve(bug: Bug, planted: bool = True) -> list[float]:
-    """The loss before steps 0, CURVE_EVERY, ..., STEPS of full-batch training, with ``bug`` planted or not.
+    """The loss before steps 0, CURVE_EVERY, ..., STEPS of ``fit`` on the full batch, with ``bug`` planted or not.
 
-    Not planted, it is the real code on the bug's network and optimizer: the curve to compare with.
+    One epoch is one step, and an epoch's loss is that of the outputs its step
+    computed, before its update, in training mode. ``fit`` runs its fast path
+    (the bias trick, ``Loss.gradient``): the curve shows what a learner's fit
+    shows. From a non-finite loss on (fit stops there) the curve stays at that
+    value. Not planted, it is the real code on the bug's network and
+    optimizer: the curve to compare with.
     """
-    model, x, y = _setup(bug)
-    losses = []
+    model, x, y = setup(bug)
+    losses: list[float] = []
+    record = LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(float(logs["loss"])))
     with bug.planted() if planted else contextlib.nullcontext():
-        for step in range(STEPS + 1):
-            loss = model.train_on_batch(x, y)   # the loss before this step's update, in training mode
-            if step % CURVE_EVERY == 0:
-                losses.append(float(loss))
-    return losses
+        try:
+            model.fit(x, y, batch_size=SAMPLES, epochs=STEPS + 1, shuffle=False, verbose=0, callbacks=[record])
+        except TrainingDivergedError as error:
+            losses += [error.loss] * (STEPS + 1 - len(losses))
+    return losses[::CURVE_EVERY]
 
 
 def _trend(losses: list[float]) -> str:
@@ -102,7 +112,7 @@ def _trend(losses: list[float]) -> str:
 def describe_curve(bug: Bug) -> str:
     right, wrong = loss_curve(bug, planted=False), loss_curve(bug)
     optimizer = catalogue_model(**bug.model).optimizer.name
-    rows = [f"loss ({optimizer}, full batch of {SAMPLES})" + "".join(f"{f'step {step}':>10}" for step in
+    rows = [f"fit's loss ({optimizer}, full batch of {SAMPLES})" + "".join(f"{f'step {step}':>10}" for step in
                                                                     range(0, STEPS + 1, CURVE_EVERY))]
     for label, losses in (("  the real code", right), ("  with the bug", wrong)):
         rows.append(f"{label:<{len(rows[0]) - 10 * len(losses)}}" + "".join(f"{loss:>10.4g}" for loss in losses)
@@ -132,7 +142,7 @@ def describe_gradcheck(bug: Bug) -> str:
     Finite differences need one function of the weights, so each Dropout
     draws one mask for the whole check (as tests/unit/layers/test_dropout.py does).
     """
-    model, x, y = _setup(bug)
+    model, x, y = setup(bug)
     for layer in _dropouts(model):
         layer._rng = _SameDraws(seed=2)
     with bug.planted():
@@ -158,7 +168,7 @@ def traced(bug: Bug) -> tuple[Any, dict[str, float]]:
     """``model.trace`` of step 4 (after 3 buggy training steps) and its differences from Keras on the same state."""
     from npnet.testing import compare_trace_with_keras
 
-    model, x, y = _setup(bug)
+    model, x, y = setup(bug)
     with bug.planted():
         for _ in range(STEPS_BEFORE_TRACE):
             model.train_on_batch(x, y)
@@ -193,7 +203,7 @@ def describe_parity(bug: Bug) -> str:
     """``npnet.testing.assert_matches_keras`` with the bug planted: passes, or its message."""
     from npnet.testing import assert_matches_keras
 
-    model, x, y = _setup(bug)
+    model, x, y = setup(bug)
     if _dropouts(model):
         return "assert_matches_keras: not comparable (Keras's Dropout draws masks of its own)"
     try:

@@ -1,12 +1,15 @@
 """docs/bugs.md is what npnet.bugs prints: every diff and every output regenerated and compared, line by line."""
 from __future__ import annotations
 
+import contextlib
 import re
 
+import numpy as np
 import pytest
 
 from npnet import activations
 from npnet.bugs import Bug, Patch, catalogue, symptoms
+from npnet.callbacks import LambdaCallback
 from npnet.layers.dense import Dense
 from test_docs import ROOT, anchors, fenced_blocks
 
@@ -50,6 +53,46 @@ def test_each_bug_in_the_doc_is_what_npnet_bugs_prints(bug: Bug, keras):
     assert "first difference in" in trace_line and "passes" not in parity_line
     assert ("not comparable" in parity_line) == any(config["class_name"] == "Dropout"
                                                     for config in bug.model.get("inserted", ()))
+
+
+FIT_BATCH, FIT_EPOCHS = 32, 2   # 4 steps: a second one for gradients-accumulate, two batches an epoch
+
+
+def weights_after_training(bug: Bug, planted: bool, how: str) -> np.ndarray:
+    """The bug's network after FIT_EPOCHS epochs of FIT_BATCH-row batches, in order, all weights in one vector.
+
+    ``how``: "fit" (fit's fast path: the bias trick, ``Loss.gradient``), "fit with a batch hook" (the
+    bias trick, the loss's forward and backward, batch by batch) or "train_on_batch" (the textbook path).
+    """
+    model, x, y = symptoms.setup(bug)
+    with bug.planted() if planted else contextlib.nullcontext():
+        if how == "train_on_batch":
+            for _ in range(FIT_EPOCHS):
+                for start in range(0, len(x), FIT_BATCH):
+                    model.train_on_batch(x[start:start + FIT_BATCH], y[start:start + FIT_BATCH])
+        else:
+            hooks = [LambdaCallback(on_train_batch_end=lambda batch, logs: None)] if how != "fit" else []
+            model.fit(x, y, batch_size=FIT_BATCH, epochs=FIT_EPOCHS, shuffle=False, verbose=0, callbacks=hooks)
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
+@pytest.mark.parametrize("bug", catalogue.CATALOGUE, ids=lambda bug: bug.name)
+def test_each_bug_changes_what_fit_computes_as_it_changes_one_batch_at_a_time(bug: Bug):
+    """fit runs lines of its own (Dense's [dW; db] in one product, Loss.gradient): a bug planted only in the
+    textbook lines would leave fit, and the page's loss curve, the real code's. So each bug must move fit's
+    weights, and fit's (with and without batch hooks) must be those of train_on_batch, to rounding.
+
+    "Differ" and "agree" by the page's threshold, symptoms.DIFFERS of the largest weight: the paths sum the
+    same float64 terms in other orders (the bias added among the product's terms), measured 1.3e-16 of it
+    at most; the bugs move the weights by 2.5e-3 of it at least (softmax-gradient-off-by-K).
+    """
+    fit = weights_after_training(bug, planted=True, how="fit")
+    tolerance = symptoms.DIFFERS * np.max(np.abs(fit))
+    real = weights_after_training(bug, planted=False, how="fit")
+    assert np.max(np.abs(fit - real)) > tolerance, f"{bug.name} does not change what fit computes"
+    for how in ("fit with a batch hook", "train_on_batch"):
+        other = weights_after_training(bug, planted=True, how=how)
+        assert np.max(np.abs(fit - other)) <= tolerance, f"{bug.name}: fit and {how} train different bugs"
 
 
 def test_gradcheck_misses_exactly_the_bugs_the_page_says_it_cannot_see():

@@ -159,7 +159,7 @@ class MultilabelMLPClassifier(_MLPBase, ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self) -> Tags:
         tags = super().__sklearn_tags__()
-        # Sigmoid outputs only: binary or multilabel, never one-of-many (no softmax in npnet).
+        # Sigmoid outputs only: binary or multilabel, never one-of-many (MLPClassifier has the softmax).
         tags.classifier_tags.multi_class = False
         tags.classifier_tags.multi_label = True
         tags.target_tags.multi_output = True    # a multilabel y is K binary outputs
@@ -266,7 +266,9 @@ class MLPRegressor(_MLPBase, RegressorMixin, BaseEstimator):
 
     Parameters as ``MultilabelMLPClassifier``'s (no threshold), and ``loss``:
     "mse" (default), "mae" or "huber" (Keras's names). y: (N,) or (N, K) finite
-    reals; ``predict`` returns the same shape. ``score`` is scikit-learn's R2.
+    reals; ``predict`` returns the same shape. ``dtype`` defaults to "float64" for
+    the classifier's reason: a row's prediction must not depend on its batch's BLAS
+    blocking beyond scikit-learn's rtol of 1e-7. ``score`` is scikit-learn's R2.
     Fitted attributes: ``model_``, ``history_`` (per-epoch "loss", "mae"),
     ``loss_curve_``, ``n_iter_``, ``n_outputs_``, ``n_features_in_``.
     """
@@ -276,7 +278,7 @@ class MLPRegressor(_MLPBase, RegressorMixin, BaseEstimator):
     def __init__(self, *, hidden_layer_sizes: Any = (32, 16, 8), activation: str = "relu", epochs: int = 50,
                  batch_size: int = 250, learning_rate: float = 1e-3, optimizer: str = "adam",
                  validation_split: float = 0.0, shuffle: bool = True, random_state: Any = None,
-                 verbose: int = 0, loss: str = "mse", dtype: str = "float32"):
+                 verbose: int = 0, loss: str = "mse", dtype: str = "float64"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.epochs = epochs

@@ -43,6 +43,12 @@ def sklearn():
 
 
 @pytest.fixture(scope="session")
+def pandas():
+    """pandas (npnet[data]): CSV files; required in CI like TensorFlow."""
+    return _require("pandas")
+
+
+@pytest.fixture(scope="session")
 def distributed():
     """dask.distributed, for the grid search on a LocalCluster; required in CI like TensorFlow."""
     _require("dask")

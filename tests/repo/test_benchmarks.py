@@ -101,8 +101,7 @@ def test_optimizer_step_times_every_registered_optimizer_next_to_adam():
     assert "| Adam | " in optimizer_step.table(rows)
 
 
-def test_csv_read_harness_times_each_reader_in_a_fresh_process_on_a_tiny_file(tmp_path):
-    pytest.importorskip("pandas")
+def test_csv_read_harness_times_each_reader_in_a_fresh_process_on_a_tiny_file(tmp_path, pandas):
     from benchmarks import csv_read
     path = csv_read.write_csv(tmp_path / "tiny.csv", megabytes=0.05, seed=0)
     assert 0.05e6 <= path.stat().st_size < 0.06e6   # written in chunks until the size is reached

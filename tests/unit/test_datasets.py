@@ -125,8 +125,8 @@ def test_split_is_a_seeded_partition_with_sklearns_test_count():
 
 # -- what pandas writes, delimiters, exact numbers, the install hint ---------------------------------
 
-def test_a_csv_written_by_pandas_reads_back_with_true_false_labels_as_one_zero(tmp_path):
-    pd = pytest.importorskip("pandas")
+def test_a_csv_written_by_pandas_reads_back_with_true_false_labels_as_one_zero(tmp_path, pandas):
+    pd = pandas
     frame = pd.DataFrame({"a": [0.5, -1.25, 3.0], "b": [1, 2, 3], "spam": [True, False, True],
                           "ham": [False, False, True]})
     frame.to_csv(tmp_path / "p.csv", index=False)
@@ -136,8 +136,8 @@ def test_a_csv_written_by_pandas_reads_back_with_true_false_labels_as_one_zero(t
     np.testing.assert_array_equal(table.y, [[1, 0], [0, 0], [1, 1]])
 
 
-def test_the_index_column_pandas_writes_by_default_is_left_out(tmp_path):
-    pd = pytest.importorskip("pandas")
+def test_the_index_column_pandas_writes_by_default_is_left_out(tmp_path, pandas):
+    pd = pandas
     pd.DataFrame({"a": [0.5, 2.0], "y": [True, False]}, index=["r1", "r2"]).to_csv(tmp_path / "p.csv")
     assert (tmp_path / "p.csv").read_text().startswith(",a,y\n")
     table = load_table(tmp_path / "p.csv", labels=["y"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
-from unittest import SkipTest
 
 import numpy as np
 import pytest
@@ -18,6 +17,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import npnet
 from npnet.sklearn import _PREDICT_BATCH_SIZE, MultilabelMLPClassifier
 from npnet.tutorial import tutorial_data, tutorial_model
+
+from sklearn_checks import run_estimator_check
 
 DEFAULTS = {"hidden_layer_sizes": (32, 16, 8), "activation": "relu", "epochs": 50, "batch_size": 250,
             "learning_rate": 1e-3, "optimizer": "adam", "validation_split": 0.0, "shuffle": True,
@@ -52,18 +53,9 @@ def model_predict(estimator: MultilabelMLPClassifier, x: np.ndarray) -> np.ndarr
                           MultilabelMLPClassifier(hidden_layer_sizes=(), optimizer="sgd", learning_rate=0.1,
                                                   epochs=20, batch_size=32, dtype="float64")])
 def test_scikit_learn_estimator_checks(estimator, check):
-    name = getattr(check, "func", check).__name__
-    try:
-        check(estimator)
-    except SkipTest as skip:   # scikit-learn's own verdict that a check does not apply, checked by reason
-        assert NOT_APPLICABLE.get(name, "(no skip expected)") in str(skip), f"{name} skipped: {skip}"
+    run_estimator_check(estimator, check)
 
 
-# Checks scikit-learn skips for this estimator, and why.
-NOT_APPLICABLE = {
-    "check_array_api_input": "SCIPY_ARRAY_API is not set",   # npnet computes with NumPy only
-    "check_classifiers_multilabel_output_format_decision_function": "does not have a decision_function",
-}
 
 
 def test_estimator_tags_say_binary_and_multilabel_but_not_multiclass():

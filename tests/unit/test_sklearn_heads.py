@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from unittest import SkipTest
 
 import numpy as np
 import pytest
@@ -21,13 +20,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from npnet.sklearn import MLPClassifier, MLPRegressor
 
+from sklearn_checks import run_estimator_check
+
 ROOT = Path(__file__).resolve().parents[2]
 
-# Checks scikit-learn skips for these estimators, and why.
-NOT_APPLICABLE = {
-    "check_array_api_input": "SCIPY_ARRAY_API is not set",   # npnet computes with NumPy only
-    "check_classifiers_multilabel_output_format_decision_function": "does not have a decision_function",
-}
 
 
 @parametrize_with_checks([MLPClassifier(epochs=20, batch_size=16, hidden_layer_sizes=(16,)),
@@ -35,11 +31,7 @@ NOT_APPLICABLE = {
                           MLPRegressor(hidden_layer_sizes=(), optimizer="sgd", learning_rate=0.05, epochs=50,
                                        batch_size=16, loss="huber", dtype="float64")])
 def test_scikit_learn_estimator_checks(estimator, check):
-    name = getattr(check, "func", check).__name__
-    try:
-        check(estimator)
-    except SkipTest as skip:   # scikit-learn's own verdict that a check does not apply, checked by reason
-        assert NOT_APPLICABLE.get(name, "(no skip expected)") in str(skip), f"{name} skipped: {skip}"
+    run_estimator_check(estimator, check)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The floor you actually reach: the tutorial's training in the fewest NumPy calls we know, timed against npnet.
+"""The floor you actually reach: the tutorial's training in the fastest NumPy we know, timed against npnet.
 
     python -m benchmarks.floor [--repeats 5] [--threads N] [--check] [--write-results]
 
@@ -7,27 +7,34 @@ weights, the same batch order, Keras's Adam in float32, and the training and
 validation loss and binary accuracy of every epoch -- written as one flat
 loop over preallocated arrays, with no layers, checks or callbacks. It makes
 CALLS_PER_STEP (34) NumPy calls per training step (in-place operators count) and
-about 40 more per epoch (shuffle, loss and accuracy, validation). Its ingredients, each a choice npnet's own
-fit can make too:
+about 40 more per epoch (shuffle, loss and accuracy, validation). Its ingredients:
 
-- **bias folding** ("the bias trick"): every activation buffer carries a
-  constant-1 last column and every kernel is stored as (I+1, O) with the bias
-  as its last row (the flat layout of W followed by b is exactly that array),
+- **bias folding** ("the bias trick"): every hidden activation buffer carries
+  a constant-1 row and every kernel is stored as (I+1, O) with the bias as
+  its last row (the flat layout of W followed by b is exactly that array),
   so one product gives ``x W + b`` and ``dW`` and ``db`` come out of one
   product ``[x 1]^T dz``;
+- **feature-major hidden activations**: ``[h 1]^T`` (O+1, N), each unit's
+  values over the batch contiguous, and every product taken in that
+  orientation, ``z^T = [W; b]^T [h 1]^T``: OpenBLAS runs these narrow products
+  1.3x to 2.3x faster with the batch as the long side
+  (docs/backprop.md#column-major-products; npnet's Dense does the same);
 - the training loss and accuracy once per epoch, from the logits and
   probabilities that the steps write into per-epoch buffers anyway;
 - ReLU as ``np.maximum(z, zeros)`` against a preallocated zero array, over
-  the whole activation buffer including its column of ones (a Python scalar
-  takes NumPy's slow scalar path; a strided (N, O) view of the buffer
-  iterates row by row, 4x slower than the contiguous (N, O+1));
+  the whole activation buffer including its row of ones (a Python scalar
+  takes NumPy's slow scalar path);
 - all ReLU masks in one ``np.greater`` over the buffer that holds the three
   hidden activations back to back (into booleans, then one copy to 0.0/1.0:
-  NumPy's comparison writing floats directly is slower than both), and the
-  backward products made (N, O+1) wide so that the mask multiplies contiguous arrays;
-- Adam's two moments as one stacked (2, P) array, updated by 4 calls;
+  NumPy's comparison writing floats directly is slower than both; a
+  ``np.copyto(dz, 0, where=...)`` instead of the multiply is 10x slower on real,
+  half-dead masks);
+- Adam's two moments as one stacked (2, P) array, updated by 4 calls, with
+  ``1 - beta`` as a full (2, P) array (a (2, 1) column broadcasts 2.5x slower);
 - the validation pass as one batch; every view, constant and Adam step size
-  precomputed, no slicing or Python scalar arithmetic per step;
+  precomputed, no slicing or Python scalar arithmetic per step; the shuffle's
+  ``np.take(..., mode="clip")``, which writes straight into its output (the
+  default mode buffers it: 2x slower);
 - ``log(1 + e)`` for ``log1p(e)`` in the loss value, e = exp(-|z|) in (0, 1]:
   fl(1 + e) is off by at most 2^-24 relative, so log(1 + e) is off by at most
   2^-24 = 6.0e-8 absolute (plus log's own rounding), and an entry's loss
@@ -36,8 +43,10 @@ fit can make too:
   vector loop for it (AVX2 machines); on AVX-512 log1p is as fast.
 
 ``--check`` runs npnet's fit from the same state and prints the largest
-differences: the training arithmetic is the same (npnet folds its biases
-too), so after 50 epochs the weights are npnet's to the bit; the reported
+differences: the training arithmetic is the same products in the same
+orientation, so after 50 epochs the weights were npnet's to the bit on the
+machine of benchmarks/RESULTS.md (BLAS may differ elsewhere: npnet's output
+layer's dx product includes the bias row, which the floor skips); the reported
 losses differ by at most 2e-7, from ``log(1 + e)`` against ``log1p(e)``.
 """
 from __future__ import annotations
@@ -92,7 +101,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     split = peers.split_index(len(x), work.validation_split)
     n, bs, n_val = split, work.batch_size, len(x) - split
     sizes = [x.shape[1], *work.hidden, y.shape[1]]
-    k = y.shape[1]
+    hidden, k = sizes[1:-1], y.shape[1]
 
     # -- parameters: each layer's (I+1, O) kernel with the bias as its last row, views into one flat buffer
     values = np.concatenate([w.ravel() for w in weights]).astype(f32)                # (P,)
@@ -103,7 +112,6 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     offsets = np.cumsum([0] + [(i + 1) * o for i, o in zip(sizes, sizes[1:])])
     kernels = [values[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])]
     dkernels = [grads[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])]
-    kernels_t = [w.T for w in kernels]                                                # (O, I+1)
 
     # -- data with its column of ones; the epoch's shuffled copy and its logits and probabilities
     x1 = np.ones((len(x), sizes[0] + 1), f32)
@@ -114,7 +122,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
 
     # -- constants
     lr, b1, b2 = f32(1e-3), f32(0.9), f32(0.999)
-    one_minus_betas = np.array([[1 - 0.9], [1 - 0.999]], f32)                         # (2, 1)
+    one_minus_betas = np.stack([np.full(P, 1 - 0.9, f32), np.full(P, 1 - 0.999, f32)])   # (2, P), not (2, 1)
     epsilon, one = np.array(1e-7, f32), np.array(1, f32)
     steps_per_epoch = math.ceil(n / bs)
     alphas = []
@@ -123,72 +131,72 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
         alphas.append(np.array(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t), f32))   # C pow, as Keras (npnet.optimizers.adam)
 
     def activation_buffers(rows: int):
-        """The hidden activations back to back in one flat buffer, each (rows, O+1) with a last column of 1.
+        """The hidden activations [h 1]^T (O+1, rows), feature-major, back to back in one flat buffer.
 
         Returns the flat buffer, its per-layer views, and a zero array of each
         kind (ReLU's second operand; the masks' comparand).
         """
-        widths = [o + 1 for o in sizes[1:-1]]
-        ends = np.cumsum([0] + [rows * w for w in widths])
+        ends = np.cumsum([0] + [rows * (o + 1) for o in hidden])
         flat, zeros = np.ones(ends[-1], f32), np.zeros(ends[-1], f32)
-        views = [(flat[a:b].reshape(rows, w), zeros[a:b].reshape(rows, w)) for a, b, w in zip(ends, ends[1:], widths)]
+        views = [(flat[a:b].reshape(o + 1, rows), zeros[a:b].reshape(o + 1, rows)) for a, b, o in zip(ends, ends[1:], hidden)]
         return flat, [v for v, _ in views], zeros, [z for _, z in views]
 
     def kit(rows: int):
         """Everything a step on ``rows`` rows writes into, as views made once: the forward and backward plans."""
-        flat, hidden, zeros, hidden_zeros = activation_buffers(rows)
+        flat, hidden_t, zeros, hidden_zeros = activation_buffers(rows)
         masks, bool_masks = np.empty_like(flat), np.empty(flat.shape, bool)
-        ends = np.cumsum([0] + [h.size for h in hidden])
-        mask_views = [masks[a:b].reshape(h.shape) for a, b, h in zip(ends, ends[1:], hidden)]
-        dx = [np.empty(h.shape, f32) for h in hidden]        # (rows, O+1): the mask product stays contiguous
-        dzs = [d[:, :-1] for d in dx] + [np.empty((rows, k), f32)]
-        forward = list(zip(hidden[:-1], kernels[1:-1], [h[:, :-1] for h in hidden[1:]], hidden[1:], hidden_zeros[1:]))
-        products = [np.dot] + [np.matmul] * (len(hidden) - 1)    # the top layer's dz is contiguous
-        backward = list(zip(hidden[::-1], dzs[:0:-1], dkernels[:0:-1], kernels_t[:0:-1], dx[::-1],
-                            mask_views[::-1], products))
-        return (hidden[0][:, :-1], hidden[0], hidden_zeros[0], forward, hidden[-1], flat, zeros, bool_masks, masks,
-                backward, dzs[0], dzs[-1], np.array(1.0 / (rows * k), f32))
+        ends = np.cumsum([0] + [h.size for h in hidden_t])
+        mask_views = [masks[a:b].reshape(h.shape)[:-1] for a, b, h in zip(ends, ends[1:], hidden_t)]
+        dx = [np.empty(h.shape, f32) for h in hidden_t]     # d[h 1]^T (O+1, rows); the last row unused
+        dz_t = [d[:-1] for d in dx]                          # dz^T (O, rows), contiguous
+        forward = list(zip([k.T for k in kernels[1:-1]], hidden_t[:-1], [h[:-1] for h in hidden_t[1:]],
+                           hidden_t[1:], hidden_zeros[1:]))
+        backward = list(zip(hidden_t[-2::-1], dz_t[:0:-1], dkernels[-2:0:-1], [w[:-1] for w in kernels[-2:0:-1]],
+                            dz_t[-2::-1], mask_views[-2::-1]))
+        return (kernels[0].T, hidden_t[0][:-1], hidden_t[0], hidden_zeros[0], forward, hidden_t[-1], flat, zeros,
+                bool_masks, masks, dz_t[-1], mask_views[-1], backward, dz_t[0], np.empty((rows, k), f32),
+                np.array(1.0 / (rows * k), f32))
 
     kits = {rows: kit(rows) for rows in {min(bs, n - start) for start in range(0, n, bs)}}
     steps = [(x_epoch[a:a + bs], y_epoch[a:a + bs], z_epoch[a:a + bs], p_epoch[a:a + bs], kits[min(bs, n - a)])
              for a in range(0, n, bs)]
     _, val_hidden, _, val_zeros = activation_buffers(n_val)
-    val_forward = list(zip([x_val] + val_hidden[:-1], kernels[:-1], [h[:, :-1] for h in val_hidden], val_hidden,
-                           val_zeros))
+    val_forward = list(zip([k.T for k in kernels[:-1]], [x_val.T] + val_hidden[:-1], [h[:-1] for h in val_hidden],
+                           val_hidden, val_zeros))
     z_val, p_val = np.empty((n_val, k), f32), np.empty((n_val, k), f32)
     loss_buffers = {m: (np.empty((m, k), f32), np.empty((m, k), f32), np.zeros((m, k), f32)) for m in (n, n_val)}
     history = {"loss": [], "binary_accuracy": [], "val_loss": [], "val_binary_accuracy": []}
     alpha_iter = iter(alphas)
-    kernel_0, dkernel_0, kernel_out = kernels[0], dkernels[0], kernels[-1]
-    matmul, dot, maximum, subtract, multiply, greater = np.matmul, np.dot, np.maximum, np.subtract, np.multiply, np.greater
-    copyto = np.copyto
+    dkernel_0, kernel_out, dkernel_out, kernel_out_top = dkernels[0], kernels[-1], dkernels[-1], kernels[-1][:-1]
+    dot, maximum, subtract, multiply, greater, copyto = np.dot, np.maximum, np.subtract, np.multiply, np.greater, np.copyto
     g2, m, v = g_and_g2[1], moments[0], moments[1]
 
     for _ in range(work.epochs):
         order = generator.permutation(n)
-        np.take(x_train, order, axis=0, out=x_epoch)
-        np.take(y_train, order, axis=0, out=y_epoch)
-        for xb, yb, z, p, (z1, h1, h1_zeros, forward, h_top, flat, zeros, bool_masks, masks, backward, dz1, dz_out,
-                           scale) in steps:
-            # forward: [h 1] [W; b] = h W + b, one product per layer (np.matmul: the output is a strided view)
-            matmul(xb, kernel_0, out=z1)                               # (N, O) = (N, I+1) @ (I+1, O)
-            maximum(h1, h1_zeros, out=h1)                              # ReLU; the column of ones stays 1
-            for h_in, kernel, z_hidden, h, h_zeros in forward:
-                matmul(h_in, kernel, out=z_hidden)
-                maximum(h, h_zeros, out=h)
-            dot(h_top, kernel_out, out=z)                              # (N, K) logits
+        np.take(x_train, order, axis=0, out=x_epoch, mode="clip")     # "clip": no buffered copy
+        np.take(y_train, order, axis=0, out=y_epoch, mode="clip")
+        for xb, yb, z, p, (kernel_0_t, z1_t, h1_t, h1_zeros, forward, h_top_t, flat, zeros, bool_masks, masks,
+                           dz_top_t, mask_top, backward, dz1_t, dz_out, scale) in steps:
+            # forward, feature-major: [h 1]^T (O+1, N), z^T = [W; b]^T [h 1]^T (docs/backprop.md#column-major-products)
+            dot(kernel_0_t, xb.T, out=z1_t)                            # (O, N) = (O, I+1) @ (I+1, N)
+            maximum(h1_t, h1_zeros, out=h1_t)                          # ReLU; the row of ones stays 1
+            for kernel_t, h_in_t, z_t, h_t, h_zeros in forward:
+                dot(kernel_t, h_in_t, out=z_t)
+                maximum(h_t, h_zeros, out=h_t)
+            dot(h_top_t.T, kernel_out, out=z)                          # (N, K) logits, row-major as the labels
             _sigmoid(z, p, one)
             subtract(p, yb, out=dz_out)
             multiply(dz_out, scale, out=dz_out)                        # dz = (p - y) / (N K)
             greater(flat, zeros, out=bool_masks)                       # every ReLU mask [y > 0] at once,
             copyto(masks, bool_masks)                                  # as 0.0/1.0 (faster than greater into floats)
-            # np.dot where every operand is contiguous, np.matmul where dz is a strided view
-            # (np.dot copies it first): each is the faster there, by about 0.3 us and 1 us
-            for h_below, dz, dkernel, kernel_t, dx, mask, product in backward:
-                product(h_below.T, dz, out=dkernel)                    # [dW; db] = [h 1]^T dz  (I+1, O)
-                product(dz, kernel_t, out=dx)                          # (N, I+1) = (N, O) @ (O, I+1)
-                multiply(dx, mask, out=dx)                             # dz below = dx [y > 0]; last column unused
-            matmul(xb.T, dz1, out=dkernel_0)
+            dot(h_top_t, dz_out, out=dkernel_out)                      # [dW; db] = [h 1]^T dz  (I+1, K)
+            dot(kernel_out_top, dz_out.T, out=dz_top_t)                # dh^T (O, N) = W dz^T
+            multiply(dz_top_t, mask_top, out=dz_top_t)                 # dz^T below = dh^T [y > 0]
+            for h_below_t, dz_t, dkernel, kernel_top, dz_below_t, mask in backward:
+                dot(h_below_t, dz_t.T, out=dkernel)                    # [dW; db] (I+1, O) = [h 1]^T dz
+                dot(kernel_top, dz_t, out=dz_below_t)                  # dh^T (I, N) = W dz^T
+                multiply(dz_below_t, mask, out=dz_below_t)
+            dot(xb.T, dz1_t.T, out=dkernel_0)                          # [dW; db] (I+1, O) = [x 1]^T dz
             # Adam, Keras's form, both moments in one stacked update
             np.square(grads, out=g2)
             subtract(g_and_g2, moments, out=step_tmp)
@@ -203,10 +211,10 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
         history["binary_accuracy"].append(np.count_nonzero(np.greater(p_epoch, 0.5) == y_epoch) / y_epoch.size)
         if not n_val:
             continue
-        for h_in, kernel, z_hidden, h, h_zeros in val_forward:
-            matmul(h_in, kernel, out=z_hidden)
-            maximum(h, h_zeros, out=h)
-        dot(val_hidden[-1], kernel_out, out=z_val)
+        for kernel_t, h_in_t, z_t, h_t, h_zeros in val_forward:
+            dot(kernel_t, h_in_t, out=z_t)
+            maximum(h_t, h_zeros, out=h_t)
+        dot(val_hidden[-1].T, kernel_out, out=z_val)
         _sigmoid(z_val, p_val, one)
         history["val_loss"].append(_mean_bce_from_logits(z_val, y_val, *loss_buffers[n_val], one))
         history["val_binary_accuracy"].append(np.count_nonzero(np.greater(p_val, 0.5) == y_val) / y_val.size)

@@ -22,40 +22,40 @@ from npnet.optimizers.base import Optimizer
 # trick, docs/backprop.md#the-bias-trick): x carries a column of ones and one product gives [dW; db].
 # A Dense bug patches this line as well as the textbook line(s) that train_on_batch, the trace, gradcheck
 # and the parity check run: a bug planted in the textbook line only would not touch what fit computes.
-FOLDED = "np.matmul(self.x.T, dz, out=self.dWb)"
+FOLDED = "np.dot(self.x.T, dz, out=self.dWb)"
 
 CATALOGUE: list[Bug] = [
     Bug("bias-gradient-all-axes", "Dense: the bias gradient summed over every axis (np.sum without axis=0)", (
         Patch(Dense, "backward", FOLDED,
               FOLDED + "\nself.db[...] = dz.sum()   # db's row of [dW; db] overwritten: the sum over N *and* O"),
         Patch(Dense, "backward",
-              "np.matmul(self._work.ones(len(dy)), dz, out=self.db)",
+              "np.dot(self._work.ones(len(dy)), dz, out=self.db)",
               "self.db[...] = dz.sum()   # (O,) <- (): the sum over N *and* O, broadcast to every unit"))),
     Bug("dW-transposed", "Dense: dW computed transposed, dz^T x instead of x^T dz", (
         Patch(Dense, "backward", FOLDED,
               FOLDED + "\nnp.matmul(dz.T, self.x[:, :-1], out=self.dW)   # dW's rows redone: fits only a square W"),
         Patch(Dense, "backward",
-              "np.matmul(self.x.T, dz, out=self.dW)",
+              "np.dot(self.x.T, dz, out=self.dW)",
               "np.matmul(dz.T, self.x, out=self.dW)   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
     Bug("dW-from-output", "Dense: dW from the wrong cached array, the layer's output y instead of its input x", (
         Patch(Dense, "backward", FOLDED,
               FOLDED + "\nnp.matmul(self.y[:, :self.units].T, dz, out=self.dW)   # dW's rows redone from y"),
         Patch(Dense, "backward",
-              "np.matmul(self.x.T, dz, out=self.dW)",
+              "np.dot(self.x.T, dz, out=self.dW)",
               "np.matmul(self.y.T, dz, out=self.dW)   # y, not x: (O, O) fits only a square W"))),
     Bug("gradients-accumulate", "Dense: gradients accumulate across steps (+= into a buffer never reset)", (
         Patch(Dense, "backward", FOLDED,
               "self.dWb += self.x.T @ dz   # (I+1, O): adds to the last step's [dW; db]"),
         Patch(Dense, "backward",
-              "np.matmul(self.x.T, dz, out=self.dW)",
+              "np.dot(self.x.T, dz, out=self.dW)",
               "self.dW += self.x.T @ dz   # (I, O): adds to the last step's dW"),
         Patch(Dense, "backward",
-              "np.matmul(self._work.ones(len(dy)), dz, out=self.db)",
+              "np.dot(self._work.ones(len(dy)), dz, out=self.db)",
               "self.db += dz.sum(axis=0)   # (O,): and to the last step's db"))),
     Bug("relu-mask-from-y", "ReLU: the derivative [z >= 0] written for z, applied to y = max(z, 0)", (
         Patch(ReLU, "backward",
-              "np.greater(y, zeros(y.shape, y.dtype), out=out)",
-              "np.greater_equal(y, zeros(y.shape, y.dtype), out=out)   # y >= 0 everywhere: the mask is all ones"),)),
+              "np.greater(y, zeros_like(y), out=out)",
+              "np.greater_equal(y, zeros_like(y), out=out)   # y >= 0 everywhere: the mask is all ones"),)),
     Bug("sigmoid-derivative-y", "sigmoid: f'(z) taken as y instead of y (1 - y)", (
         Patch(Sigmoid, "backward",
               "np.subtract(1, y, out=out)\nout *= y",
@@ -113,10 +113,10 @@ CATALOGUE: list[Bug] = [
         model={"optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}}),
     Bug("leaky-relu-both-ways", "ReLU written as a leaky ReLU, forward and backward alike", (
         Patch(ReLU, "forward",
-              "return np.maximum(z, zeros(z.shape, z.dtype), out=out)",
+              "return np.maximum(z, zeros_like(z), out=out)",
               "return np.maximum(z, 0.01 * z, out=out)   # max(z, 0.01 z): leaky"),
         Patch(ReLU, "backward",
-              "np.greater(y, zeros(y.shape, y.dtype), out=out)\nout *= dy",
+              "np.greater(y, zeros_like(y), out=out)\nout *= dy",
               "np.multiply(dy, np.where(y > 0, 1.0, 0.01), out=out)   # the leaky slope, consistently"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
         Patch(SigmoidBinaryCrossentropy, "forward",

@@ -125,6 +125,11 @@ class Layer:
         """The penalty this layer adds to the loss (its gradient is added inside ``backward``)."""
         return 0.0
 
+    @property
+    def penalized(self) -> bool:
+        """Whether this layer adds a penalty to the loss (a training step skips the others)."""
+        return type(self).regularization_loss is not Layer.regularization_loss and bool(self.penalized_weights())
+
     def penalized_weights(self) -> list[tuple[Any, np.ndarray, np.ndarray | None]]:
         """(regularizer, value view, grad view) of each trainable weight whose ``Weight`` has a regularizer.
 

@@ -30,6 +30,14 @@ class Dense(Layer):
     to its output (``forward(..., ones_column=True)``; only an activation with
     f(1) = 1, as ReLU, may run over it) and the fit's data where this is the
     first layer; given x (N, I), the layer adds b itself.
+
+    Column-major products (docs/backprop.md#column-major-products): the arrays
+    that pass between two Dense layers, [y 1] and [dx 1] (and dz beside [y 1]),
+    are stored column by column (Fortran order), and their products are
+    computed transposed, ``z^T = Wb^T x1^T`` into z's memory: each entry is the
+    same dot product as in ``x1 @ Wb``, but BLAS gets the batch as the long side
+    of its column-major view, which runs the narrow products of a small network
+    1.3x to 2.2x faster; and ``z = y1[:, :-1]`` is then one contiguous block.
     """
 
     def __init__(self, units: int, activation: activations.ActivationLike = None, use_bias: bool = True,
@@ -72,7 +80,8 @@ class Dense(Layer):
         self.wants_ones_column = self.Wb is not None
         # An activation whose backward needs its input (gelu, silu) gets z kept in an array of its own.
         self._keeps_z = getattr(self.activation, "needs_input", False)
-        self._work = WorkArrays(self.W.dtype, ones_column=("y1",), y=self.units, y1=self.units + 1,
+        self._work = WorkArrays(self.W.dtype, ones_column=("y1",), column_major=("y1", "dz1", "dx1"),
+                                y=self.units, y1=self.units + 1,
                                 dz=self.units, dz1=self.units + 1, dx=input_dim, dx1=input_dim + 1,
                                 **({"z": self.units} if self._keeps_z else {}))
         if self.activity_regularizer is not None:
@@ -87,6 +96,10 @@ class Dense(Layer):
         """
         return (self.activation.keeps_ones and not getattr(self.activation, "needs_input", False)
                 and self.activity_regularizer is None)
+
+    @property
+    def penalized(self) -> bool:
+        return bool(self.penalized_weights()) or self.activity_regularizer is not None
 
     @property
     def kernel(self) -> np.ndarray:
@@ -108,17 +121,16 @@ class Dense(Layer):
         of a fused loss (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
         rows = self._work.rows(len(x))
-        y = rows[0]
-        if ones_column:                                 # y1's last column is 1, set once
-            y, z = rows[1], rows[1][:, :-1]
+        kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
+        if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
+            y = rows[1]
+            z = y[:, :-1]
+            np.dot(kernel.T, x.T, out=z.T)              # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
-            z = y
-        if x.shape[1] > self.input_dim:                 # x carries the column of ones
-            np.matmul(x, self.Wb, out=z)                # (N, O) = (N, I+1) @ (I+1, O) = x W + b
-        else:
-            np.matmul(x, self.W, out=z)                 # (N, O) = (N, I) @ (I, O)
-            if self.use_bias:
-                z += self.b                             # (N, O) += (O,), broadcast over rows
+            y = z = rows[0]
+            np.dot(x, kernel, out=z)                    # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
+        if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
+            z += self.b                                 # (N, O) += (O,), broadcast over rows
         self.x, self.activated = x, activate            # backward needs x for dW, y for f'
         if activate and self._keeps_z:
             self.z = rows[6]
@@ -139,7 +151,7 @@ class Dense(Layer):
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
         (docs/backprop.md#dense). dy and dx have the shapes forward returned and
         received: (N, O+1) and (N, I+1) with the bias trick. The first layer passes
-        ``need_dx=False``: nothing upstream needs dL/dx of the data, so its matmul is skipped.
+        ``need_dx=False``: nothing upstream needs dL/dx of the data, so its product is skipped.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         if self.activity_regularizer is not None:
@@ -155,17 +167,19 @@ class Dense(Layer):
         folded = self.x.shape[1] > self.input_dim
         if self.dW is not None:
             if folded:
-                np.matmul(self.x.T, dz, out=self.dWb)           # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
+                np.dot(self.x.T, dz, out=self.dWb)              # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
             else:
-                np.matmul(self.x.T, dz, out=self.dW)            # (I, O) = (I, N) @ (N, O)
+                np.dot(self.x.T, dz, out=self.dW)               # (I, O) = (I, N) @ (N, O)
                 if self.use_bias:
-                    np.matmul(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
-            self.add_weight_penalty_gradients()
+                    np.dot(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
+            if self._regularized:
+                self.add_weight_penalty_gradients()
         if not need_dx:
             return None
-        if folded:
-            return np.matmul(dz, self.Wb.T, out=dx1)            # (N, I+1) = (N, O) @ (O, I+1)
-        return np.matmul(dz, self.W.T, out=dx)                  # (N, I) = (N, O) @ (O, I)
+        if folded:                                              # dx1 (column-major) goes to a Dense
+            np.dot(self.Wb, dz.T, out=dx1.T)                    # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
+            return dx1
+        return np.dot(dz, self.W.T, out=dx)                     # (N, I) = (N, O) @ (O, I): dx = dz W^T
 
     def _add_activity_gradient(self, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
         """dy plus the activity penalty's gradient: w.r.t. y when activated, else w.r.t. z (into ``dz``)."""

@@ -6,7 +6,7 @@ split and shuffling of ``sample_weight`` (keras/src/trainers/data_adapters/).
 from __future__ import annotations
 
 import math
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -75,24 +75,32 @@ class EpochIterator:
         self.x = np.empty_like(x) if shuffle else x
         self.y = np.empty_like(y) if shuffle else y
         self.sample_weight = sample_weight.copy() if shuffle and sample_weight is not None else sample_weight
+        # Every batch is a view of the epoch's arrays, which are reshuffled in place: cut once.
+        w = self.sample_weight
+        self._batches = [(step, min(start + batch_size, self.num_samples), self.x[start:start + batch_size],
+                          self.y[start:start + batch_size], None if w is None else w[start:start + batch_size])
+                         for step, start in enumerate(range(0, self.num_samples, batch_size))]
 
-    def epoch(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
-        """Shuffles (if asked), then yields (step, end, x_batch, y_batch, w_batch), ``end`` = samples seen after it."""
+    def epoch(self) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
+        """Shuffles (if asked), then the (step, end, x_batch, y_batch, w_batch) of every batch, in order.
+
+        ``end`` is the number of samples seen after the batch. ``mode="clip"``
+        lets ``np.take`` write straight into ``out`` (its default, "raise",
+        buffers the whole result first: 2x slower); ``order`` is a permutation,
+        so no index is ever clipped.
+        """
         if self.shuffle:
             x, y, sample_weight = self.source
             order = utils.random_generator().permutation(self.num_samples)
-            np.take(x, order, axis=0, out=self.x)
-            np.take(y, order, axis=0, out=self.y)
+            np.take(x, order, axis=0, out=self.x, mode="clip")
+            np.take(y, order, axis=0, out=self.y, mode="clip")
             if sample_weight is not None:
-                np.take(sample_weight, order, out=self.sample_weight)
-        return self.batches()
+                np.take(sample_weight, order, out=self.sample_weight, mode="clip")
+        return self._batches
 
-    def batches(self, count: int | None = None) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
+    def batches(self, count: int | None = None) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
         """The current epoch's first ``count`` batches (all by default), in order, not reshuffled."""
-        for step in range(self.num_batches if count is None else count):
-            start, end = step * self.batch_size, min((step + 1) * self.batch_size, self.num_samples)
-            yield (step, end, self.x[start:end], self.y[start:end],
-                   None if self.sample_weight is None else self.sample_weight[start:end])
+        return self._batches[:count]
 
 
 def with_ones_column(x: np.ndarray) -> np.ndarray:

@@ -28,8 +28,7 @@ class Step:
         self.layers: list[Layer] = model.layers
         self.loss, self.logits = model.training_loss()
         self.metrics, self.optimizer, self.parameters = model.metrics, model.optimizer, model.parameters
-        self.regularized = [layer for layer in self.layers
-                            if type(layer).regularization_loss is not Layer.regularization_loss]
+        self.regularized = [layer for layer in self.layers if layer.penalized]
         self.above_first = self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
         self.penalty = 0.0   # the regularizers' penalty in the last ``train`` step

@@ -6,9 +6,14 @@ once per epoch. Here the same training is written the plain way: fresh arrays
 for every intermediate, a Python list of weights, the formulas of
 docs/backprop.md one per line, the bias trick as its textbook form
 ``[x 1] @ [W; b]``. Both must give bit-identical histories and weights, so no
-speed-up can change a number. Where the trick reorders a sum (the bias added
-inside the product, not after it), ``test_the_bias_trick_changes_only_rounding``
-bounds the difference by float32 rounding.
+speed-up can change a number. Bit for bit needs the same BLAS calls on the
+same layouts: where fit computes a product column-major (between two Dense
+layers, docs/backprop.md#column-major-products) the textbook loop takes the
+same transposed product of a column-major copy. Where the trick reorders a
+sum (the bias added inside the product, not after it),
+``test_the_bias_trick_changes_only_rounding`` bounds the difference by float32
+rounding, and ``test_column_major_products_change_only_rounding`` bounds the
+column-major products against the plain ones.
 """
 from __future__ import annotations
 
@@ -60,12 +65,22 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
     history = {"loss": [], "accuracy": [], "val_loss": [], "val_accuracy": []}
     step = 0
 
+    # Between two Dense layers fit keeps [h 1] and dL/d[h 1] column-major and computes their products
+    # transposed (npnet.layers.dense): z^T = Wb^T [h 1]^T and dx^T = Wb dz^T.
+    column_major = [False] + folded[1:]                 # is layer l's input a column-major [h 1]?
+
     def forward(xb):
         outputs = [xb]
         for layer, activation in enumerate(activations):
             h, W, b = outputs[-1], weights[2 * layer], weights[2 * layer + 1]
-            z = with_ones(h) @ np.vstack([W, b]) if folded[layer] else h @ W + b
-            outputs.append(z if layer == len(activations) - 1 else FUNCTION[activation](z))
+            last = layer == len(activations) - 1
+            if folded[layer]:
+                h1 = np.asfortranarray(with_ones(h)) if column_major[layer] else with_ones(h)
+                Wb = np.vstack([W, b])
+                z = np.dot(Wb.T, h1.T).T if not last and folded[layer + 1] else np.dot(h1, Wb)
+            else:
+                z = np.dot(h, W) + b
+            outputs.append(z if last else FUNCTION[activation](z))
         return outputs                                   # the last entry is the logits
 
     def loss_and_accuracy(z, yb):
@@ -85,13 +100,14 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
             for layer in reversed(range(len(activations))):
                 h, W, b = outputs[layer], weights[2 * layer], weights[2 * layer + 1]
                 if folded[layer]:
-                    dWb = with_ones(h).T @ dz                           # [dW; db] = [h 1]^T dz
+                    h1 = np.asfortranarray(with_ones(h)) if column_major[layer] else with_ones(h)
+                    dWb = np.dot(h1.T, dz)                              # [dW; db] = [h 1]^T dz
                     grads[2 * layer], grads[2 * layer + 1] = dWb[:-1], dWb[-1]
-                    dx = (dz @ np.vstack([W, b]).T)[:, :-1]             # the ones' column of dx is dropped
+                    dx = np.dot(np.vstack([W, b]), dz.T).T[:, :-1]      # the ones' column of dx is dropped
                 else:
-                    grads[2 * layer] = h.T @ dz                         # dW = h^T dz
-                    grads[2 * layer + 1] = np.ones(len(dz), dtype) @ dz  # db = dz^T 1, the sum over the batch
-                    dx = dz @ W.T                                       # dx = dz W^T
+                    grads[2 * layer] = np.dot(h.T, dz)                  # dW = h^T dz
+                    grads[2 * layer + 1] = np.dot(np.ones(len(dz), dtype), dz)   # db = dz^T 1, the batch sum
+                    dx = np.dot(dz, W.T)                                # dx = dz W^T
                 if layer:
                     dz = dx * DERIVATIVE_FROM_OUTPUT[activations[layer - 1]](outputs[layer])
             step += 1
@@ -182,3 +198,33 @@ def test_the_bias_trick_changes_only_rounding(dtype):
     assert np.all(np.abs(layer.db - plain_grads[1]) <= 2 * gamma(n, dtype) * np.abs(dy).sum(axis=0))
     assert np.all(np.abs(layer.dW - plain_grads[0]) <= 2 * gamma(n, dtype) * (np.abs(x.T) @ np.abs(dy)))
     assert np.all(np.abs(folded_dx - plain_dx) <= 2 * gamma(o, dtype) * (np.abs(dy) @ np.abs(layer.W.T)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_major_products_change_only_rounding(dtype):
+    """The column-major products (z^T = Wb^T x1^T, dx1^T = Wb dz^T) against the row-major ones.
+
+    Each entry is the same dot product (I + 1 terms for z, O for dx), which BLAS
+    may sum in another order for the other layout: within 2 gamma_n times the
+    sum of the absolute terms (tests/float_rounding.py).
+    """
+    rng = np.random.default_rng(1)
+    n, i, o = 250, 33, 16
+    layer = Dense(o, activation="relu")
+    layer.build(i, np.dtype(dtype).name)
+    layer.b[...] = rng.normal(size=o)
+    x1 = with_ones(rng.normal(size=(n, i)).astype(dtype))
+    dy1 = rng.normal(size=(n, o + 1)).astype(dtype)
+
+    row_major = layer.forward(x1, training=True, activate=False).copy()
+    column_major = layer.forward(x1, training=True, activate=False, ones_column=True)
+    assert column_major.flags.f_contiguous and row_major.flags.c_contiguous
+    assert np.all(column_major[:, -1] == 1)
+    bound = 2 * gamma(i + 1, dtype) * (np.abs(x1) @ np.abs(layer.Wb))
+    assert np.all(np.abs(column_major[:, :-1] - row_major) <= bound)
+
+    dx1 = layer.backward(dy1[:, :-1])                  # not activated: dz = dy
+    assert dx1.flags.f_contiguous
+    dz = dy1[:, :-1]
+    plain = dz @ layer.Wb.T
+    assert np.all(np.abs(dx1 - plain) <= 2 * gamma(o, dtype) * (np.abs(dz) @ np.abs(layer.Wb.T)))

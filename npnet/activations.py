@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import functools
 import math
+from functools import partial
 from typing import Callable, Union
 
 import numpy as np
 
 from npnet._validation import as_tensor_like, check_bool, check_float
+from npnet.calls import run
 
 
 class Activation:
@@ -30,6 +32,7 @@ class Activation:
     # f(1) == 1, elementwise: the activation may run over a whole buffer that carries a
     # column of ones for the next layer's bias (the bias trick, npnet.layers.dense) and leave it.
     keeps_ones = False
+    identity = False   # f(z) = z: forward and backward return their input, and a layer may skip them
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """``f(x)`` as a new array: a float array keeps its dtype; lists, bools and ints become float32 (as TensorFlow)."""
@@ -43,6 +46,18 @@ class Activation:
     def backward(self, y: np.ndarray, dy: np.ndarray, out: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
         """Return ``dz = dy * f'(z)`` written into ``out``, from the output ``y`` (and ``z`` if ``needs_input``)."""
         raise NotImplementedError
+
+    # A Dense layer hands fit its forward and backward as calls (docs/backprop.md#the-compiled-step):
+    # by default one call of the method; ReLU and sigmoid write theirs as the NumPy calls themselves
+    # (and their methods run those), which saves a method call per layer and step.
+
+    def forward_calls(self, z: np.ndarray, out: np.ndarray) -> list:
+        """The calls that write ``f(z)`` into ``out``."""
+        return [partial(self.forward, z, out)]
+
+    def backward_calls(self, y: np.ndarray, dy: np.ndarray, out: np.ndarray, z: np.ndarray | None = None) -> list:
+        """The calls that write ``dz = dy * f'(z)`` into ``out``."""
+        return [partial(self.backward, y, dy, out, z)]
 
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
@@ -61,12 +76,21 @@ class Linear(Activation):
 
     name = "linear"
     keeps_ones = True
+    identity = True
 
     def forward(self, z, out):
         return z
 
     def backward(self, y, dy, out, z=None):
         return dy
+
+
+@functools.lru_cache(maxsize=8)
+def _one(dtype: np.dtype) -> np.ndarray:
+    """1 as a read-only 0-d array: NumPy adds a 0-d array faster than a Python 1, which it converts every call."""
+    one = np.ones((), dtype)
+    one.flags.writeable = False
+    return one
 
 
 def zeros_like(a: np.ndarray) -> np.ndarray:
@@ -95,12 +119,19 @@ class ReLU(Activation):
     keeps_ones = True
 
     def forward(self, z, out):
-        return np.maximum(z, zeros_like(z), out=out)
+        run(self.forward_calls(z, out))
+        return out
 
     def backward(self, y, dy, out, z=None):
-        np.greater(y, zeros_like(y), out=out)   # the mask [y > 0] as 0.0/1.0
-        out *= dy
+        run(self.backward_calls(y, dy, out))
         return out
+
+    def forward_calls(self, z, out):
+        return [partial(np.maximum, z, zeros_like(z), out=out)]
+
+    def backward_calls(self, y, dy, out, z=None):
+        return [partial(np.greater, y, zeros_like(y), out),   # the mask [y > 0] as 0.0/1.0
+                partial(np.multiply, out, dy, out)]
 
 
 class Sigmoid(Activation):
@@ -113,17 +144,27 @@ class Sigmoid(Activation):
     name = "sigmoid"
 
     def forward(self, z, out):
-        np.negative(z, out=out)
-        with np.errstate(over="ignore"):
-            np.exp(out, out=out)
-        out += 1
-        return np.reciprocal(out, out=out)
+        run(self.forward_calls(z, out))
+        return out
+
+    def forward_calls(self, z, out, overflow_silenced=False):
+        """1 / (1 + exp(-z)) in four calls. The exp call silences its overflow warning itself, unless
+        the caller runs with overflow warnings off already (fit's steps, ``npnet.training.trainer``)."""
+        exp = partial(np.exp, out, out) if overflow_silenced else partial(_exp_silencing_overflow, out)
+        return [partial(np.negative, z, out), exp, partial(np.add, out, _one(out.dtype), out),
+                partial(np.reciprocal, out, out)]
 
     def backward(self, y, dy, out, z=None):
         np.subtract(1, y, out=out)
         out *= y
         out *= dy
         return out
+
+
+def _exp_silencing_overflow(a: np.ndarray) -> None:
+    """a = exp(a) in place, without the warning for entries that overflow to inf."""
+    with np.errstate(over="ignore"):
+        np.exp(a, out=a)
 
 
 class Tanh(Activation):

@@ -18,57 +18,67 @@ from npnet.losses.categorical import SoftmaxCrossentropy
 from npnet.optimizers import SGD, Adam
 from npnet.optimizers.base import Optimizer
 
-# Dense.backward's product on fit's path, where the bias is folded into the kernel's product (the bias
+# Dense.backward_calls's product on fit's path, where the bias is folded into the kernel's product (the bias
 # trick, docs/backprop.md#the-bias-trick): x carries a column of ones and one product gives [dW; db].
 # A Dense bug patches this line as well as the textbook line(s) that train_on_batch, the trace, gradcheck
 # and the parity check run: a bug planted in the textbook line only would not touch what fit computes.
-FOLDED = "np.dot(self.x.T, dz, out=self.dWb)"
+# Dense writes its work as calls (docs/backprop.md#the-compiled-step), so a learner's line is a call too:
+# a partial of a NumPy function, or a lambda where the learner's arithmetic needs a temporary.
+FOLDED = "calls.append(partial(np.dot, x.T, dz, self.dWb))"
+# The 1/(N K) of sigmoid + binary crossentropy's gradient dz = (p - y) / (N K), on fit's path and the textbook's.
+SCALE = "calls.append(partial(np.multiply, dz, np.array(1.0 / y.size, dz.dtype), dz))"
 
 CATALOGUE: list[Bug] = [
     Bug("bias-gradient-all-axes", "Dense: the bias gradient summed over every axis (np.sum without axis=0)", (
-        Patch(Dense, "backward", FOLDED,
-              FOLDED + "\nself.db[...] = dz.sum()   # db's row of [dW; db] overwritten: the sum over N *and* O"),
-        Patch(Dense, "backward",
-              "np.dot(self._work.ones(len(dy)), dz, out=self.db)",
-              "self.db[...] = dz.sum()   # (O,) <- (): the sum over N *and* O, broadcast to every unit"))),
+        Patch(Dense, "backward_calls", FOLDED,
+              FOLDED + "\ncalls.append(lambda: self.db.fill(dz.sum()))   # db's row of [dW; db] overwritten: "
+                       "the sum over N *and* O"),
+        Patch(Dense, "backward_calls",
+              "calls.append(partial(np.dot, self._work.ones(len(dy)), dz, self.db))",
+              "calls.append(lambda: self.db.fill(dz.sum()))   # (O,) <- (): the sum over N *and* O, broadcast to "
+              "every unit"))),
     Bug("dW-transposed", "Dense: dW computed transposed, dz^T x instead of x^T dz", (
-        Patch(Dense, "backward", FOLDED,
-              FOLDED + "\nnp.matmul(dz.T, self.x[:, :-1], out=self.dW)   # dW's rows redone: fits only a square W"),
-        Patch(Dense, "backward",
-              "np.dot(self.x.T, dz, out=self.dW)",
-              "np.matmul(dz.T, self.x, out=self.dW)   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
+        Patch(Dense, "backward_calls", FOLDED,
+              FOLDED + "\ncalls.append(partial(np.dot, dz.T, x[:, :-1], self.dW))   # dW's rows redone: fits only a "
+                       "square W"),
+        Patch(Dense, "backward_calls",
+              "calls.append(partial(np.dot, x.T, dz, self.dW))",
+              "calls.append(partial(np.dot, dz.T, x, self.dW))   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
     Bug("dW-from-output", "Dense: dW from the wrong cached array, the layer's output y instead of its input x", (
-        Patch(Dense, "backward", FOLDED,
-              FOLDED + "\nnp.matmul(self.y[:, :self.units].T, dz, out=self.dW)   # dW's rows redone from y"),
-        Patch(Dense, "backward",
-              "np.dot(self.x.T, dz, out=self.dW)",
-              "np.matmul(self.y.T, dz, out=self.dW)   # y, not x: (O, O) fits only a square W"))),
+        Patch(Dense, "backward_calls", FOLDED,
+              FOLDED + "\ncalls.append(partial(np.dot, self.y[:, :self.units].T, dz, self.dW))   # dW's rows redone "
+                       "from y"),
+        Patch(Dense, "backward_calls",
+              "calls.append(partial(np.dot, x.T, dz, self.dW))",
+              "calls.append(partial(np.dot, self.y.T, dz, self.dW))   # y, not x: (O, O) fits only a square W"))),
     Bug("gradients-accumulate", "Dense: gradients accumulate across steps (+= into a buffer never reset)", (
-        Patch(Dense, "backward", FOLDED,
-              "self.dWb += self.x.T @ dz   # (I+1, O): adds to the last step's [dW; db]"),
-        Patch(Dense, "backward",
-              "np.dot(self.x.T, dz, out=self.dW)",
-              "self.dW += self.x.T @ dz   # (I, O): adds to the last step's dW"),
-        Patch(Dense, "backward",
-              "np.dot(self._work.ones(len(dy)), dz, out=self.db)",
-              "self.db += dz.sum(axis=0)   # (O,): and to the last step's db"))),
+        Patch(Dense, "backward_calls", FOLDED,
+              "calls.append(lambda: np.add(self.dWb, x.T @ dz, out=self.dWb))   # (I+1, O): adds to the last "
+              "step's [dW; db]"),
+        Patch(Dense, "backward_calls",
+              "calls.append(partial(np.dot, x.T, dz, self.dW))",
+              "calls.append(lambda: np.add(self.dW, x.T @ dz, out=self.dW))   # (I, O): adds to the last step's dW"),
+        Patch(Dense, "backward_calls",
+              "calls.append(partial(np.dot, self._work.ones(len(dy)), dz, self.db))",
+              "calls.append(lambda: np.add(self.db, dz.sum(axis=0), out=self.db))   # (O,): and to the last "
+              "step's db"))),
     Bug("relu-mask-from-y", "ReLU: the derivative [z >= 0] written for z, applied to y = max(z, 0)", (
-        Patch(ReLU, "backward",
-              "np.greater(y, zeros_like(y), out=out)",
-              "np.greater_equal(y, zeros_like(y), out=out)   # y >= 0 everywhere: the mask is all ones"),)),
+        Patch(ReLU, "backward_calls",
+              "return [partial(np.greater, y, zeros_like(y), out),",
+              "return [partial(np.greater_equal, y, zeros_like(y), out),   # y >= 0 everywhere: the mask is all ones"),)),
     Bug("sigmoid-derivative-y", "sigmoid: f'(z) taken as y instead of y (1 - y)", (
         Patch(Sigmoid, "backward",
               "np.subtract(1, y, out=out)\nout *= y",
               "np.copyto(out, y)   # f'(z) = y (1 - y), not y"),),
         model={"activation": "sigmoid"}),
     Bug("loss-missing-1/N", "sigmoid + BCE: the 1/N of the batch mean missing from the gradient", (
-        Patch(SigmoidBinaryCrossentropy, "backward",
-              "dz *= 1.0 / self.y_true.size",
-              "dz *= 1.0 / self.y_true.shape[1]   # 1/K only: the forward averages over N too"),)),
+        Patch(SigmoidBinaryCrossentropy, "dz_calls", SCALE,
+              "calls.append(partial(np.multiply, dz, np.array(1.0 / y.shape[1], dz.dtype), dz))   # 1/K only: "
+              "the forward averages over N too"),)),
     Bug("bce-not-divided-by-outputs", "sigmoid + BCE: the gradient not divided by the number of outputs K", (
-        Patch(SigmoidBinaryCrossentropy, "backward",
-              "dz *= 1.0 / self.y_true.size",
-              "dz *= 1.0 / len(self.y_true)   # 1/N only: the forward averages over the K labels too"),)),
+        Patch(SigmoidBinaryCrossentropy, "dz_calls", SCALE,
+              "calls.append(partial(np.multiply, dz, np.array(1.0 / len(y), dz.dtype), dz))   # 1/N only: the "
+              "forward averages over the K labels too"),)),
     Bug("softmax-gradient-off-by-K", "softmax + crossentropy: the gradient divided by N K, as binary crossentropy's", (
         Patch(SoftmaxCrossentropy, "backward",
               "dz *= 1.0 / n",
@@ -96,7 +106,7 @@ CATALOGUE: list[Bug] = [
               "np.copyto(dx, dy)   # no - mean(dy) - x_hat mean(dy x_hat): the statistics taken as constants"),),
         model={"inserted": ({"class_name": "BatchNormalization", "config": {}},)}),
     Bug("adam-no-bias-correction", "Adam without bias correction", (
-        Patch(Adam, "update_step",
+        Patch(Adam, "step_size",
               "alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (\n"
               "    1 - keras_rounded(self.beta_1, dtype) ** t)",
               "alpha = learning_rate   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
@@ -112,18 +122,18 @@ CATALOGUE: list[Bug] = [
               "velocity += tmp   # v = momentum v + lr g: uphill"),),
         model={"optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}}),
     Bug("leaky-relu-both-ways", "ReLU written as a leaky ReLU, forward and backward alike", (
-        Patch(ReLU, "forward",
-              "return np.maximum(z, zeros_like(z), out=out)",
-              "return np.maximum(z, 0.01 * z, out=out)   # max(z, 0.01 z): leaky"),
-        Patch(ReLU, "backward",
-              "np.greater(y, zeros_like(y), out=out)\nout *= dy",
-              "np.multiply(dy, np.where(y > 0, 1.0, 0.01), out=out)   # the leaky slope, consistently"))),
+        Patch(ReLU, "forward_calls",
+              "return [partial(np.maximum, z, zeros_like(z), out=out)]",
+              "return [lambda: np.maximum(z, 0.01 * z, out=out)]   # max(z, 0.01 z): leaky"),
+        Patch(ReLU, "backward_calls",
+              "return [partial(np.greater, y, zeros_like(y), out),\npartial(np.multiply, out, dy, out)]",
+              "return [lambda: np.multiply(dy, np.where(y > 0, 1.0, 0.01), out=out)]   # the leaky slope, "
+              "consistently"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
         Patch(SigmoidBinaryCrossentropy, "forward",
               "return _reduce(loss, sample_weight)",
               "return float(loss.sum())   # the sum over N*K entries, not their mean"),
-        Patch(SigmoidBinaryCrossentropy, "backward",
-              "dz *= 1.0 / self.y_true.size",
+        Patch(SigmoidBinaryCrossentropy, "dz_calls", SCALE,
               "# no 1/(N*K) here: consistent with the summed forward"))),
 ]
 

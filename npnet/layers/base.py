@@ -18,12 +18,14 @@ import itertools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
 
 from npnet import backend
 from npnet._validation import as_float_array, check_bool, check_int, check_weights_list
+from npnet.calls import Calls
 from npnet.params import ParameterBuffer
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
@@ -121,6 +123,35 @@ class Layer:
         """dy (N, O) -> dx (N, I) (None when not ``need_dx``); writes this layer's gradients."""
         raise NotImplementedError
 
+    def forward_calls(self, x: np.ndarray, training: bool = False, **options: Any) -> tuple[Calls, np.ndarray]:
+        """The calls that compute ``forward(x, training)``, bound to x (N, I), and the array (N, O) they fill.
+
+        For a layer that writes ``forward`` itself (Dense writes calls instead):
+        one call that runs it and copies its result into an array of its own,
+        since a layer may return a new array each time.
+        """
+        width = self.output_dim(self.input_dim) + bool(options.get("ones_column"))   # [y 1]: the bias trick
+        y = np.empty((len(x), width), x.dtype)
+        self._bound_input = x
+        return [partial(_forward_into, self, x, training, options, y)], y
+
+    def backward_calls(self, dy: np.ndarray, need_dx: bool = True) -> tuple[Calls, np.ndarray | None]:
+        """The calls that compute ``backward(dy)``, bound to dy (N, O), and the array dx they fill (or None):
+        (N, I), or (N, I+1) when ``forward_calls`` was bound to an input that carries the ones."""
+        dx = np.empty_like(self._bound_input) if need_dx else None
+        return [partial(_backward_into, self, dy, need_dx, dx)], dx
+
+    @property
+    def writes_calls(self) -> bool:
+        """Whether this layer's ``forward_calls`` and ``backward_calls`` are its own computations.
+
+        True for a class that writes them (Dense) unless a subclass replaced
+        ``forward`` or ``backward`` with code of its own, which then runs instead.
+        """
+        cls = type(self)
+        owner = next(c for c in cls.__mro__ if "forward_calls" in vars(c))
+        return owner is not Layer and cls.forward is owner.forward and cls.backward is owner.backward
+
     def regularization_loss(self) -> float:
         """The penalty this layer adds to the loss (its gradient is added inside ``backward``)."""
         return 0.0
@@ -209,3 +240,13 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _forward_into(layer: Layer, x: np.ndarray, training: bool, options: dict, y: np.ndarray) -> None:
+    np.copyto(y, layer.forward(x, training, **options))
+
+
+def _backward_into(layer: Layer, dy: np.ndarray, need_dx: bool, dx: np.ndarray | None) -> None:
+    result = layer.backward(dy, need_dx)
+    if dx is not None:
+        np.copyto(dx, result)

@@ -1,12 +1,14 @@
 """``Dense``: a fully connected layer, ``y = activation(x @ W + b)``. Glossary: ``npnet.layers.base``."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
+from npnet.calls import Calls, run
 from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
 
@@ -112,12 +114,30 @@ class Dense(Layer):
         return self.b if self.use_bias else None
 
     # -- forward and backward -----------------------------------------------------
+    #
+    # A Dense layer writes its forward and its backward as the list of NumPy calls
+    # they make (``forward_calls``, ``backward_calls``): fit binds them once per
+    # batch and then only runs them (npnet.training.step, docs/backprop.md#the-compiled-step).
+    # ``forward`` and ``backward`` run the same calls at once.
 
     def forward(self, x: np.ndarray, training: bool = False, activate: bool = True,
                 ones_column: bool = False) -> np.ndarray:
-        """x (N, I) or [x 1] (N, I+1) -> y (N, O), or [y 1] (N, O+1) with ``ones_column``.
+        """x (N, I) or [x 1] (N, I+1) -> y (N, O), or [y 1] (N, O+1) with ``ones_column``: ``forward_calls``, run."""
+        calls, y = self.forward_calls(x, training, activate, ones_column)
+        run(calls)
+        return y
 
-        With ``activate=False`` returns the logits z = x @ W + b: the output layer
+    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
+        """dy (N, O) -> dx (N, I); writes dW (I, O) and db (O,): ``backward_calls``, run."""
+        calls, dx = self.backward_calls(dy, need_dx)
+        run(calls)
+        return dx
+
+    def forward_calls(self, x: np.ndarray, training: bool = False, activate: bool = True,
+                      ones_column: bool = False) -> tuple[Calls, np.ndarray]:
+        """The calls that take x (N, I) or [x 1] (N, I+1) to y (N, O), or [y 1] (N, O+1) with ``ones_column``.
+
+        With ``activate=False`` y is the logits z = x @ W + b: the output layer
         of a fused loss (docs/backprop.md#sigmoid-and-binary-crossentropy).
         """
         rows = self._work.rows(len(x))
@@ -125,28 +145,28 @@ class Dense(Layer):
         if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
             y = rows[1]
             z = y[:, :-1]
-            np.dot(kernel.T, x.T, out=z.T)              # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
+            calls = [partial(np.dot, kernel.T, x.T, z.T)]     # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
             y = z = rows[0]
-            np.dot(x, kernel, out=z)                    # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
+            calls = [partial(np.dot, x, kernel, z)]           # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
         if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
-            z += self.b                                 # (N, O) += (O,), broadcast over rows
-        self.x, self.activated = x, activate            # backward needs x for dW, y for f'
+            calls.append(partial(np.add, z, self.b, z))       # (N, O) = (N, O) + (O,), broadcast over rows
+        self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
         if activate and self._keeps_z:
             self.z = rows[6]
-            np.copyto(self.z, z)                        # (N, O), kept: y overwrites z below
-        self.y = self.activation.forward(y, out=y) if activate else y   # in place; f(1) = 1 keeps the ones
+            calls.append(partial(np.copyto, self.z, z))       # (N, O), kept: y overwrites z below
+        if activate:
+            calls += self.activation.forward_calls(y, y)       # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
-            self.a = self.y                                     # (N, O)
+            self.a = y                                              # (N, O)
             if not activate:
-                a, _ = self._activity_work.rows(len(x))
-                np.copyto(a, z)                                 # (N, O): z stays the logits
-                self.a = self.activation.forward(a, out=a)      # (N, O)
-        return self.y
+                self.a, _ = self._activity_work.rows(len(x))
+                calls += [partial(np.copyto, self.a, z), *self.activation.forward_calls(self.a, self.a)]
+        return calls, y
 
-    def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        """dy (N, O) -> dx (N, I); writes dW (I, O) and db (O,) unless the layer is frozen.
+    def backward_calls(self, dy: np.ndarray, need_dx: bool = True) -> tuple[Calls, np.ndarray | None]:
+        """The calls that take dy (N, O) to dx (N, I) and write dW (I, O) and db (O,) unless the layer is frozen.
 
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
         (docs/backprop.md#dense). dy and dx have the shapes forward returned and
@@ -154,32 +174,34 @@ class Dense(Layer):
         ``need_dx=False``: nothing upstream needs dL/dx of the data, so its product is skipped.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
+        x, calls = self.x, []
         if self.activity_regularizer is not None:
-            dy = self._add_activity_gradient(dy, dz)            # (N, O)
-        if not self.activated:
-            dz = dy                                             # dy is already dL/dz
+            calls.append(partial(self._add_activity_gradient, dy, dz))
+            dy = self._activity_work.rows(len(dy))[1] if self.activated else dz   # what it returns: dy + dpenalty
+        if not self.activated or self.activation.identity:
+            dz = dy[:, :self.units]                             # dy is already dL/dz
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
-            dz = self.activation.backward(self.y, dy, out=dz1)[:, :-1]   # (N, O), of (N, O+1)
-        elif self._keeps_z:
-            dz = self.activation.backward(self.y, dy, out=dz, z=self.z)   # (N, O)
+            calls += self.activation.backward_calls(self.y, dy, dz1)   # (N, O+1)
+            dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)
         else:
-            dz = self.activation.backward(self.y, dy, out=dz)   # (N, O)
-        folded = self.x.shape[1] > self.input_dim
+            calls += self.activation.backward_calls(self.y, dy, dz, self.z if self._keeps_z else None)   # (N, O)
+        folded = x.shape[1] > self.input_dim
         if self.dW is not None:
             if folded:
-                np.dot(self.x.T, dz, out=self.dWb)              # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
+                calls.append(partial(np.dot, x.T, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
             else:
-                np.dot(self.x.T, dz, out=self.dW)               # (I, O) = (I, N) @ (N, O)
+                calls.append(partial(np.dot, x.T, dz, self.dW))          # (I, O) = (I, N) @ (N, O)
                 if self.use_bias:
-                    np.dot(self._work.ones(len(dy)), dz, out=self.db)   # (O,) = (N,) @ (N, O)
-            if self._regularized:
-                self.add_weight_penalty_gradients()
+                    calls.append(partial(np.dot, self._work.ones(len(dy)), dz, self.db))   # (O,) = (N,) @ (N, O)
+            calls += [partial(regularizer.gradient, value, grad) for regularizer, value, grad in self.penalized_weights()
+                      if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
         if not need_dx:
-            return None
+            return calls, None
         if folded:                                              # dx1 (column-major) goes to a Dense
-            np.dot(self.Wb, dz.T, out=dx1.T)                    # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
-            return dx1
-        return np.dot(dz, self.W.T, out=dx)                     # (N, I) = (N, O) @ (O, I): dx = dz W^T
+            calls.append(partial(np.dot, self.Wb, dz.T, dx1.T))  # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
+            return calls, dx1
+        calls.append(partial(np.dot, dz, self.W.T, dx))          # (N, I) = (N, O) @ (O, I): dx = dz W^T
+        return calls, dx
 
     def _add_activity_gradient(self, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
         """dy plus the activity penalty's gradient: w.r.t. y when activated, else w.r.t. z (into ``dz``)."""

@@ -8,12 +8,14 @@ docs/backprop.md#means-over-batch-and-labels.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from npnet import backend
 from npnet._validation import as_float_array, as_real_array, check_sample_weight
+from npnet.calls import Calls
 
 
 class Loss:
@@ -63,6 +65,24 @@ class Loss:
         """
         self.forward(y_true, y_pred, sample_weight)
         return self.backward()
+
+    def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray,
+                       sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+        """The calls of ``gradient`` bound to these arrays, and the array dL/dy_pred (N, K) they fill.
+
+        One call: ``gradient``, its result copied into an array of its own (a
+        loss may return a new array each time); a loss that returns the same
+        array every time says so with ``gradient_array``.
+        """
+        own = self.gradient_array(y_pred)
+        if own is not None:
+            return [partial(self.gradient, y_true, y_pred, sample_weight)], own
+        dy_pred = np.empty_like(y_pred)
+        return [partial(_gradient_into, self, y_true, y_pred, sample_weight, dy_pred)], dy_pred
+
+    def gradient_array(self, y_pred: np.ndarray) -> np.ndarray | None:
+        """The work array that ``gradient`` on outputs like ``y_pred`` returns every time, or None."""
+        return None
 
     def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
         """A model's targets as a finite ``dtype`` array (N, units); (N,) is accepted for one unit, as Keras."""
@@ -135,3 +155,8 @@ def check_units(y: np.ndarray, units: int, name: str) -> None:
     """Targets (N, K) for an output of ``units`` columns: K must equal units."""
     if y.shape[1] != units:
         raise ValueError(f"{name} must have {units} columns (one per output unit), got shape {y.shape}")
+
+
+def _gradient_into(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None,
+                   out: np.ndarray) -> None:
+    np.copyto(out, loss.gradient(y_true, y_pred, sample_weight))

@@ -8,12 +8,14 @@ docs/backprop.md#sigmoid-and-binary-crossentropy and docs/backprop.md#label-smoo
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from npnet import activations, backend
 from npnet._validation import as_float_array, check_bool, check_float, check_sample_weight, check_unit_interval
+from npnet.calls import Calls, run
 from npnet.losses.base import Loss, checked_prediction, mean_over_batch, same_shape, weighted_rows
 from npnet.params import WorkArrays
 
@@ -253,7 +255,7 @@ class SigmoidBinaryCrossentropy(Loss):
         loss, tmp, p = self._rows(z)
         if self.pos_weight is None:
             # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
-            np.maximum(z, 0, out=tmp)
+            np.maximum(z, activations.zeros_like(z), out=tmp)
             np.multiply(z, y, out=p)
             tmp -= p
             np.abs(z, out=loss)
@@ -274,15 +276,42 @@ class SigmoidBinaryCrossentropy(Loss):
         self.probabilities = activations.sigmoid.forward(y_pred, out=p)
         return self.backward()
 
+    def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray,
+                       sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+        """``gradient``'s calls, bound to these arrays, for fit's step (which silences exp's overflow itself).
+
+        Smoothed labels are computed from y at each step, so they take the one-call binding of ``gradient``.
+        """
+        if self.label_smoothing:
+            return super().gradient_calls(y_true, y_pred, sample_weight)
+        _, dz, p = self._rows(y_pred)
+        return (activations.sigmoid.forward_calls(y_pred, p, overflow_silenced=True)
+                + self.dz_calls(p, y_true, sample_weight, dz), dz)
+
+    def gradient_array(self, y_pred: np.ndarray) -> np.ndarray:
+        """dz (N, K): the work array ``gradient`` returns for logits like y_pred."""
+        return self._rows(y_pred)[1]
+
     def backward(self) -> np.ndarray:
         """dL/dz = (p - y) / (N*K), shape (N, K), for the last ``forward`` (valid until the next call)."""
         _, dz, _ = self._work.rows(len(self.y_true))
+        run(self.dz_calls(self.probabilities, self.y_true, self.sample_weight, dz))
+        return dz
+
+    def dz_calls(self, p: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, dz: np.ndarray) -> Calls:
+        """The calls that write dz = (p - y) / (N*K) (N, K) into ``dz``, row n scaled by s_n with sample weights."""
         if self.pos_weight is None:
-            np.subtract(self.probabilities, self.y_true, out=dz)
+            calls = [partial(np.subtract, p, y, dz)]
         else:
-            dz[...] = _dlogits(self.probabilities, self.y_true, self.pos_weight)
-        dz *= 1.0 / self.y_true.size
-        return weighted_rows(dz, self.sample_weight)
+            calls = [partial(_dlogits_into, p, y, self.pos_weight, dz)]
+        calls.append(partial(np.multiply, dz, np.array(1.0 / y.size, dz.dtype), dz))   # dz *= 1 / (N K)
+        if sample_weight is not None:
+            calls.append(partial(np.multiply, dz, sample_weight[:, None], dz))
+        return calls
+
+
+def _dlogits_into(p: np.ndarray, y: np.ndarray, pos_weight: np.ndarray, out: np.ndarray) -> None:
+    out[...] = _dlogits(p, y, pos_weight)
 
 
 def _mean(values: np.ndarray) -> float:

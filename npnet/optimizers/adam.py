@@ -1,9 +1,12 @@
 """Adam (Kingma & Ba, 2015) in Keras 3's form, with AMSGrad (keras/src/optimizers/adam.py)."""
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from npnet._validation import check_bool
+from npnet.calls import run
 from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
 
 
@@ -33,30 +36,57 @@ class Adam(Optimizer):
         self.amsgrad = check_bool(amsgrad, "amsgrad")
         self.slot_names = ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
+    def step_constants(self, dtype):
+        return {"1 - beta_1": np.array(keras_exact(1 - self.beta_1, dtype)),
+                "1 - beta_2": np.array(keras_exact(1 - self.beta_2, dtype)),
+                "epsilon": np.array(keras_exact(self.epsilon, dtype)), "alpha": np.zeros((), dtype)}
+
     def update_step(self, grad, param, slots, learning_rate):
+        self.step_size(slots, learning_rate, param.dtype.type)
+        run(self.update_calls(grad, param, slots))
+
+    def step_size(self, slots, learning_rate, dtype):
+        """alpha_t into slots["alpha"], for the step at ``iterations`` (its t is ``iterations + 1``)."""
         # lr and the betas pass through float32 (ops.cast); 1 - beta and epsilon are Python floats
-        # that meet a tensor, so they convert to the dtype directly. The operations run in Keras's
-        # order, so results agree with Keras bit for bit (tests/parity/test_optimizer_steps.py).
-        dtype = param.dtype.type
+        # that meet a tensor, so they convert to the dtype directly (``step_constants``). The operations
+        # run in Keras's order, so results agree with Keras bit for bit (tests/parity/test_optimizer_steps.py).
         t = dtype(self.iterations + 1)
-        # ``**`` on NumPy scalars is C's pow (correctly rounded, as TensorFlow's); the np.power ufunc's
-        # SIMD float32 loop is not, and moved float32 Adam by an ulp (0.5 ** (2/3): 0.6299605 vs 0.62996054).
+        # ``**`` on NumPy scalars is C's pow (correctly rounded, as TensorFlow's); the np.power ufunc's SIMD
+        # float32 loop is not, and moved float32 Adam by an ulp (0.5 ** (2/3): 0.6299605 vs 0.62996054).
         alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (
             1 - keras_rounded(self.beta_1, dtype) ** t)
-        m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
+        slots["alpha"][...] = alpha
 
-        np.subtract(grad, m, out=tmp)
-        tmp *= keras_exact(1 - self.beta_1, dtype)
-        m += tmp                                       # m += (g - m) * (1 - beta_1)
-        np.square(grad, out=tmp)
-        tmp -= v
-        tmp *= keras_exact(1 - self.beta_2, dtype)
-        v += tmp                                       # v += (g*g - v) * (1 - beta_2)
+    def update_calls(self, grad, param, slots):
+        """The update of ``param`` from ``grad`` as NumPy calls, with alpha_t read from slots["alpha"]."""
+        m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
+        calls = [partial(np.subtract, grad, m, tmp),
+                 partial(np.multiply, tmp, slots["1 - beta_1"], tmp),
+                 partial(np.add, m, tmp, m),                        # m += (g - m) * (1 - beta_1)
+                 partial(np.square, grad, tmp),
+                 partial(np.subtract, tmp, v, tmp),
+                 partial(np.multiply, tmp, slots["1 - beta_2"], tmp),
+                 partial(np.add, v, tmp, v)]                        # v += (g*g - v) * (1 - beta_2)
         if self.amsgrad:
             v = slots["velocity_hat"]
-            np.maximum(v, slots["velocity"], out=v)    # v_hat = max(v_hat, v)
-        np.multiply(m, alpha, out=tmp)
-        np.sqrt(v, out=denominator)
-        denominator += keras_exact(self.epsilon, dtype)
-        tmp /= denominator
-        param -= tmp                                   # w -= m * alpha / (sqrt(v) + epsilon)
+            calls.append(partial(np.maximum, v, slots["velocity"], out=v))   # v_hat = max(v_hat, v)
+        return calls + [partial(np.multiply, m, slots["alpha"], tmp),
+                        partial(np.sqrt, v, denominator),
+                        partial(np.add, denominator, slots["epsilon"], denominator),
+                        partial(np.divide, tmp, denominator, tmp),
+                        partial(np.subtract, param, tmp, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
+
+    def apply_calls(self, pairs):
+        """fit's step as calls: the learning rate and alpha_t in one Python call, then ``update_calls``.
+
+        With clipping or weight decay (each a step of its own before the update), the one call of ``apply``.
+        """
+        if self._clipping or self.weight_decay is not None or len(pairs) != 1:
+            return super().apply_calls(pairs)
+        (grad, param), slots = pairs[0], self._slots[0]
+        return [partial(self._begin_step, slots, param.dtype.type), *self.update_calls(grad, param, slots)]
+
+    def _begin_step(self, slots, dtype):
+        """What ``apply`` does before the update, for one array: alpha_t, then count the step."""
+        self.step_size(slots, keras_rounded(self._current_learning_rate(), dtype), dtype)
+        self.iterations += 1

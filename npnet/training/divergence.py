@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from npnet import utils
+from npnet.calls import run
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -42,6 +43,7 @@ class DivergenceGuard:
 
     def __init__(self, step: Any, data: Any, epochs: int):
         self.step, self.data, self.epochs, self.steps = step, data, epochs, data.num_batches
+        self.generators = self._generators()
         self.values, self.optimizer = step.parameters.values, step.optimizer          # values (P,)
         self.epoch_start, self.optimizer_state = np.empty_like(self.values), None
         # the weights before the last step of this epoch and of the one before it
@@ -52,7 +54,7 @@ class DivergenceGuard:
         """Copy the weights, the optimizer's state and the random states: this epoch's replay starts from them."""
         np.copyto(self.epoch_start, self.values)
         self.optimizer_state = self.optimizer.get_state()
-        self.random_states = [(generator, generator.bit_generator.state) for generator in self._generators()]
+        self.random_states = [(generator, generator.bit_generator.state) for generator in self.generators]
         self.before_last, self.before_previous_last = self.before_previous_last, self.before_last
 
     def _generators(self) -> list[np.random.Generator]:
@@ -78,8 +80,9 @@ class DivergenceGuard:
             self.optimizer.set_state(self.optimizer_state)
             for generator, state in self.random_states:
                 generator.bit_generator.state = state
-            for _, _, x, y, w in self.data.batches(step - 1):
-                self.step.train(x, y, w)
+            with np.errstate(over="ignore"):   # as fit's steps run (npnet.training.trainer)
+                for program in self.step.programs[:step - 1]:   # fit's compiled steps (npnet.training.step)
+                    run(program)
         self.fail(epoch, step, loss, f"the loss of epoch {epoch + 1}/{self.epochs}, batch "
                                      f"{step + 1}/{self.steps} is {loss}")
 

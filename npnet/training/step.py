@@ -6,10 +6,12 @@ and ``on_predict_*`` hooks of a ``CallbackList``.
 """
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 
+from npnet.calls import Calls, run
 from npnet.layers.base import Layer
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
@@ -31,7 +33,9 @@ class Step:
         self.regularized = [layer for layer in self.layers if layer.penalized]
         self.above_first = self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
-        self.penalty = 0.0   # the regularizers' penalty in the last ``train`` step
+        self.programs: list[Calls] = []   # fit's compiled steps, one per batch (``compile``)
+        self._bound: tuple = (None, None)   # (x, training, calls, output) of the last ``forward``
+        self.penalty_sum = 0.0   # (batch size) x (the regularizers' penalty), summed over compiled steps run
         # The bias trick (npnet.layers.dense), for fit: a layer leaves a column of ones next to its
         # output where it can and the layer above wants one, and the data brings one for the first
         # layer when ``wants_ones_column`` (EpochIterator). Single batches (train_on_batch, evaluate,
@@ -43,10 +47,23 @@ class Step:
         self.plan.append((self.layers[-1], {"activate": False} if self.logits else {}))
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        """x (N, I) or [x 1] (N, I+1) -> the output (N, K): the logits when the loss is fused with the activation."""
-        for layer, arguments in self.plan:
-            x = layer.forward(x, training, **arguments)
-        return x
+        """x (N, I) or [x 1] (N, I+1) -> the output (N, K): the logits when the loss is fused with the activation.
+
+        The calls are bound once per input array: fit's validation pass runs the same ones every epoch.
+        """
+        if x is not self._bound[0] or training is not self._bound[1]:
+            self._bound = (x, training, *self.forward_calls(x, training))
+        _, _, calls, output = self._bound
+        run(calls)
+        return output
+
+    def forward_calls(self, x: np.ndarray, training: bool) -> tuple[Calls, np.ndarray]:
+        """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill."""
+        calls = []
+        for layer, options in self.plan:
+            layer_calls, x = _calls(layer)[0](x, training, **options)
+            calls += layer_calls
+        return calls, x
 
     def backward(self, doutput: np.ndarray) -> None:
         """The chain rule, last layer first: each layer turns dL/d(its output) into dL/d(its input).
@@ -83,19 +100,41 @@ class Step:
         self.optimizer.apply(self.trainable)
         return value
 
-    def train(self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
-        """One training step without the loss value or the metrics: forward, gradient, backward, update.
+    def compile(self, data: Any) -> np.ndarray:
+        """fit's training steps: for each batch of ``data`` (an ``EpochIterator``), the list of calls of one
+        step, in ``programs``; returns the array (N, K) that the steps copy their outputs into.
 
-        Returns the output (N, K) it computed before the update (the logits for
-        a fused loss), valid until the next step: ``run_epochs`` keeps the
-        epoch's outputs and computes the loss and the metrics once, at its end.
+        A step on a batch makes the same NumPy calls on the same arrays every
+        epoch -- only the numbers in them change, reshuffled in place -- so each
+        layer, the loss and the optimizer hand over their calls once, bound to
+        the batch's arrays and their own work arrays, and an epoch only runs
+        them (docs/backprop.md#the-compiled-step). A step: the forward pass,
+        the gradient of the loss at the output (its value is left for the
+        epoch's end, from the outputs (N, K), into whose rows each step copies
+        its output), the backward pass, the optimizer's update. With
+        regularizers, each step adds (batch size) x (their penalty) to ``penalty_sum``.
         """
-        output = self.forward(x, training=True)
-        if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
-            self.penalty = sum(layer.regularization_loss() for layer in self.regularized)
-        self.backward(self.loss.gradient(y, output, sample_weight))
-        self.optimizer.apply(self.trainable)
-        return output
+        self.optimizer.build_for(self.parameters)
+        self.penalty_sum, self.programs, outputs = 0.0, [], None
+        for _, end, x, y, w in data.batches():
+            calls, output = self.forward_calls(x, True)
+            if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
+                calls.append(partial(self._add_penalty, len(x)))
+            loss_calls, d = self.loss.gradient_calls(y, output, w)
+            calls += loss_calls
+            if outputs is None:
+                outputs = np.empty((data.num_samples, output.shape[1]), output.dtype)
+            calls.append(partial(np.copyto, outputs[end - len(x):end], output))
+            for layer in self.above_first:                # the chain rule, last layer first
+                layer_calls, d = _calls(layer)[1](d)
+                calls += layer_calls
+            calls += _calls(self.layers[0])[1](d, need_dx=False)[0]
+            calls += self.optimizer.apply_calls(self.trainable)
+            self.programs.append(calls)
+        return outputs
+
+    def _add_penalty(self, batch_size: int) -> None:
+        self.penalty_sum += batch_size * sum(layer.regularization_loss() for layer in self.regularized)
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:
@@ -103,6 +142,14 @@ class Step:
 
     def metric_logs(self) -> dict[str, float]:
         return {metric.name: metric.result() for metric in self.metrics}
+
+
+def _calls(layer: Layer) -> tuple[Callable, Callable]:
+    """A layer's (forward_calls, backward_calls): its own, or for a layer whose forward and backward compute
+    themselves (its class, or a subclass, wrote them as code), the base protocol's one call of each method."""
+    if layer.writes_calls:
+        return layer.forward_calls, layer.backward_calls
+    return partial(Layer.forward_calls, layer), partial(Layer.backward_calls, layer)
 
 
 def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,
@@ -117,8 +164,12 @@ def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,
         stop = min(start + batch_size, n)
         if batch_begin:
             callbacks.on_test_batch_begin(index)
-        weights = None if sample_weight is None else sample_weight[start:stop]
-        loss_sum += (stop - start) * step.forward_loss(x[start:stop], y[start:stop], weights, training=False)
+        if stop - start == n:   # one batch: x itself, so that fit's validation pass reuses its bound calls
+            xb, yb, wb = x, y, sample_weight
+        else:
+            xb, yb = x[start:stop], y[start:stop]
+            wb = None if sample_weight is None else sample_weight[start:stop]
+        loss_sum += (stop - start) * step.forward_loss(xb, yb, wb, training=False)
         if batch_logs:
             logs = {"loss": loss_sum / stop, **step.metric_logs()}
             callbacks.on_test_batch_end(index, logs)

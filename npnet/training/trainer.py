@@ -183,8 +183,8 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     """Train for the ``epochs`` given (indices, from ``initial_epoch``), validating on ``validation``
     (x, y, w) after those ``validation_freq`` picks.
 
-    Without batch hooks each epoch runs ``Step.train``, which computes no loss
-    value and no metrics: ``EpochOutputs`` computes both once, at the epoch's
+    Without batch hooks each epoch runs the compiled steps (``Step.compile``), which compute no
+    loss value and no metrics: ``EpochOutputs`` computes both once, at the epoch's
     end, and the validation pass runs as one batch (up to ``VALIDATION_ROWS``
     rows). A callback with a batch hook gets the running loss and metrics after
     every batch, batch by batch as Keras computes them. Stops: a callback
@@ -195,7 +195,7 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     step = Step(model, bias_trick=True)
     guard = DivergenceGuard(step, data, epochs.stop)
     per_batch = callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end")
-    outputs = EpochOutputs(step, data)
+    outputs = EpochOutputs(step, data)   # compiles the steps; the guard replays them after batch hooks too
     validation_batch = batch_size
     if validation is not None and not (callbacks.wants("on_test_batch_begin") or callbacks.wants("on_test_batch_end")):
         x_val, y_val, w_val = validation
@@ -245,14 +245,8 @@ class EpochOutputs:
     """
 
     def __init__(self, step: Step, data: EpochIterator):
-        self.step, self.data, self.outputs = step, data, None   # outputs (N, K), made at the first batch
-        self.penalty = 0.0   # sum over the batches of (batch size) x (the regularizers' penalty)
-
-    def keep(self, end: int, output: np.ndarray) -> None:
-        """Store a batch's output (n, K) as rows [end - n, end) of the epoch's."""
-        if self.outputs is None:
-            self.outputs = np.empty((self.data.num_samples, output.shape[1]), output.dtype)
-        np.copyto(self.outputs[end - len(output):end], output)
+        self.step, self.data = step, data
+        self.outputs = step.compile(data)   # (N, K): each compiled step copies its output into its rows
 
     def batch_loss(self, index: int) -> float:
         """The loss of batch ``index`` of this epoch, from its kept output."""
@@ -264,7 +258,7 @@ class EpochOutputs:
     def logs(self) -> dict[str, float]:
         """The epoch's loss and metrics (reset here), from all its outputs."""
         value = self.step.loss.forward(self.data.y, self.outputs, self.data.sample_weight)
-        value += self.penalty / self.data.num_samples
+        value += self.step.penalty_sum / self.data.num_samples
         self.step.reset_metrics()
         probabilities = self.step.loss.probabilities if self.step.logits else self.outputs
         for metric in self.step.metrics:
@@ -274,16 +268,17 @@ class EpochOutputs:
 
 def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: DivergenceGuard,
            epoch: int) -> tuple[dict[str, float], int, float]:
-    """One epoch of ``Step.train``; its loss and metrics from ``outputs`` at the end, then the guard's checks."""
+    """One epoch of the compiled steps; its loss and metrics from ``outputs`` at the end, then the guard's checks."""
     last = data.num_batches - 1
-    outputs.penalty = 0.0
-    batches = data.epoch()   # shuffles
+    step.penalty_sum = 0.0
+    data.epoch()   # shuffles, in place: the compiled steps read the new order
     guard.begin_epoch()
-    for index, end, x, y, w in batches:
-        if index == last:
-            guard.before_last_step()
-        outputs.keep(end, step.train(x, y, w))
-        outputs.penalty += len(x) * step.penalty
+    with np.errstate(over="ignore"):   # as sigmoid's exp(-z) -> inf for z < -88; a diverging step shows in the loss
+        for index, program in enumerate(step.programs):
+            if index == last:
+                guard.before_last_step()
+            for call in program:
+                call()
     logs = outputs.logs()
     if not math.isfinite(logs["loss"]):   # find the first batch whose loss is not finite
         for index in range(data.num_batches):

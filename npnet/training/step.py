@@ -35,6 +35,7 @@ class Step:
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
         self.programs: list[Calls] = []   # fit's compiled steps, one per batch (``compile``)
         self._bound: tuple = (None, None)   # (x, training, calls, output) of the last ``forward``
+        self.penalty = 0.0       # the regularizers' penalty in the last compiled step run, before its update
         self.penalty_sum = 0.0   # (batch size) x (the regularizers' penalty), summed over compiled steps run
         # The bias trick (npnet.layers.dense), for fit: a layer leaves a column of ones next to its
         # output where it can and the layer above wants one, and the data brings one for the first
@@ -134,7 +135,8 @@ class Step:
         return outputs
 
     def _add_penalty(self, batch_size: int) -> None:
-        self.penalty_sum += batch_size * sum(layer.regularization_loss() for layer in self.regularized)
+        self.penalty = sum(layer.regularization_loss() for layer in self.regularized)
+        self.penalty_sum += batch_size * self.penalty
 
     def reset_metrics(self) -> None:
         for metric in self.metrics:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from npnet._validation import check_bool, check_float, check_int
+from npnet.calls import run
 from npnet.callbacks import Callback, History, ProgbarLogger
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
@@ -212,7 +213,7 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
         for epoch in epochs:
             callbacks.on_epoch_begin(epoch)
             if per_batch:
-                epoch_logs, index, value = _epoch_batch_by_batch(model, step, data, callbacks, guard, epoch)
+                epoch_logs, index, value = _epoch_batch_by_batch(model, step, data, outputs, callbacks, guard, epoch)
             else:
                 epoch_logs, index, value = _epoch(step, data, outputs, guard, epoch)
             guard.after_epoch(epoch, index, value)
@@ -248,12 +249,16 @@ class EpochOutputs:
         self.step, self.data = step, data
         self.outputs = step.compile(data)   # (N, K): each compiled step copies its output into its rows
 
-    def batch_loss(self, index: int) -> float:
-        """The loss of batch ``index`` of this epoch, from its kept output."""
+    def batch_loss(self, index: int, update_metrics: bool = False) -> float:
+        """The loss of batch ``index`` of this epoch, from its kept output; also counts it in the metrics."""
         start, stop = index * self.data.batch_size, min((index + 1) * self.data.batch_size, self.data.num_samples)
-        w = self.data.sample_weight
-        return self.step.loss.forward(self.data.y[start:stop], self.outputs[start:stop],
-                                      None if w is None else w[start:stop])
+        w, y = self.data.sample_weight, self.data.y[start:stop]
+        value = self.step.loss.forward(y, self.outputs[start:stop], None if w is None else w[start:stop])
+        if update_metrics:
+            probabilities = self.step.loss.probabilities if self.step.logits else self.outputs[start:stop]
+            for metric in self.step.metrics:
+                metric.update(y, probabilities)
+        return value
 
     def logs(self) -> dict[str, float]:
         """The epoch's loss and metrics (reset here), from all its outputs."""
@@ -291,18 +296,26 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
     return logs, last, value
 
 
-def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, callbacks: CallbackList,
+def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, outputs: EpochOutputs, callbacks: CallbackList,
                           guard: DivergenceGuard, epoch: int) -> tuple[dict[str, float], int, float]:
-    """One epoch of ``Step.__call__`` for batch hooks: the running loss and metrics after every batch."""
+    """One epoch of the compiled steps for batch hooks: the running loss and metrics after every batch.
+
+    Each batch's loss comes from the output its step kept, computed before
+    its update, plus the regularizers' penalty the step took, as Keras's
+    running mean over the batches.
+    """
     step.reset_metrics()
     loss_sum = 0.0
-    batches = data.epoch()   # shuffles
+    data.epoch()   # shuffles, in place: the compiled steps read the new order
     guard.begin_epoch()
-    for index, end, x, y, w in batches:
+    for index, program in enumerate(step.programs):
         callbacks.on_train_batch_begin(index)
         guard.before_last_step()   # any batch may be the last: a callback may stop the epoch
-        value = step(x, y, w)
-        loss_sum += len(x) * value
+        with np.errstate(over="ignore"):   # as in ``_epoch``
+            run(program)
+        value = outputs.batch_loss(index, update_metrics=True) + step.penalty
+        end = min((index + 1) * data.batch_size, data.num_samples)
+        loss_sum += (end - index * data.batch_size) * value
         callbacks.on_train_batch_end(index, {"loss": loss_sum / end, **step.metric_logs()})
         if math.isfinite(value):
             guard.finite(epoch, index, value)

@@ -43,6 +43,7 @@ def multilabel() -> pd.DataFrame:
 def main(directory: str = ".") -> None:
     for name, frame in (("breast_cancer", breast_cancer()), ("digits", digits()), ("multilabel", multilabel())):
         path = Path(directory) / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_csv(path, index=False)
         print(f"{path}: {frame.shape[0]} rows, {frame.shape[1]} columns")
 

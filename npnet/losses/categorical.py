@@ -160,17 +160,26 @@ class SoftmaxCrossentropy(Loss):
         self.name = "softmax_" + ("sparse_" if sparse else "") + "categorical_crossentropy"
         self._work: WorkArrays | None = None
 
-    def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
-        """Loss over targets, logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
-        z = y_pred
+    def _rows(self, z: np.ndarray) -> list[np.ndarray]:
         if self._work is None or self._work.dtype != z.dtype or self._work.columns["p"] != z.shape[1]:
             self._work = WorkArrays(z.dtype, shifted=z.shape[1], p=z.shape[1], dz=z.shape[1])
-        shifted, p, _ = self._work.rows(len(z))
+        return self._work.rows(len(z))
+
+    def _softmax(self, z: np.ndarray) -> np.ndarray:
+        """p = softmax(z) (N, K) into a work array, z - max(z) left in another; returns sum(exp) (N, 1)."""
+        shifted, p, _ = self._rows(z)
         np.subtract(z, z.max(axis=-1, keepdims=True), out=shifted)   # (N, K) - (N, 1)
         np.exp(shifted, out=p)
         sum_exp = p.sum(axis=-1, keepdims=True)                       # (N, 1)
-        log_sum_exp = np.log(sum_exp)                                 # (N, 1)
         p /= sum_exp                                                  # softmax(z), (N, K)
+        self.probabilities = p
+        return sum_exp
+
+    def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """Loss over targets, logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
+        sum_exp = self._softmax(y_pred)
+        shifted, p, _ = self._rows(y_pred)
+        log_sum_exp = np.log(sum_exp)                                 # (N, 1)
         if self.sparse:
             picked = np.take_along_axis(shifted, y_true[:, None], axis=-1)    # (N, 1)
             per_sample = (log_sum_exp - picked)[:, 0]                          # (N,)
@@ -179,8 +188,19 @@ class SoftmaxCrossentropy(Loss):
             np.subtract(log_sum_exp, shifted, out=shifted)            # -log p, (N, K)
             shifted *= y_true
             per_sample = shifted.sum(axis=-1)                         # (N,)
-        self.y_true, self.sample_weight, self.probabilities = y_true, sample_weight, p
+        self.y_true, self.sample_weight = y_true, sample_weight
         return mean_over_batch(per_sample, sample_weight)
+
+    def gradient(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
+        """dL/dz (N, K) from the logits y_pred without the loss value: p = softmax(z), then ``backward``."""
+        self._softmax(y_pred)
+        self.y_true = y_true if self.sparse else smooth_categorical_labels(y_true, self.label_smoothing)
+        self.sample_weight = sample_weight
+        return self.backward()
+
+    def gradient_array(self, y_pred: np.ndarray) -> np.ndarray:
+        """dz (N, K): the work array ``gradient`` returns for logits like y_pred."""
+        return self._rows(y_pred)[2]
 
     def backward(self) -> np.ndarray:
         """dL/dz = (p - y) / N, shape (N, K), for the last ``forward`` (valid until the next call)."""

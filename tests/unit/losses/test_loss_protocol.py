@@ -1,4 +1,5 @@
-"""npnet.losses: the loss protocol a model relies on (check_targets, fused, accuracy_metric, the registry)."""
+"""npnet.losses: the loss protocol a model relies on (check_targets, fused, accuracy_metric, gradient_calls,
+the registry)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,9 @@ from npnet.losses import (CategoricalCrossentropy,
     Huber,
     MeanAbsoluteError,
     MeanSquaredError,
+    SigmoidBinaryCrossentropy,
     SparseCategoricalCrossentropy)
+from npnet.losses.categorical import SoftmaxCrossentropy
 
 
 def test_binary_crossentropy_checks_its_targets_by_name():
@@ -133,3 +136,35 @@ def test_loss_config_round_trips(loss):
 def test_loss_config_with_unknown_arguments_is_refused():
     with pytest.raises(ValueError, match="loss config"):
         losses.from_config({"name": "huber_loss", "delta": 1.0, "gamma": 2})
+
+# -- fit's compiled gradient: ``Loss.gradient_calls`` against ``gradient`` -------------------------------------
+# The fused sigmoid + binary crossentropy writes its gradient as NumPy calls, the others take one call of
+# ``gradient``; either way each run must give ``gradient``'s array to the bit, with new numbers in the bound
+# arrays each time.
+
+CASES = {
+    "sigmoid + BCE": lambda: SigmoidBinaryCrossentropy(),
+    "sigmoid + BCE, pos_weight": lambda: SigmoidBinaryCrossentropy(pos_weight=np.array([2.0, 0.5, 1.0])),
+    "sigmoid + BCE, label smoothing": lambda: SigmoidBinaryCrossentropy(label_smoothing=0.2),
+    "softmax + CCE": lambda: SoftmaxCrossentropy(),
+    "softmax + CCE, label smoothing": lambda: SoftmaxCrossentropy(label_smoothing=0.1),
+    "MSE": lambda: losses.get("mean_squared_error"),
+}
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradient_calls_are_gradient_bit_for_bit(case, weighted):
+    rng = np.random.default_rng(1)
+    compiled, plain = CASES[case](), CASES[case]()
+    z, y = np.empty((20, 3), np.float32), np.empty((20, 3), np.float32)
+    w = np.empty(20, np.float32) if weighted else None
+    calls, dz = compiled.gradient_calls(y, z, w)
+    for _ in range(3):   # new numbers in the same arrays, as fit's epochs reshuffle them in place
+        z[...] = rng.normal(size=z.shape) * 4
+        y[...] = rng.random(y.shape) if case.startswith("sigmoid") else np.eye(3)[rng.integers(0, 3, 20)]
+        if weighted:
+            w[...] = rng.random(20) * 2
+        for call in calls:
+            call()
+        np.testing.assert_array_equal(dz, plain.gradient(y.copy(), z.copy(), None if w is None else w.copy()))

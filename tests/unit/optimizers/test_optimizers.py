@@ -234,3 +234,33 @@ def test_set_state_checks_everything_before_changing_anything(name):
         np.testing.assert_array_equal(value, state[key])
     optimizer.set_state({"iterations": np.array(0)})    # what an optimizer that never stepped saves
     assert optimizer.iterations == 0 and not optimizer.built
+
+
+@pytest.mark.parametrize("name, config", [
+    ("adam", {}), ("adam", {"amsgrad": True}), ("adamw", {}), ("adam", {"clipnorm": 0.5}), ("sgd", {"momentum": 0.9}),
+    ("adam", {"learning_rate": schedules.ExponentialDecay(0.01, decay_steps=2, decay_rate=0.5)}),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_apply_calls_are_apply_bit_for_bit(name, config, dtype):
+    """fit's compiled update (``apply_calls``, bound once, run every step) against ``apply``, step by step.
+
+    Adam writes its update as NumPy calls; with clipping or weight decay, and for the other optimizers,
+    the calls are one call of ``apply``. Either way the same arithmetic: equal to the bit, ``iterations`` too.
+    """
+    rng = np.random.default_rng(0)
+    gradients = rng.normal(size=(5, 7)).astype(dtype)
+    plain, compiled = (type(get(name))(**config) for _ in range(2))
+    w_plain, g = rng.normal(size=7).astype(dtype), np.empty(7, dtype)
+    w_compiled = w_plain.copy()
+    plain.build([w_plain])
+    compiled.build([w_compiled])
+    calls = compiled.apply_calls([(g, w_compiled)])
+    for step in gradients:
+        plain.apply([(step, w_plain)])
+        np.copyto(g, step)
+        for call in calls:
+            call()
+        np.testing.assert_array_equal(w_compiled, w_plain)
+        assert compiled.iterations == plain.iterations
+    for key, value in plain.get_state().items():
+        np.testing.assert_array_equal(compiled.get_state()[key], value)

@@ -101,3 +101,30 @@ def test_activity_penalties_follow_each_batch_of_the_compiled_steps(n, validatio
         assert fitted == pytest.approx(expected, rel=(3 * n + 12 + 2) * 2.0**-24)
     for a, b in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy"])
+def test_evaluating_other_batch_sizes_between_epochs_leaves_training_as_it_was(loss):
+    # The loss keeps work arrays for a few batch sizes; evaluating on more sizes between epochs evicts
+    # those of fit's batches, and the compiled steps must not go on reading the evicted ones.
+    x, y = data(n=10)
+    y = np.eye(3)[y.argmax(axis=1)] if loss == "categorical_crossentropy" else y
+
+    class EvaluateOthers(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for n in range(1, 7):
+                self.model.evaluate(x[:n], y[:n], batch_size=n, verbose=0)
+
+    def fitted(callbacks):
+        npnet.utils.set_random_seed(0)
+        model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(5, activation="relu"),
+                                  Dense(3, activation="softmax" if loss.startswith("categorical") else "sigmoid")])
+        smoothed = (npnet.losses.CategoricalCrossentropy if loss.startswith("categorical")
+                    else npnet.losses.BinaryCrossentropy)(label_smoothing=0.1)
+        model.compile(optimizer="adam", loss=smoothed)
+        return model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=callbacks).history["loss"], model
+
+    (plain, model), (evaluated, twin) = fitted([]), fitted([EvaluateOthers()])
+    assert plain == evaluated
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)

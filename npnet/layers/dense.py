@@ -101,7 +101,8 @@ class Dense(Layer):
 
     @property
     def penalized(self) -> bool:
-        return bool(self.penalized_weights()) or self.activity_regularizer is not None
+        return (bool(self.penalized_weights()) or self.activity_regularizer is not None
+                or type(self).regularization_loss is not Dense.regularization_loss)   # a subclass's own penalty
 
     @property
     def kernel(self) -> np.ndarray:

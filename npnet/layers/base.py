@@ -158,8 +158,9 @@ class Layer:
 
     @property
     def penalized(self) -> bool:
-        """Whether this layer adds a penalty to the loss (a training step skips the others)."""
-        return type(self).regularization_loss is not Layer.regularization_loss and bool(self.penalized_weights())
+        """Whether this layer may add a penalty to the loss (a training step skips the others): its class
+        writes ``regularization_loss``. A layer whose penalty is its weights' only narrows this (Dense)."""
+        return type(self).regularization_loss is not Layer.regularization_loss
 
     def penalized_weights(self) -> list[tuple[Any, np.ndarray, np.ndarray | None]]:
         """(regularizer, value view, grad view) of each trainable weight whose ``Weight`` has a regularizer.

@@ -101,7 +101,8 @@ class Dense(Layer):
 
     @property
     def penalized(self) -> bool:
-        return bool(self.penalized_weights()) or self.activity_regularizer is not None
+        return (bool(self.penalized_weights()) or self.activity_regularizer is not None
+                or type(self).regularization_loss is not Dense.regularization_loss)   # a subclass's own penalty
 
     @property
     def kernel(self) -> np.ndarray:
@@ -163,6 +164,9 @@ class Dense(Layer):
             if not activate:
                 self.a, _ = self._activity_work.rows(len(x))
                 calls += [partial(np.copyto, self.a, z), *self.activation.forward_calls(self.a, self.a)]
+            # ``regularization_loss`` reads the output of the forward that ran last, and fit runs
+            # calls bound long before, to other batches' arrays (and the validation pass's) in between.
+            calls.append(partial(setattr, self, "a", self.a))
         return calls, y
 
     def backward_calls(self, dy: np.ndarray, need_dx: bool = True) -> tuple[Calls, np.ndarray | None]:
@@ -176,8 +180,9 @@ class Dense(Layer):
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         x, calls = self.x, []
         if self.activity_regularizer is not None:
-            calls.append(partial(self._add_activity_gradient, dy, dz))
-            dy = self._activity_work.rows(len(dy))[1] if self.activated else dz   # what it returns: dy + dpenalty
+            da = self._activity_work.rows(len(dy))[1]
+            calls.append(partial(self._add_activity_gradient, self.a, self.y, self.activated, dy, dz, da))
+            dy = da if self.activated else dz                   # (N, O): dy + dpenalty
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
@@ -203,19 +208,21 @@ class Dense(Layer):
         calls.append(partial(np.dot, dz, self.W.T, dx))          # (N, I) = (N, O) @ (O, I): dx = dz W^T
         return calls, dx
 
-    def _add_activity_gradient(self, dy: np.ndarray, dz: np.ndarray) -> np.ndarray:
-        """dy plus the activity penalty's gradient: w.r.t. y when activated, else w.r.t. z (into ``dz``)."""
-        _, da = self._activity_work.rows(len(dy))
+    def _add_activity_gradient(self, a: np.ndarray, y: np.ndarray, activated: bool, dy: np.ndarray,
+                               dz: np.ndarray, da: np.ndarray) -> None:
+        """dy plus the activity penalty's gradient at the output a (N, O): w.r.t. y into ``da`` when
+        activated, else w.r.t. z into ``dz`` (y then holds z). All bound: a compiled step runs it much later."""
         da[...] = 0.0
-        self.activity_regularizer.gradient(self.a, da)          # (N, O): dpenalty/da
+        self.activity_regularizer.gradient(a, da)               # (N, O): dpenalty/da
         da /= da.dtype.type(len(dy))                            # (N, O): Keras divides the penalty by N
-        if self.activated:
-            return np.add(dy, da, out=da)                       # (N, O)
+        if activated:
+            np.add(dy, da, out=da)                              # (N, O)
+            return
         # The loss took the logits z, so dy is dL/dz and the penalty's path to z runs through f;
         # dz's work array is free on this path (backward then uses dy as dz).
-        logits = {"z": self.y} if self._keeps_z else {}         # not activated: y holds z
-        self.activation.backward(self.a, da, out=dz, **logits)  # (N, O): dpenalty/dz
-        return np.add(dy, dz, out=dz)                           # (N, O)
+        logits = {"z": y} if self._keeps_z else {}              # not activated: y holds z
+        self.activation.backward(a, da, out=dz, **logits)       # (N, O): dpenalty/dz
+        np.add(dy, dz, out=dz)                                  # (N, O)
 
     def regularization_loss(self) -> float:
         """The kernel's and bias's penalties, plus the activity penalty of the last output divided by N."""

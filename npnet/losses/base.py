@@ -70,18 +70,18 @@ class Loss:
                        sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
         """The calls of ``gradient`` bound to these arrays, and the array dL/dy_pred (N, K) they fill.
 
-        One call: ``gradient``, its result copied into an array of its own (a
-        loss may return a new array each time); a loss that returns the same
-        array every time says so with ``gradient_array``.
+        One call: ``gradient``, its result copied into the array handed over,
+        unless it is that array. A loss that returns the same work array every
+        time says so with ``gradient_array``, which then is the array handed
+        over; a loss evicts the work arrays of a batch size after a few other
+        sizes (``npnet.params.WorkArrays``), so the copy stays for that case.
         """
         own = self.gradient_array(y_pred)
-        if own is not None:
-            return [partial(self.gradient, y_true, y_pred, sample_weight)], own
-        dy_pred = np.empty_like(y_pred)
+        dy_pred = np.empty_like(y_pred) if own is None else own
         return [partial(_gradient_into, self, y_true, y_pred, sample_weight, dy_pred)], dy_pred
 
     def gradient_array(self, y_pred: np.ndarray) -> np.ndarray | None:
-        """The work array that ``gradient`` on outputs like ``y_pred`` returns every time, or None."""
+        """The work array that ``gradient`` on outputs like ``y_pred`` returns (while it keeps it), or None."""
         return None
 
     def check_targets(self, y: Any, units: int, dtype: np.dtype, name: str) -> np.ndarray:
@@ -159,4 +159,6 @@ def check_units(y: np.ndarray, units: int, name: str) -> None:
 
 def _gradient_into(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None,
                    out: np.ndarray) -> None:
-    np.copyto(out, loss.gradient(y_true, y_pred, sample_weight))
+    dy_pred = loss.gradient(y_true, y_pred, sample_weight)
+    if dy_pred is not out:
+        np.copyto(out, dy_pred)

@@ -79,9 +79,11 @@ class Adam(Optimizer):
     def apply_calls(self, pairs):
         """fit's step as calls: the learning rate and alpha_t in one Python call, then ``update_calls``.
 
-        With clipping or weight decay (each a step of its own before the update), the one call of ``apply``.
+        With clipping or weight decay (each a step of its own before the update), or a subclass's own
+        ``update_step``, the one call of ``apply``.
         """
-        if self._clipping or self.weight_decay is not None or len(pairs) != 1:
+        if (self._clipping or self.weight_decay is not None or len(pairs) != 1
+                or type(self).update_step is not Adam.update_step):
             return super().apply_calls(pairs)
         (grad, param), slots = pairs[0], self._slots[0]
         return [partial(self._begin_step, slots, param.dtype.type), *self.update_calls(grad, param, slots)]

@@ -167,3 +167,28 @@ def test_activation_functions_are_usable_on_arrays():
     np.testing.assert_allclose(activations.tanh(x), np.tanh(x))
     np.testing.assert_array_equal(activations.linear(x), x)
     assert activations.get(None) is activations.linear and activations.get("relu") is activations.relu
+
+
+class LeakyFromReLU(activations.ReLU):
+    """A subclass that rewrites ReLU's forward and backward and inherits its ``forward_calls``/``backward_calls``."""
+
+    def forward(self, z, out):
+        return np.maximum(z, 0.1 * z, out=out)
+
+    def backward(self, y, dy, out, z=None):
+        return np.multiply(dy, np.where(y > 0, 1.0, 0.1), out=out)
+
+
+@pytest.mark.xfail(strict=True, reason="review16: Dense runs ReLU.forward_calls/backward_calls, which a subclass "
+                                       "that rewrites forward/backward inherits (the compiled step, issue 16)")
+def test_a_dense_layer_runs_an_activation_subclass_s_own_forward_and_backward():
+    from npnet.layers import Dense
+    rng = np.random.default_rng(0)
+    layer = Dense(3, activation=LeakyFromReLU())
+    layer.build(4, np.float64)
+    x, dy = rng.normal(size=(6, 4)), rng.normal(size=(6, 3))
+    z = x @ layer.kernel + layer.bias
+    # float64: 4- and 6-term sums, each within a few u = 1.1e-16 of Σ|terms| (values of order 1): atol 1e-12
+    np.testing.assert_allclose(layer.forward(x), np.maximum(z, 0.1 * z), atol=1e-12)
+    layer.backward(dy)
+    np.testing.assert_allclose(layer.db, (dy * np.where(z > 0, 1.0, 0.1)).sum(axis=0), atol=1e-12)

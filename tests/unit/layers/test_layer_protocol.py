@@ -216,3 +216,42 @@ class Softplus(npnet.activations.Activation):
 @pytest.mark.parametrize("layer", [lambda: Dense(3, activation=Softplus()), lambda: Activation(Softplus())])
 def test_an_activation_that_needs_its_input_gets_it_in_both_layers(layer, float64):
     gradcheck.check_layer(layer(), np.random.default_rng(2).normal(size=(5, 4))).assert_passed(1e-7)
+
+
+class PenalizedScale(Dense):
+    """A Dense whose own ``regularization_loss`` (no Weight regularizer) adds c * sum(W^2); backward adds 2 c W."""
+
+    c = 0.5
+
+    def forward(self, x, training=False, **options):
+        return super().forward(x, training, **options)
+
+    def backward(self, dy, need_dx=True):
+        dx = super().backward(dy, need_dx)
+        if self.dW is not None:
+            self.dW += 2 * self.c * self.W
+        return dx
+
+    def regularization_loss(self):
+        return float(self.c * np.sum(self.W ** 2))
+
+
+def test_a_layer_s_own_regularization_loss_is_in_the_reported_loss():
+    # Layer.regularization_loss is the protocol for a layer's penalty: a layer that overrides it without
+    # any Weight regularizer must still have it added, in fit, train_on_batch and evaluate alike.
+    x, y = data()
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(4,)), PenalizedScale(3, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    penalty = model.layers[0].regularization_loss()
+    data_loss = float(model.loss(y, model.predict(x, verbose=0)))
+    assert penalty > 0.1
+    # float32: the fused loss (from the logits) and model.loss on the probabilities differ by a few float32
+    # roundings of values near 1 (u = 6e-8 each); the penalty is the one dropped (> 0.1) or not: rel 1e-6.
+    assert type("OwnPenalty", (layers.Layer,), {"regularization_loss": lambda self: 1.0})().penalized
+    assert model.evaluate(x, y, batch_size=len(x), verbose=0) == pytest.approx(data_loss + penalty, rel=1e-6)
+    fitted = model.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history["loss"][0]
+    assert fitted == pytest.approx(data_loss + penalty, rel=1e-6)   # the step before fit's one update
+    penalty = model.layers[0].regularization_loss()
+    data_loss = float(model.loss(y, model.predict(x, verbose=0)))
+    assert model.train_on_batch(x, y) == pytest.approx(data_loss + penalty, rel=1e-6)

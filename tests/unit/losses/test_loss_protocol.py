@@ -168,3 +168,25 @@ def test_gradient_calls_are_gradient_bit_for_bit(case, weighted):
         for call in calls:
             call()
         np.testing.assert_array_equal(dz, plain.gradient(y.copy(), z.copy(), None if w is None else w.copy()))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_gradient_calls_survive_other_batch_sizes_in_between(case):
+    # Between two epochs a callback's evaluate, the validation pass and the epoch's loss run the loss on
+    # other batch sizes; the loss keeps work arrays for a few sizes only, and the bound calls must still
+    # fill the array they handed over.
+    rng = np.random.default_rng(2)
+    compiled, plain = CASES[case](), CASES[case]()
+
+    def batch(n):
+        z = (rng.normal(size=(n, 3)) * 4).astype(np.float32)
+        y = rng.random((n, 3)) if case.startswith("sigmoid") else np.eye(3)[rng.integers(0, 3, n)]
+        return y.astype(np.float32), z
+
+    y, z = batch(20)
+    calls, dz = compiled.gradient_calls(y, z)
+    for n in range(3, 9):   # more sizes than any cache of work arrays keeps
+        compiled.gradient(*batch(n))
+    for call in calls:
+        call()
+    np.testing.assert_array_equal(dz, plain.gradient(y.copy(), z.copy()))

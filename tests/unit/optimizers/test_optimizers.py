@@ -264,3 +264,21 @@ def test_apply_calls_are_apply_bit_for_bit(name, config, dtype):
         assert compiled.iterations == plain.iterations
     for key, value in plain.get_state().items():
         np.testing.assert_array_equal(compiled.get_state()[key], value)
+
+
+def test_apply_calls_run_a_subclass_s_own_update_step():
+    # A subclass of Adam that rewrites ``update_step`` (a learner's variant, a bug planted by patching it)
+    # must have that update run in fit's compiled step, not Adam's calls.
+    class HalfStepAdam(Adam):
+        def update_step(self, grad, param, slots, learning_rate):
+            super().update_step(grad, param, slots, learning_rate / 2)
+
+    plain, compiled = HalfStepAdam(0.1), HalfStepAdam(0.1)
+    w_plain, g = np.ones(3, np.float32), np.array([0.5, -1.0, 2.0], np.float32)
+    w_compiled = w_plain.copy()
+    plain.build([w_plain])
+    compiled.build([w_compiled])
+    plain.apply([(g, w_plain)])
+    for call in compiled.apply_calls([(g, w_compiled)]):
+        call()
+    np.testing.assert_array_equal(w_compiled, w_plain)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import npnet
 from npnet.callbacks import Callback
+from npnet.layers import Dense
 from npnet.optimizers import Adam
 
 from small_models import data, small_model
@@ -71,3 +73,58 @@ def test_batch_callbacks_get_running_logs():
     history = small_model().fit(*data(n=10), batch_size=4, epochs=1, verbose=0, callbacks=[callback])
     assert [step for step, _ in callback.steps] == [0, 1, 2]
     assert callback.steps[-1][1] == pytest.approx(history.history["loss"][0])
+
+
+def activity_regularized_model():
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(5, activation="relu", activity_regularizer="l2"),
+                              Dense(3, activation="sigmoid", activity_regularizer="l1")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+@pytest.mark.parametrize("n, validation_rows", [(10, 0), (8, 1)])
+def test_activity_penalties_follow_each_batch_of_the_compiled_steps(n, validation_rows):
+    # The penalty and its gradient must read the activations of the batch being stepped: not those of the
+    # last batch bound (10 rows in batches of 4 end with 2), nor those of the validation pass (bound after
+    # the steps; one row broadcasts silently).
+    x, y = data(n=n)
+    model, twin = activity_regularized_model(), activity_regularized_model()
+    history = model.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0,
+                        validation_data=(x[:validation_rows], y[:validation_rows]) if validation_rows else None)
+    starts = range(0, n, 4)
+    batch_losses = [[twin.fit(x[a:a + 4], y[a:a + 4], batch_size=4, epochs=1, shuffle=False,
+                              verbose=0).history["loss"][0] for a in starts] for _ in range(2)]
+    for fitted, losses in zip(history.history["loss"], batch_losses):
+        # as in test_epoch_loss_is_the_batch_size_weighted_mean_of_pre_update_batch_losses
+        expected = sum(len(x[a:a + 4]) * loss for a, loss in zip(starts, losses)) / n
+        assert fitted == pytest.approx(expected, rel=(3 * n + 12 + 2) * 2.0**-24)
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "binary_crossentropy"])
+def test_evaluating_other_batch_sizes_between_epochs_leaves_training_as_it_was(loss):
+    # The loss keeps work arrays for a few batch sizes; evaluating on more sizes between epochs evicts
+    # those of fit's batches, and the compiled steps must not go on reading the evicted ones.
+    x, y = data(n=10)
+    y = np.eye(3)[y.argmax(axis=1)] if loss == "categorical_crossentropy" else y
+
+    class EvaluateOthers(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for n in range(1, 7):
+                self.model.evaluate(x[:n], y[:n], batch_size=n, verbose=0)
+
+    def fitted(callbacks):
+        npnet.utils.set_random_seed(0)
+        model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(5, activation="relu"),
+                                  Dense(3, activation="softmax" if loss.startswith("categorical") else "sigmoid")])
+        smoothed = (npnet.losses.CategoricalCrossentropy if loss.startswith("categorical")
+                    else npnet.losses.BinaryCrossentropy)(label_smoothing=0.1)
+        model.compile(optimizer="adam", loss=smoothed)
+        return model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=callbacks).history["loss"], model
+
+    (plain, model), (evaluated, twin) = fitted([]), fitted([EvaluateOthers()])
+    assert plain == evaluated
+    for a, b in zip(model.get_weights(), twin.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -9,6 +9,7 @@ as calls runs the same list at once, so both paths compute the same numbers.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable
 
 Calls = list[Callable[[], Any]]
@@ -18,3 +19,23 @@ def run(calls: Calls) -> None:
     """Make the calls, in order."""
     for call in calls:
         call()
+
+
+def writes_calls(obj: Any, base: type) -> bool:
+    """Whether ``obj``'s ``forward_calls`` describe what its ``forward`` and ``backward`` compute.
+
+    True when a class below ``base`` wrote ``forward_calls`` and ``obj``'s class
+    has that class's ``forward`` and ``backward`` unchanged; a subclass that
+    replaced either with code of its own has that code run instead.
+    """
+    cls = type(obj)
+    owner = next(c for c in cls.__mro__ if "forward_calls" in vars(c))
+    return owner is not base and cls.forward is owner.forward and cls.backward is owner.backward
+
+
+def calls_of(obj: Any, base: type) -> tuple[Callable, Callable]:
+    """``obj``'s (forward_calls, backward_calls): its own if it ``writes_calls``, else ``base``'s, which
+    bind one call of each method."""
+    if writes_calls(obj, base):
+        return obj.forward_calls, obj.backward_calls
+    return partial(base.forward_calls, obj), partial(base.backward_calls, obj)

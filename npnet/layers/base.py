@@ -141,17 +141,6 @@ class Layer:
         dx = np.empty_like(self._bound_input) if need_dx else None
         return [partial(_backward_into, self, dy, need_dx, dx)], dx
 
-    @property
-    def writes_calls(self) -> bool:
-        """Whether this layer's ``forward_calls`` and ``backward_calls`` are its own computations.
-
-        True for a class that writes them (Dense) unless a subclass replaced
-        ``forward`` or ``backward`` with code of its own, which then runs instead.
-        """
-        cls = type(self)
-        owner = next(c for c in cls.__mro__ if "forward_calls" in vars(c))
-        return owner is not Layer and cls.forward is owner.forward and cls.backward is owner.backward
-
     def regularization_loss(self) -> float:
         """The penalty this layer adds to the loss (its gradient is added inside ``backward``)."""
         return 0.0

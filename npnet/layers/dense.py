@@ -8,7 +8,7 @@ import numpy as np
 
 from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
-from npnet.calls import Calls, run
+from npnet.calls import Calls, calls_of, run
 from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
 
@@ -100,6 +100,12 @@ class Dense(Layer):
                 and self.activity_regularizer is None)
 
     @property
+    def _activation_calls(self) -> tuple:
+        """The activation's (forward_calls, backward_calls): its NumPy calls (ReLU, sigmoid), or one call
+        of its methods (the others, and a subclass that rewrote them)."""
+        return calls_of(self.activation, activations.Activation)
+
+    @property
     def penalized(self) -> bool:
         return (bool(self.penalized_weights()) or self.activity_regularizer is not None
                 or type(self).regularization_loss is not Dense.regularization_loss)   # a subclass's own penalty
@@ -157,13 +163,13 @@ class Dense(Layer):
             self.z = rows[6]
             calls.append(partial(np.copyto, self.z, z))       # (N, O), kept: y overwrites z below
         if activate:
-            calls += self.activation.forward_calls(y, y)       # y = f(z) in place; f(1) = 1 keeps the ones
+            calls += self._activation_calls[0](y, y)            # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
             self.a = y                                              # (N, O)
             if not activate:
                 self.a, _ = self._activity_work.rows(len(x))
-                calls += [partial(np.copyto, self.a, z), *self.activation.forward_calls(self.a, self.a)]
+                calls += [partial(np.copyto, self.a, z), *self._activation_calls[0](self.a, self.a)]
             # ``regularization_loss`` reads the output of the forward that ran last, and fit runs
             # calls bound long before, to other batches' arrays (and the validation pass's) in between.
             calls.append(partial(setattr, self, "a", self.a))
@@ -186,10 +192,10 @@ class Dense(Layer):
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
-            calls += self.activation.backward_calls(self.y, dy, dz1)   # (N, O+1)
+            calls += self._activation_calls[1](self.y, dy, dz1)   # (N, O+1)
             dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)
         else:
-            calls += self.activation.backward_calls(self.y, dy, dz, self.z if self._keeps_z else None)   # (N, O)
+            calls += self._activation_calls[1](self.y, dy, dz, self.z if self._keeps_z else None)   # (N, O)
         folded = x.shape[1] > self.input_dim
         if self.dW is not None:
             if folded:

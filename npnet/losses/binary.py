@@ -280,9 +280,12 @@ class SigmoidBinaryCrossentropy(Loss):
                        sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
         """``gradient``'s calls, bound to these arrays, for fit's step (which silences exp's overflow itself).
 
-        Smoothed labels are computed from y at each step, so they take the one-call binding of ``gradient``.
+        Smoothed labels are computed from y at each step, so they take the one-call binding of ``gradient``,
+        as does a subclass that rewrote ``gradient`` or ``backward``.
         """
-        if self.label_smoothing:
+        own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
+                    and type(self).backward is SigmoidBinaryCrossentropy.backward)
+        if self.label_smoothing or not own_math:   # (a subclass's own gradient runs as one call)
             return super().gradient_calls(y_true, y_pred, sample_weight)
         _, dz, p = self._rows(y_pred)
         return (activations.sigmoid.forward_calls(y_pred, p, overflow_silenced=True)

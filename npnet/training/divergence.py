@@ -43,7 +43,10 @@ class DivergenceGuard:
 
     def __init__(self, step: Any, data: Any, epochs: int):
         self.step, self.data, self.epochs, self.steps = step, data, epochs, data.num_batches
-        self.generators = self._generators()
+        # a seeded layer's own generators (Dropout's), found once; npnet's global one is looked up every
+        # epoch, since set_random_seed replaces it
+        self.own_generators = [value for layer in step.layers for value in vars(layer).values()
+                               if isinstance(value, np.random.Generator)]
         self.values, self.optimizer = step.parameters.values, step.optimizer          # values (P,)
         self.epoch_start, self.optimizer_state = np.empty_like(self.values), None
         # the weights before the last step of this epoch and of the one before it
@@ -54,14 +57,9 @@ class DivergenceGuard:
         """Copy the weights, the optimizer's state and the random states: this epoch's replay starts from them."""
         np.copyto(self.epoch_start, self.values)
         self.optimizer_state = self.optimizer.get_state()
-        self.random_states = [(generator, generator.bit_generator.state) for generator in self.generators]
+        self.random_states = [(generator, generator.bit_generator.state)
+                              for generator in (utils.random_generator(), *self.own_generators)]
         self.before_last, self.before_previous_last = self.before_previous_last, self.before_last
-
-    def _generators(self) -> list[np.random.Generator]:
-        """npnet's global generator and any a layer keeps of its own (a seeded Dropout's)."""
-        own = [value for layer in self.step.layers for value in vars(layer).values()
-               if isinstance(value, np.random.Generator)]
-        return [utils.random_generator(), *own]
 
     def before_last_step(self) -> None:
         """Copy the weights before what may be the epoch's last step (its update may overflow them)."""

@@ -7,11 +7,11 @@ and ``on_predict_*`` hooks of a ``CallbackList``.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from npnet.calls import Calls, run
+from npnet.calls import Calls, calls_of, run
 from npnet.layers.base import Layer
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
@@ -62,7 +62,7 @@ class Step:
         """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill."""
         calls = []
         for layer, options in self.plan:
-            layer_calls, x = _calls(layer)[0](x, training, **options)
+            layer_calls, x = calls_of(layer, Layer)[0](x, training, **options)
             calls += layer_calls
         return calls, x
 
@@ -127,9 +127,9 @@ class Step:
                 outputs = np.empty((data.num_samples, output.shape[1]), output.dtype)
             calls.append(partial(np.copyto, outputs[end - len(x):end], output))
             for layer in self.above_first:                # the chain rule, last layer first
-                layer_calls, d = _calls(layer)[1](d)
+                layer_calls, d = calls_of(layer, Layer)[1](d)
                 calls += layer_calls
-            calls += _calls(self.layers[0])[1](d, need_dx=False)[0]
+            calls += calls_of(self.layers[0], Layer)[1](d, need_dx=False)[0]
             calls += self.optimizer.apply_calls(self.trainable)
             self.programs.append(calls)
         return outputs
@@ -144,14 +144,6 @@ class Step:
 
     def metric_logs(self) -> dict[str, float]:
         return {metric.name: metric.result() for metric in self.metrics}
-
-
-def _calls(layer: Layer) -> tuple[Callable, Callable]:
-    """A layer's (forward_calls, backward_calls): its own, or for a layer whose forward and backward compute
-    themselves (its class, or a subclass, wrote them as code), the base protocol's one call of each method."""
-    if layer.writes_calls:
-        return layer.forward_calls, layer.backward_calls
-    return partial(Layer.forward_calls, layer), partial(Layer.backward_calls, layer)
 
 
 def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,

@@ -179,8 +179,6 @@ class LeakyFromReLU(activations.ReLU):
         return np.multiply(dy, np.where(y > 0, 1.0, 0.1), out=out)
 
 
-@pytest.mark.xfail(strict=True, reason="review16: Dense runs ReLU.forward_calls/backward_calls, which a subclass "
-                                       "that rewrites forward/backward inherits (the compiled step, issue 16)")
 def test_a_dense_layer_runs_an_activation_subclass_s_own_forward_and_backward():
     from npnet.layers import Dense
     rng = np.random.default_rng(0)

@@ -190,3 +190,16 @@ def test_gradient_calls_survive_other_batch_sizes_in_between(case):
     for call in calls:
         call()
     np.testing.assert_array_equal(dz, plain.gradient(y.copy(), z.copy()))
+
+
+def test_a_subclass_s_own_gradient_is_what_its_gradient_calls_run():
+    class Doubled(SigmoidBinaryCrossentropy):
+        def gradient(self, y_true, y_pred, sample_weight=None):
+            return super().gradient(y_true, y_pred, sample_weight) * 2
+
+    rng = np.random.default_rng(3)
+    z, y = rng.normal(size=(5, 2)).astype(np.float32), (rng.random((5, 2)) < 0.5).astype(np.float32)
+    calls, dz = Doubled().gradient_calls(y, z)
+    for call in calls:
+        call()
+    np.testing.assert_array_equal(dz, 2 * SigmoidBinaryCrossentropy().gradient(y, z))

@@ -62,7 +62,8 @@ class Step:
         """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill."""
         calls = []
         for layer, options in self.plan:
-            layer_calls, x = calls_of(layer, Layer)[0](x, training, **options)
+            forward_calls, _ = calls_of(layer, Layer)
+            layer_calls, x = forward_calls(x, training, **options)
             calls += layer_calls
         return calls, x
 
@@ -127,9 +128,11 @@ class Step:
                 outputs = np.empty((data.num_samples, output.shape[1]), output.dtype)
             calls.append(partial(np.copyto, outputs[end - len(x):end], output))
             for layer in self.above_first:                # the chain rule, last layer first
-                layer_calls, d = calls_of(layer, Layer)[1](d)
+                _, backward_calls = calls_of(layer, Layer)
+                layer_calls, d = backward_calls(d)
                 calls += layer_calls
-            calls += calls_of(self.layers[0], Layer)[1](d, need_dx=False)[0]
+            _, backward_calls = calls_of(self.layers[0], Layer)
+            calls += backward_calls(d, need_dx=False)[0]  # nothing upstream needs dL/d(data)
             calls += self.optimizer.apply_calls(self.trainable)
             self.programs.append(calls)
         return outputs

@@ -278,7 +278,10 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
     step.penalty_sum = 0.0
     data.epoch()   # shuffles, in place: the compiled steps read the new order
     guard.begin_epoch()
-    with np.errstate(over="ignore"):   # as sigmoid's exp(-z) -> inf for z < -88; a diverging step shows in the loss
+    # Overflow warnings are off while the steps run: sigmoid's exp(-z) overflows to inf for z < -88 and
+    # gives the right 0 (its calls here are bare, a context per call costs 1 us). Any other overflow makes
+    # the loss or the weights inf or NaN within a step or two, which the guard reports as an error.
+    with np.errstate(over="ignore"):
         for index, program in enumerate(step.programs):
             if index == last:
                 guard.before_last_step()

@@ -124,14 +124,16 @@ class Layer:
         raise NotImplementedError
 
     def forward_calls(self, x: np.ndarray, training: bool = False, **options: Any) -> tuple[Calls, np.ndarray]:
-        """The calls that compute ``forward(x, training)``, bound to x (N, I), and the array (N, O) they fill.
+        """The calls that compute ``forward(x, training)``, bound to x (N, I), and the array (N, O) they fill:
+        ``out`` if given (fit hands the last layer the rows of its epoch's outputs), else one of their own.
 
         For a layer that writes ``forward`` itself (Dense writes calls instead):
-        one call that runs it and copies its result into an array of its own,
-        since a layer may return a new array each time.
+        one call that runs it and copies its result into that array, since a
+        layer may return a new array each time.
         """
         width = self.output_dim(self.input_dim) + bool(options.get("ones_column"))   # [y 1]: the bias trick
-        y = np.empty((len(x), width), x.dtype)
+        out = options.pop("out", None)
+        y = np.empty((len(x), width), x.dtype) if out is None else out
         self._bound_input = x
         return [partial(_forward_into, self, x, training, options, y)], y
 

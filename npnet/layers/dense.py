@@ -141,11 +141,13 @@ class Dense(Layer):
         return dx
 
     def forward_calls(self, x: np.ndarray, training: bool = False, activate: bool = True,
-                      ones_column: bool = False) -> tuple[Calls, np.ndarray]:
+                      ones_column: bool = False, out: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
         """The calls that take x (N, I) or [x 1] (N, I+1) to y (N, O), or [y 1] (N, O+1) with ``ones_column``.
 
         With ``activate=False`` y is the logits z = x @ W + b: the output layer
         of a fused loss (docs/backprop.md#sigmoid-and-binary-crossentropy).
+        ``out`` (N, O), row-major: the array y is written into instead of a work
+        array (fit hands the last layer the rows of its epoch's outputs).
         """
         rows = self._work.rows(len(x))
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
@@ -154,7 +156,7 @@ class Dense(Layer):
             z = y[:, :-1]
             calls = [partial(np.dot, kernel.T, x.T, z.T)]     # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
-            y = z = rows[0]
+            y = z = rows[0] if out is None else out
             calls = [partial(np.dot, x, kernel, z)]           # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
         if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
             calls.append(partial(np.add, z, self.b, z))       # (N, O) = (N, O) + (O,), broadcast over rows

@@ -58,11 +58,14 @@ class Step:
         run(calls)
         return output
 
-    def forward_calls(self, x: np.ndarray, training: bool) -> tuple[Calls, np.ndarray]:
-        """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill."""
+    def forward_calls(self, x: np.ndarray, training: bool, out: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+        """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill
+        (``out`` if given)."""
         calls = []
-        for layer, options in self.plan:
+        for index, (layer, options) in enumerate(self.plan):
             forward_calls, _ = calls_of(layer, Layer)
+            if out is not None and index == len(self.plan) - 1:
+                options = {**options, "out": out}
             layer_calls, x = forward_calls(x, training, **options)
             calls += layer_calls
         return calls, x
@@ -111,22 +114,22 @@ class Step:
         layer, the loss and the optimizer hand over their calls once, bound to
         the batch's arrays and their own work arrays, and an epoch only runs
         them (docs/backprop.md#the-compiled-step). A step: the forward pass,
-        the gradient of the loss at the output (its value is left for the
-        epoch's end, from the outputs (N, K), into whose rows each step copies
-        its output), the backward pass, the optimizer's update. With
+        its last layer writing into the step's rows of the epoch's outputs
+        (N, K), the gradient of the loss at the output (its value is left for
+        the epoch's end, from all the outputs), the backward pass, the
+        optimizer's update. With
         regularizers, each step adds (batch size) x (their penalty) to ``penalty_sum``.
         """
         self.optimizer.build_for(self.parameters)
-        self.penalty_sum, self.programs, outputs = 0.0, [], None
+        self.penalty_sum, self.programs = 0.0, []
+        last = self.layers[-1]
+        outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
         for _, end, x, y, w in data.batches():
-            calls, output = self.forward_calls(x, True)
+            calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end])
             if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
                 calls.append(partial(self._add_penalty, len(x)))
             loss_calls, d = self.loss.gradient_calls(y, output, w)
             calls += loss_calls
-            if outputs is None:
-                outputs = np.empty((data.num_samples, output.shape[1]), output.dtype)
-            calls.append(partial(np.copyto, outputs[end - len(x):end], output))
             for layer in self.above_first:                # the chain rule, last layer first
                 _, backward_calls = calls_of(layer, Layer)
                 layer_calls, d = backward_calls(d)

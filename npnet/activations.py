@@ -52,12 +52,13 @@ class Activation:
     # (and their methods run those), which saves a method call per layer and step.
 
     def forward_calls(self, z: np.ndarray, out: np.ndarray) -> list:
-        """The calls that write ``f(z)`` into ``out``."""
-        return [partial(self.forward, z, out)]
+        """The calls that write ``f(z)`` into ``out``: one call of ``forward``, its result copied into ``out``
+        if it returned another array (as a custom activation that ignores ``out`` does)."""
+        return [partial(_into, self.forward, (z, out), out)]
 
     def backward_calls(self, y: np.ndarray, dy: np.ndarray, out: np.ndarray, z: np.ndarray | None = None) -> list:
-        """The calls that write ``dz = dy * f'(z)`` into ``out``."""
-        return [partial(self.backward, y, dy, out, z)]
+        """The calls that write ``dz = dy * f'(z)`` into ``out``, as ``forward_calls``."""
+        return [partial(_into, self.backward, (y, dy, out, z), out)]
 
     def __repr__(self) -> str:
         return f"<activation {self.name}>"
@@ -69,6 +70,12 @@ class Activation:
         if _REGISTRY.get(self.name) is self:
             return self.name   # pickle/copy look up this module-level name: the singleton
         return super().__reduce__()
+
+
+def _into(method: Callable, arguments: tuple, out: np.ndarray) -> None:
+    result = method(*arguments)
+    if result is not out:
+        np.copyto(out, result)
 
 
 class Linear(Activation):

@@ -144,14 +144,15 @@ class Layer:
         return [partial(_backward_into, self, dy, need_dx, dx)], dx
 
     def regularization_loss(self) -> float:
-        """The penalty this layer adds to the loss (its gradient is added inside ``backward``)."""
-        return 0.0
+        """The penalty this layer adds to the loss (its gradient is added inside ``backward``): by default its
+        weights' (``weight_penalty``), 0 without regularizers."""
+        return self.weight_penalty()
 
     @property
     def penalized(self) -> bool:
-        """Whether this layer may add a penalty to the loss (a training step skips the others): its class
-        writes ``regularization_loss``. A layer whose penalty is its weights' only narrows this (Dense)."""
-        return type(self).regularization_loss is not Layer.regularization_loss
+        """Whether this layer may add a penalty to the loss (a training step skips the others): a weight
+        has a regularizer, or its class writes a ``regularization_loss`` of its own."""
+        return type(self).regularization_loss is not Layer.regularization_loss or bool(self.penalized_weights())
 
     def penalized_weights(self) -> list[tuple[Any, np.ndarray, np.ndarray | None]]:
         """(regularizer, value view, grad view) of each trainable weight whose ``Weight`` has a regularizer.
@@ -162,7 +163,7 @@ class Layer:
 
     def weight_penalty(self) -> float:
         """Σ regularizer.penalty(w) over ``penalized_weights`` (docs/backprop.md#weight-penalties)."""
-        return sum(regularizer.penalty(value) for regularizer, value, _ in self.penalized_weights())
+        return sum((regularizer.penalty(value) for regularizer, value, _ in self.penalized_weights()), 0.0)
 
     def add_weight_penalty_gradients(self) -> None:
         """grad += dpenalty/dw for each of ``penalized_weights``: a backward's last step, after its data gradients."""

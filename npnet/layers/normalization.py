@@ -90,14 +90,6 @@ class _Normalization(Layer):
         self.add_weight_penalty_gradients()
         return dy_sum, dy_x_hat_sum
 
-    def regularization_loss(self) -> float:
-        """gamma_regularizer's and beta_regularizer's penalties (0 without them)."""
-        return self.weight_penalty()
-
-    @property
-    def penalized(self) -> bool:
-        return bool(self.penalized_weights()) or type(self).regularization_loss is not _Normalization.regularization_loss
-
     def get_config(self) -> dict[str, Any]:
         return {"axis": self.axis, "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
                 "beta_initializer": initializers.serialize(self.beta_initializer),

@@ -137,8 +137,24 @@ class ReLU(Activation):
         return [partial(np.maximum, z, zeros_like(z), out=out)]
 
     def backward_calls(self, y, dy, out, z=None):
-        return [partial(np.greater, y, zeros_like(y), out),   # the mask [y > 0] as 0.0/1.0
-                partial(np.multiply, out, dy, out)]
+        return self.mask_calls(y, out) + self.masked_backward_calls(out, dy, out)
+
+    def mask_calls(self, y, mask, above=None):
+        """The calls that write f'(z), the mask [y > 0] as 0.0/1.0, into ``mask`` (y's shape).
+
+        A comparison writing floats is NumPy's slow path (it compares, then converts element by element);
+        comparing into booleans and copying booleans into floats both have vector loops. Through the
+        boolean array ``above``, if given, fit's step takes all its layers' masks at once, over one buffer
+        (npnet.training.relu_masks).
+        """
+        greater = partial(np.greater, y, zeros_like(y))   # [y > 0]
+        if above is None:
+            return [partial(greater, mask)]
+        return [partial(greater, above), partial(np.copyto, mask, above)]
+
+    def masked_backward_calls(self, mask, dy, out):
+        """dz = dy * mask, with the mask from ``mask_calls``."""
+        return [partial(np.multiply, mask, dy, out)]
 
 
 class Sigmoid(Activation):

@@ -63,9 +63,9 @@ CATALOGUE: list[Bug] = [
               "calls.append(lambda: np.add(self.db, dz.sum(axis=0), out=self.db))   # (O,): and to the last "
               "step's db"))),
     Bug("relu-mask-from-y", "ReLU: the derivative [z >= 0] written for z, applied to y = max(z, 0)", (
-        Patch(ReLU, "backward_calls",
-              "return [partial(np.greater, y, zeros_like(y), out),",
-              "return [partial(np.greater_equal, y, zeros_like(y), out),   # y >= 0 everywhere: the mask is all ones"),)),
+        Patch(ReLU, "mask_calls",
+              "greater = partial(np.greater, y, zeros_like(y))",
+              "greater = partial(np.greater_equal, y, zeros_like(y))   # y >= 0 everywhere: the mask is all ones"),)),
     Bug("sigmoid-derivative-y", "sigmoid: f'(z) taken as y instead of y (1 - y)", (
         Patch(Sigmoid, "backward",
               "np.subtract(1, y, out=out)\nout *= y",
@@ -107,9 +107,8 @@ CATALOGUE: list[Bug] = [
         model={"inserted": ({"class_name": "BatchNormalization", "config": {}},)}),
     Bug("adam-no-bias-correction", "Adam without bias correction", (
         Patch(Adam, "step_size",
-              "alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (\n"
-              "    1 - keras_rounded(self.beta_1, dtype) ** t)",
-              "alpha = learning_rate   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
+              "return learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)",
+              "return learning_rate   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
     Bug("adamw-decay-in-the-gradient", "AdamW: the weight decay added to the gradient (L2) instead of to the weights", (
         Patch(Optimizer, "apply",
               "tmp = slots[\"tmp\"]\nnp.multiply(param, keras_rounded(self.weight_decay, dtype), out=tmp)\n"
@@ -125,10 +124,10 @@ CATALOGUE: list[Bug] = [
         Patch(ReLU, "forward_calls",
               "return [partial(np.maximum, z, zeros_like(z), out=out)]",
               "return [lambda: np.maximum(z, 0.01 * z, out=out)]   # max(z, 0.01 z): leaky"),
-        Patch(ReLU, "backward_calls",
-              "return [partial(np.greater, y, zeros_like(y), out),\npartial(np.multiply, out, dy, out)]",
-              "return [lambda: np.multiply(dy, np.where(y > 0, 1.0, 0.01), out=out)]   # the leaky slope, "
-              "consistently"))),
+        Patch(ReLU, "mask_calls",
+              "greater = partial(np.greater, y, zeros_like(y))\nif above is None:\nreturn [partial(greater, mask)]\n"
+              "return [partial(greater, above), partial(np.copyto, mask, above)]",
+              "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
         Patch(SigmoidBinaryCrossentropy, "forward",
               "return _reduce(loss, sample_weight)",

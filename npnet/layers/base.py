@@ -81,6 +81,9 @@ class Layer:
     # column is 1, and its backward then takes dy (N, O+1) and ignores the last column.
     wants_ones_column: bool = False
     gives_ones_column: bool = False
+    # A Dense layer whose activation is ReLU itself: fit's step may hand it the array for its
+    # output [y 1] and its mask [y > 0], to take all such masks in one call (npnet.training.relu_masks).
+    relu_output: bool = False
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_dim: int | None = None, input_shape: tuple[int] | None = None):

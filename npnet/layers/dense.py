@@ -8,7 +8,7 @@ import numpy as np
 
 from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
-from npnet.calls import Calls, calls_of, run
+from npnet.calls import Calls, calls_of, run, writes_calls
 from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
 
@@ -100,6 +100,12 @@ class Dense(Layer):
                 and self.activity_regularizer is None)
 
     @property
+    def relu_output(self) -> bool:
+        """Whether fit's step may hand this layer its output [y 1] and its ReLU mask (``Layer.relu_output``):
+        the activation is ReLU itself, forward and backward are this class's calls, and [y 1] may go up."""
+        return type(self.activation) is activations.ReLU and writes_calls(self, Layer) and self.gives_ones_column
+
+    @property
     def _activation_calls(self) -> tuple:
         """The activation's (forward_calls, backward_calls): its NumPy calls (ReLU, sigmoid), or one call
         of its methods (the others, and a subclass that rewrote them)."""
@@ -146,13 +152,15 @@ class Dense(Layer):
 
         With ``activate=False`` y is the logits z = x @ W + b: the output layer
         of a fused loss (docs/backprop.md#sigmoid-and-binary-crossentropy).
-        ``out`` (N, O), row-major: the array y is written into instead of a work
-        array (fit hands the last layer the rows of its epoch's outputs).
+        ``out``: the array y is written into instead of a work array: (N, O)
+        row-major (fit hands the last layer the rows of its epoch's outputs), or
+        with ``ones_column`` [y 1] (N, O+1) column-major with its last column of
+        ones set (fit's ReLU layers, npnet.training.relu_masks).
         """
         rows = self._work.rows(len(x))
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
         if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
-            y = rows[1]
+            y = rows[1] if out is None else out
             z = y[:, :-1]
             calls = [partial(np.dot, kernel.T, x.T, z.T)]     # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
@@ -177,13 +185,16 @@ class Dense(Layer):
             calls.append(partial(setattr, self, "a", self.a))
         return calls, y
 
-    def backward_calls(self, dy: np.ndarray, need_dx: bool = True) -> tuple[Calls, np.ndarray | None]:
+    def backward_calls(self, dy: np.ndarray, need_dx: bool = True,
+                       relu_mask: np.ndarray | None = None) -> tuple[Calls, np.ndarray | None]:
         """The calls that take dy (N, O) to dx (N, I) and write dW (I, O) and db (O,) unless the layer is frozen.
 
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
         (docs/backprop.md#dense). dy and dx have the shapes forward returned and
         received: (N, O+1) and (N, I+1) with the bias trick. The first layer passes
         ``need_dx=False``: nothing upstream needs dL/dx of the data, so its product is skipped.
+        ``relu_mask`` (N, O+1): ReLU's mask of [y 1], computed by fit's step for a ``relu_output``
+        layer (npnet.training.relu_masks).
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         x, calls = self.x, []
@@ -193,6 +204,9 @@ class Dense(Layer):
             dy = da if self.activated else dz                   # (N, O): dy + dpenalty
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
+        elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
+            calls += self.activation.masked_backward_calls(relu_mask, dy, relu_mask)   # (N, O+1), in place
+            dz = relu_mask[:, :-1]
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
             calls += self._activation_calls[1](self.y, dy, dz1)   # (N, O+1)
             dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)

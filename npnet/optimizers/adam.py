@@ -42,20 +42,19 @@ class Adam(Optimizer):
                 "epsilon": np.array(keras_exact(self.epsilon, dtype)), "alpha": np.zeros((), dtype)}
 
     def update_step(self, grad, param, slots, learning_rate):
-        self.step_size(slots, learning_rate, param.dtype.type)
+        dtype = param.dtype.type
+        slots["alpha"][...] = self.step_size(learning_rate, dtype(self.iterations + 1),
+                                             keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype))
         run(self.update_calls(grad, param, slots))
 
-    def step_size(self, slots, learning_rate, dtype):
-        """alpha_t into slots["alpha"], for the step at ``iterations`` (its t is ``iterations + 1``)."""
-        # lr and the betas pass through float32 (ops.cast); 1 - beta and epsilon are Python floats
-        # that meet a tensor, so they convert to the dtype directly (``step_constants``). The operations
-        # run in Keras's order, so results agree with Keras bit for bit (tests/parity/test_optimizer_steps.py).
-        t = dtype(self.iterations + 1)
+    def step_size(self, learning_rate, t, beta_1, beta_2):
+        """alpha_t = lr sqrt(1 - beta_2**t) / (1 - beta_1**t) for the step t (1-based), all NumPy scalars
+        of the parameters' dtype (lr and the betas float32-rounded first: ``keras_rounded``)."""
         # ``**`` on NumPy scalars is C's pow (correctly rounded, as TensorFlow's); the np.power ufunc's SIMD
         # float32 loop is not, and moved float32 Adam by an ulp (0.5 ** (2/3): 0.6299605 vs 0.62996054).
-        alpha = learning_rate * np.sqrt(1 - keras_rounded(self.beta_2, dtype) ** t) / (
-            1 - keras_rounded(self.beta_1, dtype) ** t)
-        slots["alpha"][...] = alpha
+        # The operations run in Keras's order, so results agree with Keras bit for bit
+        # (tests/parity/test_optimizer_steps.py).
+        return learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
 
     def update_calls(self, grad, param, slots):
         """The update of ``param`` from ``grad`` as NumPy calls, with alpha_t read from slots["alpha"]."""
@@ -86,9 +85,13 @@ class Adam(Optimizer):
                 or type(self).update_step is not Adam.update_step):
             return super().apply_calls(pairs)
         (grad, param), slots = pairs[0], self._slots[0]
-        return [partial(self._begin_step, slots, param.dtype.type), *self.update_calls(grad, param, slots)]
+        dtype = param.dtype.type
+        betas = keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype)
+        return [partial(self._begin_step, slots["alpha"], dtype, *betas), *self.update_calls(grad, param, slots)]
 
-    def _begin_step(self, slots, dtype):
-        """What ``apply`` does before the update, for one array: alpha_t, then count the step."""
-        self.step_size(slots, keras_rounded(self._current_learning_rate(), dtype), dtype)
+    def _begin_step(self, alpha, dtype, beta_1, beta_2):
+        """What ``apply`` does before the update, for one array: alpha_t into ``alpha``, then count the step.
+        The learning rate is looked up each step (a callback may change it), the betas were bound."""
+        learning_rate = keras_rounded(self._current_learning_rate(), dtype)
+        alpha[...] = self.step_size(learning_rate, dtype(self.iterations + 1), beta_1, beta_2)
         self.iterations += 1

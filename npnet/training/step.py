@@ -15,6 +15,7 @@ from npnet.calls import Calls, calls_of, run
 from npnet.layers.base import Layer
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
+from npnet.training.relu_masks import ReluBuffers
 
 
 class Step:
@@ -46,6 +47,8 @@ class Step:
                 for below, above in zip(self.layers, self.layers[1:])]
         self.plan = [(layer, {"ones_column": True} if one else {}) for layer, one in zip(self.layers, ones)]
         self.plan.append((self.layers[-1], {"activate": False} if self.logits else {}))
+        # fit's step takes the masks of these layers in one call (npnet.training.relu_masks)
+        self.relu_layers = [layer for layer, options in self.plan if options.get("ones_column") and layer.relu_output]
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """x (N, I) or [x 1] (N, I+1) -> the output (N, K): the logits when the loss is fused with the activation.
@@ -58,14 +61,17 @@ class Step:
         run(calls)
         return output
 
-    def forward_calls(self, x: np.ndarray, training: bool, out: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+    def forward_calls(self, x: np.ndarray, training: bool, out: np.ndarray | None = None,
+                      outs: dict[Layer, np.ndarray] | None = None) -> tuple[Calls, np.ndarray]:
         """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill
-        (``out`` if given)."""
-        calls = []
-        for index, (layer, options) in enumerate(self.plan):
+        (``out`` if given; ``outs``: the arrays some layers write their outputs into)."""
+        calls, outs = [], dict(outs or {})
+        if out is not None:
+            outs[self.layers[-1]] = out
+        for layer, options in self.plan:
             forward_calls, _ = calls_of(layer, Layer)
-            if out is not None and index == len(self.plan) - 1:
-                options = {**options, "out": out}
+            if layer in outs:
+                options = {**options, "out": outs[layer]}
             layer_calls, x = forward_calls(x, training, **options)
             calls += layer_calls
         return calls, x
@@ -124,18 +130,22 @@ class Step:
         self.penalty_sum, self.programs = 0.0, []
         last = self.layers[-1]
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
+        relu = ReluBuffers(self.relu_layers, data.x.dtype)
         for _, end, x, y, w in data.batches():
-            calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end])
+            relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
+            calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end], outs=relu_outputs)
+            calls += mask_calls
             if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
                 calls.append(partial(self._add_penalty, len(x)))
             loss_calls, d = self.loss.gradient_calls(y, output, w)
             calls += loss_calls
-            for layer in self.above_first:                # the chain rule, last layer first
+            for layer in self.layers[::-1]:                # the chain rule, last layer first
                 _, backward_calls = calls_of(layer, Layer)
-                layer_calls, d = backward_calls(d)
+                options = {"relu_mask": relu_masks[layer]} if layer in relu_masks else {}
+                if layer is self.layers[0]:
+                    options["need_dx"] = False            # nothing upstream needs dL/d(data)
+                layer_calls, d = backward_calls(d, **options)
                 calls += layer_calls
-            _, backward_calls = calls_of(self.layers[0], Layer)
-            calls += backward_calls(d, need_dx=False)[0]  # nothing upstream needs dL/d(data)
             calls += self.optimizer.apply_calls(self.trainable)
             self.programs.append(calls)
         return outputs

@@ -515,7 +515,7 @@ def test_an_interrupt_inside_a_step_before_its_update_leaves_the_previous_step()
         calls.append(len(calls))
         if len(calls) == 7:                     # the 7th step: epoch 2, batch 3 (of 4)
             raise KeyboardInterrupt
-        step_size(*arguments)
+        return step_size(*arguments)
 
     interrupted.optimizer.step_size = step_size_or_interrupt
     with pytest.raises(KeyboardInterrupt):

@@ -25,14 +25,16 @@ class ParameterBuffer:
     optimizer sees exactly one pair ``(grads[:T], values[:T])`` and a frozen
     weight costs it nothing. ``value_views`` and ``grad_views`` stay in the given
     order whatever the layout; the grad view of a non-trainable tensor is None.
+    ``grads`` is the first row of a (2, P) array whose second row an optimizer
+    may write into (``with_row_below``: Adam squares the gradient there).
     """
 
     def __init__(self, shapes: list[tuple[int, ...]], dtype: np.dtype, trainable: list[bool] | None = None):
         self.shapes = [tuple(shape) for shape in shapes]
         self.trainable = [True] * len(self.shapes) if trainable is None else [bool(t) for t in trainable]
         size = sum(math.prod(shape) for shape in self.shapes)
-        self.values = np.zeros(size, dtype=dtype)   # (P,)
-        self.grads = np.zeros_like(self.values)     # (P,); grads[T:] stay zero
+        self.values = np.zeros(size, dtype=dtype)            # (P,)
+        self.grads = np.zeros((2, size), dtype=dtype)[0]     # (P,); grads[T:] stay zero
         self._make_views()
 
     def _make_views(self) -> None:
@@ -55,7 +57,9 @@ class ParameterBuffer:
         return {"shapes": self.shapes, "trainable": self.trainable, "values": self.values, "grads": self.grads}
 
     def __setstate__(self, state: dict) -> None:
-        self.shapes, self.values, self.grads = state["shapes"], state["values"], state["grads"]
+        self.shapes, self.values = state["shapes"], state["values"]
+        self.grads = np.zeros((2, self.values.size), self.values.dtype)[0]   # pickle copies grads without its row below
+        self.grads[...] = state["grads"]
         self.trainable = state.get("trainable", [True] * len(self.shapes))
         self._make_views()
 
@@ -179,10 +183,21 @@ def stacked(top: np.ndarray, row: np.ndarray) -> np.ndarray | None:
     by it. None when the two are not adjacent in one contiguous buffer.
     """
     base = top.base
-    if (base is None or base.ndim != 1 or not base.flags.c_contiguous or not top.flags.c_contiguous
+    if (base is None or not base.flags.c_contiguous or not top.flags.c_contiguous
             or row.base is not base or top.ndim != 2 or row.shape != (top.shape[1],)):
         return None
     start = (top.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
     if row.__array_interface__["data"][0] != top.__array_interface__["data"][0] + top.nbytes:
         return None
-    return base[start:start + top.size + row.size].reshape(top.shape[0] + 1, top.shape[1])
+    return base.reshape(-1)[start:start + top.size + row.size].reshape(top.shape[0] + 1, top.shape[1])
+
+
+def with_row_below(row: np.ndarray) -> np.ndarray | None:
+    """``[row; the row below it]`` (2, n) as one view, when ``row`` (n,) starts the first row of a C-contiguous
+    (2, m) array, as a model's gradient buffer does (``ParameterBuffer``); None otherwise."""
+    base = row.base
+    if (base is None or base.ndim != 2 or base.shape[0] != 2 or not base.flags.c_contiguous or row.ndim != 1
+            or row.strides != (base.itemsize,)
+            or row.__array_interface__["data"][0] != base.__array_interface__["data"][0]):
+        return None
+    return base[:, :row.size]

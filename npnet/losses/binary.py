@@ -251,6 +251,14 @@ class SigmoidBinaryCrossentropy(Loss):
 
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Loss over y_true (N, K), logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
+        value = self.value(y_true, y_pred, sample_weight)
+        self.y_true, self.sample_weight = smooth_binary_labels(y_true, self.label_smoothing), sample_weight
+        self.probabilities = activations.sigmoid.forward(y_pred, out=self._rows(y_pred)[2])
+        return value
+
+    def value(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+        """The loss alone over y_true (N, K), logits y_pred (N, K) and weights (N,) or None: without the
+        sigmoid, whose p fit's steps leave (``gradient_calls``)."""
         z, y = y_pred, smooth_binary_labels(y_true, self.label_smoothing)
         loss, tmp, p = self._rows(z)
         if self.pos_weight is None:
@@ -265,8 +273,6 @@ class SigmoidBinaryCrossentropy(Loss):
             loss += tmp
         else:
             loss[...] = _bce_elementwise(y, z, from_logits=True, pos_weight=self.pos_weight)
-        self.y_true, self.sample_weight = y, sample_weight
-        self.probabilities = activations.sigmoid.forward(z, out=p)
         return _reduce(loss, sample_weight)
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> np.ndarray:
@@ -276,9 +282,10 @@ class SigmoidBinaryCrossentropy(Loss):
         self.probabilities = activations.sigmoid.forward(y_pred, out=p)
         return self.backward()
 
-    def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray,
-                       sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
-        """``gradient``'s calls, bound to these arrays, for fit's step (which silences exp's overflow itself).
+    def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None,
+                       probabilities: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+        """``gradient``'s calls, bound to these arrays, for fit's step (which silences exp's overflow itself);
+        p goes into ``probabilities`` if given.
 
         Smoothed labels are computed from y at each step, so they take the one-call binding of ``gradient``,
         as does a subclass that rewrote ``gradient`` or ``backward``.
@@ -286,8 +293,9 @@ class SigmoidBinaryCrossentropy(Loss):
         own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
                     and type(self).backward is SigmoidBinaryCrossentropy.backward)
         if self.label_smoothing or not own_math:   # (a subclass's own gradient runs as one call)
-            return super().gradient_calls(y_true, y_pred, sample_weight)
+            return super().gradient_calls(y_true, y_pred, sample_weight, probabilities)
         _, dz, p = self._rows(y_pred)
+        p = p if probabilities is None else probabilities
         return (activations.sigmoid.forward_calls(y_pred, p, overflow_silenced=True)
                 + self.dz_calls(p, y_true, sample_weight, dz), dz)
 

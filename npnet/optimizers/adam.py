@@ -8,6 +8,7 @@ import numpy as np
 from npnet._validation import check_bool
 from npnet.calls import run
 from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
+from npnet.params import with_row_below
 
 
 class Adam(Optimizer):
@@ -56,27 +57,47 @@ class Adam(Optimizer):
         # (tests/parity/test_optimizer_steps.py).
         return learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
 
-    def update_calls(self, grad, param, slots):
-        """The update of ``param`` from ``grad`` as NumPy calls, with alpha_t read from slots["alpha"]."""
-        m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
-        calls = [partial(np.subtract, grad, m, tmp),
-                 partial(np.multiply, tmp, slots["1 - beta_1"], tmp),
-                 partial(np.add, m, tmp, m),                        # m += (g - m) * (1 - beta_1)
-                 partial(np.square, grad, tmp),
-                 partial(np.subtract, tmp, v, tmp),
-                 partial(np.multiply, tmp, slots["1 - beta_2"], tmp),
-                 partial(np.add, v, tmp, v)]                        # v += (g*g - v) * (1 - beta_2)
+    def build(self, params, variable_sizes=None):
+        """The base slots, then the two moments as the rows of one array [m; v] (2, ...), with what updates
+        them: each part of both moments' update is then one call over the two (``update_calls``)."""
+        super().build(params, variable_sizes)
+        for param, slots in zip(params, self._slots):
+            moments = np.zeros((2, *param.shape), param.dtype)
+            slots["momentum"], slots["velocity"] = moments          # the saved slots are its rows
+            # 1 - beta as full rows: a (2, 1) column broadcasts along the rows 2.5x slower (measured at P = 915)
+            one_minus_betas = np.stack([np.full_like(param, slots["1 - beta_1"]), np.full_like(param, slots["1 - beta_2"])])
+            slots.update(moments=moments, moment_steps=np.empty_like(moments), gradients=np.empty_like(moments),
+                         one_minus_betas=one_minus_betas)
+
+    def update_calls(self, grad, param, slots, gradients=None):
+        """The update of ``param`` from ``grad`` as NumPy calls, with alpha_t read from slots["alpha"].
+
+        ``gradients`` (2, ...): an array whose first row is ``grad`` and whose second is free, as a
+        model's gradient buffer (``npnet.params.with_row_below``); without one, grad is copied into
+        Adam's own first.
+        """
+        calls = []
+        if gradients is None:
+            gradients = slots["gradients"]
+            calls.append(partial(np.copyto, gradients[0], grad))
+        moments, steps, denominator = slots["moments"], slots["moment_steps"], slots["denominator"]
+        m, v, update = moments[0], moments[1], steps[0]
+        calls += [partial(np.square, grad, gradients[1]),                   # [g; g*g]
+                  partial(np.subtract, gradients, moments, steps),
+                  partial(np.multiply, steps, slots["one_minus_betas"], steps),
+                  partial(np.add, moments, steps, moments)]   # [m; v] += ([g; g*g] - [m; v]) * [1 - beta_1; 1 - beta_2]
         if self.amsgrad:
             v = slots["velocity_hat"]
-            calls.append(partial(np.maximum, v, slots["velocity"], out=v))   # v_hat = max(v_hat, v)
-        return calls + [partial(np.multiply, m, slots["alpha"], tmp),
+            calls.append(partial(np.maximum, v, moments[1], out=v))   # v_hat = max(v_hat, v)
+        return calls + [partial(np.multiply, m, slots["alpha"], update),
                         partial(np.sqrt, v, denominator),
                         partial(np.add, denominator, slots["epsilon"], denominator),
-                        partial(np.divide, tmp, denominator, tmp),
-                        partial(np.subtract, param, tmp, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
+                        partial(np.divide, update, denominator, update),
+                        partial(np.subtract, param, update, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
 
     def apply_calls(self, pairs):
-        """fit's step as calls: the learning rate and alpha_t in one Python call, then ``update_calls``.
+        """fit's step as calls: the learning rate and alpha_t in one Python call, then ``update_calls`` on
+        the model's buffers, squaring the gradient into the row below it.
 
         With clipping or weight decay (each a step of its own before the update), or a subclass's own
         ``update_step``, the one call of ``apply``.
@@ -87,7 +108,8 @@ class Adam(Optimizer):
         (grad, param), slots = pairs[0], self._slots[0]
         dtype = param.dtype.type
         betas = keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype)
-        return [partial(self._begin_step, slots["alpha"], dtype, *betas), *self.update_calls(grad, param, slots)]
+        return [partial(self._begin_step, slots["alpha"], dtype, *betas),
+                *self.update_calls(grad, param, slots, with_row_below(grad))]
 
     def _begin_step(self, alpha, dtype, beta_1, beta_2):
         """What ``apply`` does before the update, for one array: alpha_t into ``alpha``, then count the step.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -65,8 +65,9 @@ class DivergenceGuard:
         """Copy the weights before what may be the epoch's last step (its update may overflow them)."""
         np.copyto(self.before_last, self.values)
 
-    def finite(self, epoch: int, step: int, loss: float) -> None:
-        """Batch ``step`` of ``epoch`` had the finite loss ``loss``."""
+    def finite(self, epoch: int, step: int, loss: float | Callable[[], float]) -> None:
+        """Batch ``step`` of ``epoch`` had the finite loss ``loss`` (or a function that computes it, called
+        only for an error message)."""
         self.last_finite_batch = (epoch, step, loss)
 
     def diverged(self, epoch: int, step: int, loss: float) -> None:
@@ -84,23 +85,28 @@ class DivergenceGuard:
         self.fail(epoch, step, loss, f"the loss of epoch {epoch + 1}/{self.epochs}, batch "
                                      f"{step + 1}/{self.steps} is {loss}")
 
-    def after_epoch(self, epoch: int, step: int, loss: float) -> None:
-        """The epoch's last update may have overflowed the weights although its loss was finite."""
-        if math.isfinite(loss) and not np.isfinite(self.values).all():
+    def after_epoch(self, epoch: int, step: int, loss: float | Callable[[], float]) -> None:
+        """The epoch's last update may have overflowed the weights although its loss (or ``loss()``) was finite."""
+        if not np.isfinite(self.values).all() and math.isfinite(loss := _value(loss)):
             np.copyto(self.values, self.before_last)
             self.fail(epoch, step, loss, f"the update of epoch {epoch + 1}/{self.epochs}, batch "
                                          f"{step + 1}/{self.steps} (loss {loss:.6g}) made the weights non-finite")
 
     def fail(self, epoch: int, step: int, loss: float, what: str) -> None:
         self.optimizer.reset()
+        value = None
         if self.last_finite_batch is None:
             before = "no batch before it had a finite loss; the weights are those fit started with"
         else:
             e, b, value = self.last_finite_batch
+            value = _value(value)
             before = (f"the last finite batch loss was {value:.6g} (epoch {e + 1}/{self.epochs}, batch "
                       f"{b + 1}/{self.steps}); the weights are restored to those it was computed on")
         raise TrainingDivergedError(
             f"training diverged: {what}; {before}, and the optimizer starts afresh (its moments took in the "
             "non-finite step). Lower the learning rate, or pass callbacks=[npnet.callbacks.TerminateOnNaN()] "
-            "to stop without an error.", epoch, step, loss,
-            None if self.last_finite_batch is None else self.last_finite_batch[2])
+            "to stop without an error.", epoch, step, loss, value)
+
+
+def _value(loss: float | Callable[[], float]) -> float:
+    return loss() if callable(loss) else loss

@@ -13,6 +13,7 @@ import numpy as np
 
 from npnet.calls import Calls, calls_of, run
 from npnet.layers.base import Layer
+from npnet.losses.base import Loss
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
 from npnet.training.relu_masks import ReluBuffers
@@ -111,9 +112,11 @@ class Step:
         self.optimizer.apply(self.trainable)
         return value
 
-    def compile(self, data: Any) -> np.ndarray:
+    def compile(self, data: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """fit's training steps: for each batch of ``data`` (an ``EpochIterator``), the list of calls of one
-        step, in ``programs``; returns the array (N, K) that the steps copy their outputs into.
+        step, in ``programs``; returns the array (N, K) that the steps write their outputs into, and the
+        one they leave the probabilities in when the loss, fused with the output's activation, computes
+        its value without them (``Loss.value``), else None.
 
         A step on a batch makes the same NumPy calls on the same arrays every
         epoch -- only the numbers in them change, reshuffled in place -- so each
@@ -130,6 +133,7 @@ class Step:
         self.penalty_sum, self.programs = 0.0, []
         last = self.layers[-1]
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
+        probabilities = np.empty_like(outputs) if self.logits and type(self.loss).value is not Loss.value else None
         relu = ReluBuffers(self.relu_layers, data.x.dtype)
         for _, end, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
@@ -137,7 +141,8 @@ class Step:
             calls += mask_calls
             if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
                 calls.append(partial(self._add_penalty, len(x)))
-            loss_calls, d = self.loss.gradient_calls(y, output, w)
+            loss_calls, d = self.loss.gradient_calls(
+                y, output, w, None if probabilities is None else probabilities[end - len(x):end])
             calls += loss_calls
             for layer in self.layers[::-1]:                # the chain rule, last layer first
                 _, backward_calls = calls_of(layer, Layer)
@@ -148,7 +153,7 @@ class Step:
                 calls += layer_calls
             calls += self.optimizer.apply_calls(self.trainable)
             self.programs.append(calls)
-        return outputs
+        return outputs, probabilities
 
     def _add_penalty(self, batch_size: int) -> None:
         self.penalty = sum(layer.regularization_loss() for layer in self.regularized)

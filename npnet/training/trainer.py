@@ -9,7 +9,8 @@ order of events, and orchestrates the parts of this package.
 from __future__ import annotations
 
 import math
-from typing import Any
+from functools import partial
+from typing import Any, Callable
 
 import numpy as np
 
@@ -247,7 +248,17 @@ class EpochOutputs:
 
     def __init__(self, step: Step, data: EpochIterator):
         self.step, self.data = step, data
-        self.outputs = step.compile(data)   # (N, K): each compiled step copies its output into its rows
+        # (N, K): each compiled step writes its output into its rows (and its probabilities, or None)
+        self.outputs, self.probabilities = step.compile(data)
+
+    def last_batch_loss(self) -> Callable[[], float]:
+        """The loss of this epoch's last batch, as a function of copies of its outputs and targets taken
+        now: the divergence guard names that loss only in an error message, and copying its few rows
+        every epoch costs less than computing it."""
+        start = (self.data.num_batches - 1) * self.data.batch_size
+        w = self.data.sample_weight
+        return partial(self.step.loss.value, self.data.y[start:].copy(), self.outputs[start:].copy(),
+                       None if w is None else w[start:].copy())
 
     def batch_loss(self, index: int, update_metrics: bool = False) -> float:
         """The loss of batch ``index`` of this epoch, from its kept output; also counts it in the metrics."""
@@ -262,17 +273,21 @@ class EpochOutputs:
 
     def logs(self) -> dict[str, float]:
         """The epoch's loss and metrics (reset here), from all its outputs."""
-        value = self.step.loss.forward(self.data.y, self.outputs, self.data.sample_weight)
+        y, w = self.data.y, self.data.sample_weight
+        if self.probabilities is None:
+            value = self.step.loss.forward(y, self.outputs, w)
+            probabilities = self.step.loss.probabilities if self.step.logits else self.outputs
+        else:   # the steps left the probabilities: the loss's value alone
+            value, probabilities = self.step.loss.value(y, self.outputs, w), self.probabilities
         value += self.step.penalty_sum / self.data.num_samples
         self.step.reset_metrics()
-        probabilities = self.step.loss.probabilities if self.step.logits else self.outputs
         for metric in self.step.metrics:
             metric.update(self.data.y, probabilities)
         return {"loss": value, **self.step.metric_logs()}
 
 
 def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: DivergenceGuard,
-           epoch: int) -> tuple[dict[str, float], int, float]:
+           epoch: int) -> tuple[dict[str, float], int, Callable[[], float]]:
     """One epoch of the compiled steps; its loss and metrics from ``outputs`` at the end, then the guard's checks."""
     last = data.num_batches - 1
     step.penalty_sum = 0.0
@@ -294,7 +309,7 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
             if not math.isfinite(value):
                 guard.diverged(epoch, index, value)
             guard.finite(epoch, index, value)
-    value = outputs.batch_loss(last)
+    value = outputs.last_batch_loss()   # finite, as the epoch's loss is
     guard.finite(epoch, last, value)
     return logs, last, value
 

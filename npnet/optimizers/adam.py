@@ -69,6 +69,13 @@ class Adam(Optimizer):
             slots.update(moments=moments, moment_steps=np.empty_like(moments), gradients=np.empty_like(moments),
                          one_minus_betas=one_minus_betas)
 
+    def __setstate__(self, state):
+        """After pickle or ``copy.deepcopy``, which copy each row of [m; v] as an array of its own: the
+        saved slots are made rows of the copied [m; v] again."""
+        self.__dict__.update(state)
+        for slots in self._slots or []:
+            slots["momentum"], slots["velocity"] = slots["moments"]
+
     def update_calls(self, grad, param, slots, gradients=None):
         """The update of ``param`` from ``grad`` as NumPy calls, with alpha_t read from slots["alpha"].
 

@@ -55,3 +55,8 @@ def test_a_copied_model_keeps_its_views_and_trains_exactly_as_the_original(dupli
         m.fit(x, y, epochs=2, verbose=0, shuffle=False)
     for ours, theirs in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(ours, theirs)
+    # Adam's saved slots are rows of one [m; v] array: a copy that detached them would save stale moments
+    ours, theirs = model.optimizer.get_state(), twin.optimizer.get_state()
+    assert ours.keys() == theirs.keys() and ours["iterations"] == 4   # 2 + 2 epochs of one batch
+    for key in ours:
+        np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)

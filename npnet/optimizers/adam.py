@@ -57,50 +57,68 @@ class Adam(Optimizer):
         # (tests/parity/test_optimizer_steps.py).
         return learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
 
+    # The moments' update over [m; v] (2, P), one call per part for both moments, when P is at most
+    # this: 4 calls instead of 7 save 0.7 us per step at the tutorial's P = 915. Above it, two (P,)
+    # arrays: the four (2, P) arrays stop fitting in the cache, and the stacked update took 1.7x the
+    # time of the two at P = 64,000 and 2.1x at 218,516 (benchmarks/RESULTS.md, single-threaded).
+    STACKED_MAX = 16_384
+
     def build(self, params, variable_sizes=None):
-        """The base slots, then the two moments as the rows of one array [m; v] (2, ...), with what updates
-        them: each part of both moments' update is then one call over the two (``update_calls``)."""
+        """The base slots; for an array of at most ``STACKED_MAX`` parameters the two moments are then
+        the rows of one array [m; v] (2, ...), with what updates them (``update_calls``)."""
         super().build(params, variable_sizes)
         for param, slots in zip(params, self._slots):
-            moments = np.zeros((2, *param.shape), param.dtype)
-            slots["momentum"], slots["velocity"] = moments          # the saved slots are its rows
-            # 1 - beta as full rows: a (2, 1) column broadcasts along the rows 2.5x slower (measured at P = 915)
-            one_minus_betas = np.stack([np.full_like(param, slots["1 - beta_1"]), np.full_like(param, slots["1 - beta_2"])])
-            slots.update(moments=moments, moment_steps=np.empty_like(moments), gradients=np.empty_like(moments),
-                         one_minus_betas=one_minus_betas)
+            if param.size <= self.STACKED_MAX:
+                moments = np.zeros((2, *param.shape), param.dtype)
+                slots["momentum"], slots["velocity"] = moments      # the saved slots are its rows
+                # 1 - beta as full rows: a (2, 1) column broadcasts along the rows 2.5x slower at P = 915
+                one_minus_betas = np.stack([np.full_like(param, slots["1 - beta_1"]),
+                                            np.full_like(param, slots["1 - beta_2"])])
+                slots.update(moments=moments, moment_steps=np.empty_like(moments), gradients=np.empty_like(moments),
+                             one_minus_betas=one_minus_betas)
 
     def __setstate__(self, state):
         """After pickle or ``copy.deepcopy``, which copy each row of [m; v] as an array of its own: the
         saved slots are made rows of the copied [m; v] again."""
         self.__dict__.update(state)
         for slots in self._slots or []:
-            slots["momentum"], slots["velocity"] = slots["moments"]
+            if "moments" in slots:
+                slots["momentum"], slots["velocity"] = slots["moments"]
 
     def update_calls(self, grad, param, slots, gradients=None):
         """The update of ``param`` from ``grad`` as NumPy calls, with alpha_t read from slots["alpha"].
 
-        ``gradients`` (2, ...): an array whose first row is ``grad`` and whose second is free, as a
-        model's gradient buffer (``npnet.params.with_row_below``); without one, grad is copied into
-        Adam's own first.
+        With [m; v] stacked (``build``), ``gradients`` (2, ...) is an array whose first row is ``grad``
+        and whose second is free, as a model's gradient buffer (``npnet.params.with_row_below``);
+        without one, grad is copied into Adam's own first.
         """
-        calls = []
-        if gradients is None:
-            gradients = slots["gradients"]
-            calls.append(partial(np.copyto, gradients[0], grad))
-        moments, steps, denominator = slots["moments"], slots["moment_steps"], slots["denominator"]
-        m, v, update = moments[0], moments[1], steps[0]
-        calls += [partial(np.square, grad, gradients[1]),                   # [g; g*g]
-                  partial(np.subtract, gradients, moments, steps),
-                  partial(np.multiply, steps, slots["one_minus_betas"], steps),
-                  partial(np.add, moments, steps, moments)]   # [m; v] += ([g; g*g] - [m; v]) * [1 - beta_1; 1 - beta_2]
+        m, v, tmp, denominator = slots["momentum"], slots["velocity"], slots["tmp"], slots["denominator"]
+        if "moments" not in slots:
+            calls = [partial(np.subtract, grad, m, tmp),
+                     partial(np.multiply, tmp, slots["1 - beta_1"], tmp),
+                     partial(np.add, m, tmp, m),                    # m += (g - m) * (1 - beta_1)
+                     partial(np.square, grad, tmp),
+                     partial(np.subtract, tmp, v, tmp),
+                     partial(np.multiply, tmp, slots["1 - beta_2"], tmp),
+                     partial(np.add, v, tmp, v)]                    # v += (g*g - v) * (1 - beta_2)
+        else:
+            moments, steps = slots["moments"], slots["moment_steps"]
+            calls = []
+            if gradients is None:
+                gradients = slots["gradients"]
+                calls.append(partial(np.copyto, gradients[0], grad))
+            calls += [partial(np.square, grad, gradients[1]),              # [g; g*g]
+                      partial(np.subtract, gradients, moments, steps),
+                      partial(np.multiply, steps, slots["one_minus_betas"], steps),
+                      partial(np.add, moments, steps, moments)]   # [m; v] += ([g; g*g] - [m; v]) * [1 - beta_1; 1 - beta_2]
         if self.amsgrad:
+            calls.append(partial(np.maximum, slots["velocity_hat"], v, out=slots["velocity_hat"]))   # v_hat = max(v_hat, v)
             v = slots["velocity_hat"]
-            calls.append(partial(np.maximum, v, moments[1], out=v))   # v_hat = max(v_hat, v)
-        return calls + [partial(np.multiply, m, slots["alpha"], update),
+        return calls + [partial(np.multiply, m, slots["alpha"], tmp),
                         partial(np.sqrt, v, denominator),
                         partial(np.add, denominator, slots["epsilon"], denominator),
-                        partial(np.divide, update, denominator, update),
-                        partial(np.subtract, param, update, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
+                        partial(np.divide, tmp, denominator, tmp),
+                        partial(np.subtract, param, tmp, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
 
     def apply_calls(self, pairs):
         """fit's step as calls: the learning rate and alpha_t in one Python call, then ``update_calls`` on

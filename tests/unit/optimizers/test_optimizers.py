@@ -282,3 +282,36 @@ def test_apply_calls_run_a_subclass_s_own_update_step():
     for call in compiled.apply_calls([(g, w_compiled)]):
         call()
     np.testing.assert_array_equal(w_compiled, w_plain)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_adam_s_stacked_and_separate_moments_are_the_same_arithmetic(amsgrad, dtype, monkeypatch):
+    """Adam keeps [m; v] as one (2, P) array up to ``STACKED_MAX`` parameters and as two (P,) arrays above
+    it: the same operations on every element, so the same bits, in fit's compiled step and in ``apply``."""
+    import npnet
+    from npnet.layers import Dense
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(64, 5)), (rng.random((64, 2)) < 0.5).astype(float)
+    gradients = rng.normal(size=(4, 9)).astype(dtype)
+    results = []
+    for stacked_max in (Adam.STACKED_MAX, 0):
+        monkeypatch.setattr(Adam, "STACKED_MAX", stacked_max)
+        npnet.utils.set_random_seed(0)
+        model = npnet.Sequential([npnet.Input(shape=(5,)), Dense(6, activation="relu"), Dense(2, activation="sigmoid")],
+                                 dtype=dtype)
+        model.compile(optimizer=Adam(0.01, amsgrad=amsgrad), loss="binary_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+        plain, w = Adam(0.01, amsgrad=amsgrad), np.linspace(-1, 1, 9).astype(dtype)
+        for step in gradients:
+            plain.apply([(step, w)])
+        assert ("moments" in model.optimizer._slots[0]) is (stacked_max > 0)
+        results.append((model.get_weights(), model.optimizer.get_state(), w, plain.get_state()))
+    (weights, state, w, plain_state), (weights_1, state_1, w_1, plain_state_1) = results
+    for ours, theirs in zip(weights + [w], weights_1 + [w_1]):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, theirs in ((state, state_1), (plain_state, plain_state_1)):
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)

@@ -135,10 +135,10 @@ class Step:
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
         probabilities = np.empty_like(outputs) if self.logits and type(self.loss).value is not Loss.value else None
         relu = ReluBuffers(self.relu_layers, data.x.dtype)
-        for _, end, x, y, w in data.batches():
+        for _, end, x_calls, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
             calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end], outs=relu_outputs)
-            calls += mask_calls
+            calls = x_calls + calls + mask_calls
             if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
                 calls.append(partial(self._add_penalty, len(x)))
             loss_calls, d = self.loss.gradient_calls(

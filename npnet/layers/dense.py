@@ -13,6 +13,18 @@ from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
 
 
+# A product whose output has a row per sample goes to np.matmul from this many entries on, below to np.dot.
+# Both hand BLAS the same sgemm call; np.dot also zeroes its output first, one more pass over memory that
+# took 2.8% of the compute-bound epoch (1,024 x 512 outputs, benchmarks/RESULTS.md), while for the tutorial's
+# small products np.dot's call costs 0.2 to 0.3 us less.
+MATMUL_MIN = 65_536
+
+
+def product(out: np.ndarray) -> Any:
+    """np.dot, or np.matmul for an output ``out`` of at least ``MATMUL_MIN`` entries: the same product."""
+    return np.matmul if out.size >= MATMUL_MIN else np.dot
+
+
 class Dense(Layer):
     """A fully connected layer: ``y = activation(x @ W + b)``.
 
@@ -162,10 +174,10 @@ class Dense(Layer):
         if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
             y = rows[1] if out is None else out
             z = y[:, :-1]
-            calls = [partial(np.dot, kernel.T, x.T, z.T)]     # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
+            calls = [partial(product(z), kernel.T, x.T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
             y = z = rows[0] if out is None else out
-            calls = [partial(np.dot, x, kernel, z)]           # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
+            calls = [partial(product(z), x, kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
         if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
             calls.append(partial(np.add, z, self.b, z))       # (N, O) = (N, O) + (O,), broadcast over rows
         self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
@@ -225,9 +237,9 @@ class Dense(Layer):
         if not need_dx:
             return calls, None
         if folded:                                              # dx1 (column-major) goes to a Dense
-            calls.append(partial(np.dot, self.Wb, dz.T, dx1.T))  # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
+            calls.append(partial(product(dx1), self.Wb, dz.T, dx1.T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
             return calls, dx1
-        calls.append(partial(np.dot, dz, self.W.T, dx))          # (N, I) = (N, O) @ (O, I): dx = dz W^T
+        calls.append(partial(product(dx), dz, self.W.T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
         return calls, dx
 
     def _add_activity_gradient(self, a: np.ndarray, y: np.ndarray, activated: bool, dy: np.ndarray,

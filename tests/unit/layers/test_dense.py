@@ -32,3 +32,26 @@ def test_weights_are_glorot_uniform_kernels_and_zero_biases():
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.99 * limit
     assert abs(kernel.std() - limit / np.sqrt(3)) < 0.01 * limit    # the std of U(-a, a) is a / sqrt(3)
     np.testing.assert_array_equal(bias, 0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_products_through_matmul_train_exactly_as_through_dot(dtype, monkeypatch):
+    # Dense sends a product with a row per sample to np.matmul from MATMUL_MIN output entries on (np.dot
+    # zeroes its output first); both hand BLAS the same call, so fit gives the same bits either way.
+    from npnet.layers import dense
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(96, 7)), (rng.random((96, 3)) < 0.5).astype(float)
+    results = []
+    for matmul_min in (dense.MATMUL_MIN, 0):
+        monkeypatch.setattr(dense, "MATMUL_MIN", matmul_min)
+        npnet.utils.set_random_seed(1)
+        model = npnet.Sequential([npnet.Input(shape=(7,)), Dense(9, activation="relu"), Dense(5, activation="tanh"),
+                                  Dense(3, activation="sigmoid")], dtype=dtype)
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, validation_split=0.25).history
+        results.append((history, model.get_weights(), model.predict(x, verbose=0)))
+    (history, weights, predicted), (history_1, weights_1, predicted_1) = results
+    assert history == history_1
+    for ours, theirs in zip(weights + [predicted], weights_1 + [predicted_1]):
+        np.testing.assert_array_equal(ours, theirs)

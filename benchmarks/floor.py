@@ -28,9 +28,10 @@ about 40 more per epoch (shuffle, loss and accuracy, validation). Its ingredient
   hidden activations back to back (into booleans, then one copy to 0.0/1.0:
   NumPy's comparison writing floats directly is slower than both; a
   ``np.copyto(dz, 0, where=...)`` instead of the multiply is 10x slower on real,
-  half-dead masks);
+  half-dead masks); npnet's fit does the same (``npnet.training.relu_masks``);
 - Adam's two moments as one stacked (2, P) array, updated by 4 calls, with
   ``1 - beta`` as a full (2, P) array (a (2, 1) column broadcasts 2.5x slower);
+  npnet's Adam does the same up to ``Adam.STACKED_MAX`` parameters;
 - the validation pass as one batch; every view, constant and Adam step size
   precomputed, no slicing or Python scalar arithmetic per step; the shuffle's
   ``np.take(..., mode="clip")``, which writes straight into its output (the

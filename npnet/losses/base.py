@@ -72,6 +72,14 @@ class Loss:
         forward then has work to skip (``SigmoidBinaryCrossentropy``) writes it, the others are ``forward``."""
         return self.forward(y_true, y_pred, sample_weight)
 
+    @property
+    def computes_value_alone(self) -> bool:
+        """Whether ``value`` skips work of ``forward`` and computes what it does: a class below Loss wrote
+        ``value``, and no class below that one rewrote ``forward`` (a subclass's own forward is kept)."""
+        cls = type(self)
+        owner = next(c for c in cls.__mro__ if "value" in vars(c))
+        return owner is not Loss and cls.forward is owner.forward
+
     def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None,
                        probabilities: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
         """The calls of ``gradient`` bound to these arrays, and the array dL/dy_pred (N, K) they fill.

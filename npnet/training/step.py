@@ -13,7 +13,6 @@ import numpy as np
 
 from npnet.calls import Calls, calls_of, run
 from npnet.layers.base import Layer
-from npnet.losses.base import Loss
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
 from npnet.training.relu_masks import ReluBuffers
@@ -133,7 +132,7 @@ class Step:
         self.penalty_sum, self.programs = 0.0, []
         last = self.layers[-1]
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
-        probabilities = np.empty_like(outputs) if self.logits and type(self.loss).value is not Loss.value else None
+        probabilities = np.empty_like(outputs) if self.logits and self.loss.computes_value_alone else None
         relu = ReluBuffers(self.relu_layers, data.x.dtype)
         for _, end, x_calls, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))

@@ -128,3 +128,22 @@ def test_evaluating_other_batch_sizes_between_epochs_leaves_training_as_it_was(l
     assert plain == evaluated
     for a, b in zip(model.get_weights(), twin.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_fused_loss_subclass_s_own_forward_gives_fit_s_epoch_loss(monkeypatch):
+    # fit's epoch end takes the loss's ``value`` (without the sigmoid, whose p the steps kept) only when
+    # no subclass rewrote ``forward``: a learner's own forward must still be the loss fit reports.
+    from npnet.losses.binary import SigmoidBinaryCrossentropy
+
+    class Doubled(SigmoidBinaryCrossentropy):
+        def forward(self, y_true, y_pred, sample_weight=None):
+            return 2 * super().forward(y_true, y_pred, sample_weight)
+
+    assert SigmoidBinaryCrossentropy().computes_value_alone and not Doubled().computes_value_alone
+    x, y = data(n=40)
+    plain, doubled = small_model(), small_model()
+    doubled.set_weights(plain.get_weights())
+    monkeypatch.setattr(doubled, "training_loss", lambda: (Doubled(), True))   # the fused loss fit trains with
+    ours = plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
+    theirs = doubled.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
+    assert theirs == [2 * value for value in ours]

@@ -64,11 +64,12 @@ class Adam(Optimizer):
     STACKED_MAX = 16_384
 
     def build(self, params, variable_sizes=None):
-        """The base slots; for an array of at most ``STACKED_MAX`` parameters the two moments are then
+        """The base slots; for an array (not 0-d) of at most ``STACKED_MAX`` parameters the two moments are then
         the rows of one array [m; v] (2, ...), with what updates them (``update_calls``)."""
         super().build(params, variable_sizes)
         for param, slots in zip(params, self._slots):
-            if param.size <= self.STACKED_MAX:
+            # not a 0-d array: the rows of [m; v] (2,) would be NumPy scalars, copies no update writes into
+            if param.ndim and param.size <= self.STACKED_MAX:
                 moments = np.zeros((2, *param.shape), param.dtype)
                 slots["momentum"], slots["velocity"] = moments      # the saved slots are its rows
                 # 1 - beta as full rows: a (2, 1) column broadcasts along the rows 2.5x slower at P = 915

@@ -315,3 +315,18 @@ def test_adam_s_stacked_and_separate_moments_are_the_same_arithmetic(amsgrad, dt
         assert ours.keys() == theirs.keys()
         for key in ours:
             np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_updates_a_scalar_parameter_as_the_same_value_in_a_vector(amsgrad):
+    # apply_gradients takes 0-d arrays (a Keras scalar variable). Adam's stacked [m; v] (2,) must then
+    # have 0-d rows: iterating it gives NumPy scalars, detached copies that no update can write.
+    scalar, vector = np.array(1.0, np.float32), np.array([1.0], np.float32)
+    on_scalar, on_vector = Adam(0.1, amsgrad=amsgrad), Adam(0.1, amsgrad=amsgrad)
+    for g in (2.0, -0.5, 1.25):
+        on_scalar.apply_gradients([(np.array(g, np.float32), scalar)])
+        on_vector.apply_gradients([(np.array([g], np.float32), vector)])
+    np.testing.assert_array_equal(scalar, vector[0])   # the same operations on the same numbers: the same bits
+    state, vector_state = on_scalar.get_state(), on_vector.get_state()
+    for key in ("momentum_0", "velocity_0"):
+        assert state[key].shape == () and state[key] == vector_state[key][0], key

@@ -114,8 +114,12 @@ class Dense(Layer):
     @property
     def relu_output(self) -> bool:
         """Whether fit's step may hand this layer its output [y 1] and its ReLU mask (``Layer.relu_output``):
-        the activation is ReLU itself, forward and backward are this class's calls, and [y 1] may go up."""
-        return type(self.activation) is activations.ReLU and writes_calls(self, Layer) and self.gives_ones_column
+        the activation is ReLU itself, forward and backward are Dense's own calls (a subclass's own calls
+        take the arguments they declare), and [y 1] may go up."""
+        cls = type(self)
+        own_calls = cls.forward_calls is Dense.forward_calls and cls.backward_calls is Dense.backward_calls
+        return (type(self.activation) is activations.ReLU and own_calls and writes_calls(self, Layer)
+                and self.gives_ones_column)
 
     @property
     def _activation_calls(self) -> tuple:

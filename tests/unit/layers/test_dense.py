@@ -55,3 +55,31 @@ def test_products_through_matmul_train_exactly_as_through_dot(dtype, monkeypatch
     assert history == history_1
     for ours, theirs in zip(weights + [predicted], weights_1 + [predicted_1]):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_subclass_with_its_own_backward_calls_trains_in_fit():
+    # A layer that writes its own calls joins fit's step call by call (docs/backprop.md#adding-a-layer),
+    # with the signature Dense documents: backward_calls(dy, need_dx). fit's all-masks-at-once ReLU path
+    # (npnet.training.relu_masks) passes more, so it must be kept for Dense's own calls.
+    from functools import partial
+
+    class ClippedGradient(Dense):
+        def backward_calls(self, dy, need_dx=True):
+            calls, dx = super().backward_calls(dy, need_dx)
+            if self.dW is not None:   # a bound far above any gradient here: the same numbers as Dense's
+                calls.append(partial(np.clip, self.dW, -1e30, 1e30, self.dW))
+            return calls, dx
+
+    rng = np.random.default_rng(6)
+    x, y = rng.normal(size=(48, 4)), (rng.random((48, 2)) < 0.5).astype(float)
+    results = []
+    for hidden in (Dense, ClippedGradient):
+        npnet.utils.set_random_seed(2)
+        model = npnet.Sequential([npnet.Input(shape=(4,)), hidden(6, activation="relu"), Dense(5, activation="relu"),
+                                  Dense(2, activation="sigmoid")])
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        results.append((model.fit(x, y, batch_size=16, epochs=2, verbose=0).history, model.get_weights()))
+    (history, weights), (clipped_history, clipped_weights) = results
+    assert history == clipped_history
+    for ours, theirs in zip(weights, clipped_weights):
+        np.testing.assert_array_equal(ours, theirs)

@@ -68,7 +68,7 @@ class Loss:
 
     def value(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """The loss alone, as ``forward`` returns it. fit's epoch end calls it when the steps left the
-        probabilities (``gradient_calls(..., probabilities=)``); a loss fused with its activation whose
+        probabilities (its ``gradient_calls(..., probabilities=)``); a loss fused with its activation whose
         forward then has work to skip (``SigmoidBinaryCrossentropy``) writes it, the others are ``forward``."""
         return self.forward(y_true, y_pred, sample_weight)
 
@@ -80,8 +80,8 @@ class Loss:
         owner = next(c for c in cls.__mro__ if "value" in vars(c))
         return owner is not Loss and cls.forward is owner.forward
 
-    def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None,
-                       probabilities: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+    def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray,
+                       sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
         """The calls of ``gradient`` bound to these arrays, and the array dL/dy_pred (N, K) they fill.
 
         One call: ``gradient``, its result copied into the array handed over,
@@ -89,15 +89,10 @@ class Loss:
         time says so with ``gradient_array``, which then is the array handed
         over; a loss evicts the work arrays of a batch size after a few other
         sizes (``npnet.params.WorkArrays``), so the copy stays for that case.
-        ``probabilities`` (N, K), for a loss fused with its activation: the
-        calls also leave ``probabilities`` (p = f(z)) there.
         """
         own = self.gradient_array(y_pred)
         dy_pred = np.empty_like(y_pred) if own is None else own
-        calls = [partial(_gradient_into, self, y_true, y_pred, sample_weight, dy_pred)]
-        if probabilities is not None:   # set by the call just before: ``gradient`` computes them
-            calls.append(partial(_copy_probabilities, self, probabilities))
-        return calls, dy_pred
+        return [partial(_gradient_into, self, y_true, y_pred, sample_weight, dy_pred)], dy_pred
 
     def gradient_array(self, y_pred: np.ndarray) -> np.ndarray | None:
         """The work array that ``gradient`` on outputs like ``y_pred`` returns (while it keeps it), or None."""
@@ -174,10 +169,6 @@ def check_units(y: np.ndarray, units: int, name: str) -> None:
     """Targets (N, K) for an output of ``units`` columns: K must equal units."""
     if y.shape[1] != units:
         raise ValueError(f"{name} must have {units} columns (one per output unit), got shape {y.shape}")
-
-
-def _copy_probabilities(loss: Loss, out: np.ndarray) -> None:
-    np.copyto(out, loss.probabilities)
 
 
 def _gradient_into(loss: Loss, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None,

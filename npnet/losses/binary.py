@@ -293,7 +293,10 @@ class SigmoidBinaryCrossentropy(Loss):
         own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
                     and type(self).backward is SigmoidBinaryCrossentropy.backward)
         if self.label_smoothing or not own_math:   # (a subclass's own gradient runs as one call)
-            return super().gradient_calls(y_true, y_pred, sample_weight, probabilities)
+            calls, dz = super().gradient_calls(y_true, y_pred, sample_weight)
+            if probabilities is not None:   # p from the logits: a subclass's own gradient need not keep it
+                calls += activations.sigmoid.forward_calls(y_pred, probabilities, overflow_silenced=True)
+            return calls, dz
         _, dz, p = self._rows(y_pred)
         p = p if probabilities is None else probabilities
         return (activations.sigmoid.forward_calls(y_pred, p, overflow_silenced=True)

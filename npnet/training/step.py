@@ -140,8 +140,9 @@ class Step:
             calls = x_calls + calls + mask_calls
             if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
                 calls.append(partial(self._add_penalty, len(x)))
-            loss_calls, d = self.loss.gradient_calls(
-                y, output, w, None if probabilities is None else probabilities[end - len(x):end])
+            # only a loss whose value leaves its activation out takes the array its steps leave p in
+            kept = {} if probabilities is None else {"probabilities": probabilities[end - len(x):end]}
+            loss_calls, d = self.loss.gradient_calls(y, output, w, **kept)
             calls += loss_calls
             for layer in self.layers[::-1]:                # the chain rule, last layer first
                 _, backward_calls = calls_of(layer, Layer)

@@ -147,3 +147,22 @@ def test_a_fused_loss_subclass_s_own_forward_gives_fit_s_epoch_loss(monkeypatch)
     ours = plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
     theirs = doubled.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history["loss"]
     assert theirs == [2 * value for value in ours]
+
+
+def test_a_fused_loss_subclass_s_own_gradient_trains_and_fit_reports_its_probabilities():
+    # A subclass's own gradient runs as one call (SigmoidBinaryCrossentropy.gradient_calls) and need not
+    # leave p in ``probabilities``: fit's epoch end must still get p = sigmoid(z) for its metrics.
+    from npnet.losses.binary import SigmoidBinaryCrossentropy
+
+    class OwnGradient(SigmoidBinaryCrossentropy):
+        def gradient(self, y_true, y_pred, sample_weight=None):   # (p - y) / (N K), from scratch
+            p = np.reciprocal(np.exp(-y_pred) + 1)
+            return (p - y_true) * np.array(1.0 / y_true.size, p.dtype)   # the same operations as the loss's
+
+    x, y = data(n=40)
+    plain, own = small_model(), small_model()
+    own.set_weights(plain.get_weights())
+    own.training_loss = lambda: (OwnGradient(), True)   # the fused loss fit trains with
+    ours = plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    theirs = own.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+    assert theirs == ours   # the same arithmetic on the same numbers: the same bits

@@ -134,8 +134,10 @@ class Adam(Optimizer):
         (grad, param), slots = pairs[0], self._slots[0]
         dtype = param.dtype.type
         betas = keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype)
-        return [partial(self._begin_step, slots["alpha"], dtype, *betas),
-                *self.update_calls(grad, param, slots, with_row_below(grad))]
+        # g*g goes into the row below the gradient in the model's buffer; a subclass's own update_calls
+        # gets the three arguments it was written for
+        rows = {"gradients": with_row_below(grad)} if type(self).update_calls is Adam.update_calls else {}
+        return [partial(self._begin_step, slots["alpha"], dtype, *betas), *self.update_calls(grad, param, slots, **rows)]
 
     def _begin_step(self, alpha, dtype, beta_1, beta_2):
         """What ``apply`` does before the update, for one array: alpha_t into ``alpha``, then count the step.

@@ -266,6 +266,25 @@ def test_apply_calls_are_apply_bit_for_bit(name, config, dtype):
         np.testing.assert_array_equal(compiled.get_state()[key], value)
 
 
+def test_apply_calls_give_a_subclass_s_own_update_calls_the_arguments_it_takes():
+    # An Adam subclass written against update_calls(grad, param, slots) must still train in fit's
+    # compiled step (Adam's own update_calls also takes the model's gradient rows).
+    class Logged(Adam):
+        def update_calls(self, grad, param, slots):
+            return super().update_calls(grad, param, slots)
+
+    plain, compiled = Adam(0.1), Logged(0.1)
+    w_plain, g = np.ones(3, np.float32), np.zeros((2, 3), np.float32)[0]   # g: the first row, as a model's buffer
+    g[...] = [0.5, -1.0, 2.0]
+    w_compiled = w_plain.copy()
+    plain.build([w_plain])
+    compiled.build([w_compiled])
+    plain.apply([(g.copy(), w_plain)])
+    for call in compiled.apply_calls([(g, w_compiled)]):
+        call()
+    np.testing.assert_array_equal(w_compiled, w_plain)
+
+
 def test_apply_calls_run_a_subclass_s_own_update_step():
     # A subclass of Adam that rewrites ``update_step`` (a learner's variant, a bug planted by patching it)
     # must have that update run in fit's compiled step, not Adam's calls.

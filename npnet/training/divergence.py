@@ -87,7 +87,9 @@ class DivergenceGuard:
 
     def after_epoch(self, epoch: int, step: int, loss: float | Callable[[], float]) -> None:
         """The epoch's last update may have overflowed the weights although its loss (or ``loss()``) was finite."""
-        if not np.isfinite(self.values).all() and math.isfinite(loss := _value(loss)):
+        # the sum is finite when every weight is (it may overflow otherwise: then the full check)
+        if (not math.isfinite(np.add.reduce(self.values)) and not np.isfinite(self.values).all()
+                and math.isfinite(loss := _value(loss))):
             np.copyto(self.values, self.before_last)
             self.fail(epoch, step, loss, f"the update of epoch {epoch + 1}/{self.epochs}, batch "
                                          f"{step + 1}/{self.steps} (loss {loss:.6g}) made the weights non-finite")

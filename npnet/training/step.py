@@ -47,6 +47,7 @@ class Step:
                 for below, above in zip(self.layers, self.layers[1:])]
         self.plan = [(layer, {"ones_column": True} if one else {}) for layer, one in zip(self.layers, ones)]
         self.plan.append((self.layers[-1], {"activate": False} if self.logits else {}))
+        self.layer_calls = {layer: calls_of(layer, Layer) for layer in self.layers}   # (forward_calls, backward_calls)
         # fit's step takes the masks of these layers in one call (npnet.training.relu_masks)
         self.relu_layers = [layer for layer, options in self.plan if options.get("ones_column") and layer.relu_output]
 
@@ -69,7 +70,7 @@ class Step:
         if out is not None:
             outs[self.layers[-1]] = out
         for layer, options in self.plan:
-            forward_calls, _ = calls_of(layer, Layer)
+            forward_calls, _ = self.layer_calls[layer]
             if layer in outs:
                 options = {**options, "out": outs[layer]}
             layer_calls, x = forward_calls(x, training, **options)
@@ -145,7 +146,7 @@ class Step:
             loss_calls, d = self.loss.gradient_calls(y, output, w, **kept)
             calls += loss_calls
             for layer in self.layers[::-1]:                # the chain rule, last layer first
-                _, backward_calls = calls_of(layer, Layer)
+                _, backward_calls = self.layer_calls[layer]
                 options = {"relu_mask": relu_masks[layer]} if layer in relu_masks else {}
                 if layer is self.layers[0]:
                     options["need_dx"] = False            # nothing upstream needs dL/d(data)

@@ -129,7 +129,7 @@ CATALOGUE: list[Bug] = [
               "return [partial(greater, above), partial(np.copyto, mask, above)]",
               "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
-        Patch(SigmoidBinaryCrossentropy, "value",
+        Patch(SigmoidBinaryCrossentropy, "_value",
               "return _reduce(loss, sample_weight)",
               "return float(loss.sum())   # the sum over N*K entries, not their mean"),
         Patch(SigmoidBinaryCrossentropy, "dz_calls", SCALE,

@@ -251,16 +251,22 @@ class SigmoidBinaryCrossentropy(Loss):
 
     def forward(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """Loss over y_true (N, K), logits y_pred (N, K) and weights (N,) or None; sets ``probabilities`` (N, K)."""
-        value = self.value(y_true, y_pred, sample_weight)
-        self.y_true, self.sample_weight = smooth_binary_labels(y_true, self.label_smoothing), sample_weight
-        self.probabilities = activations.sigmoid.forward(y_pred, out=self._rows(y_pred)[2])
+        y = smooth_binary_labels(y_true, self.label_smoothing)
+        loss, tmp, p = self._rows(y_pred)
+        value = self._value(y, y_pred, sample_weight, loss, tmp, p)
+        self.y_true, self.sample_weight = y, sample_weight
+        self.probabilities = activations.sigmoid.forward(y_pred, out=p)
         return value
 
     def value(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
         """The loss alone over y_true (N, K), logits y_pred (N, K) and weights (N,) or None: without the
         sigmoid, whose p fit's steps leave (``gradient_calls``)."""
-        z, y = y_pred, smooth_binary_labels(y_true, self.label_smoothing)
-        loss, tmp, p = self._rows(z)
+        return self._value(smooth_binary_labels(y_true, self.label_smoothing), y_pred, sample_weight,
+                           *self._rows(y_pred))
+
+    def _value(self, y: np.ndarray, z: np.ndarray, sample_weight: np.ndarray | None, loss: np.ndarray,
+               tmp: np.ndarray, p: np.ndarray) -> float:
+        """The loss over (smoothed) labels y and logits z (N, K), in the work arrays loss, tmp and p (N, K)."""
         if self.pos_weight is None:
             # _bce_elementwise's formula and order of operations: max(z, 0) - z y + log(1 + exp(-|z|))
             np.maximum(z, activations.zeros_like(z), out=tmp)

@@ -84,7 +84,9 @@ class EpochIterator:
         self.source, self.batch_size, self.shuffle = (x, y, sample_weight), batch_size, shuffle
         self.num_samples, self.num_batches = len(x), math.ceil(len(x) / batch_size)
         self.gathers = shuffle and x.nbytes > self.GATHER_BYTES
-        self.order, self._identity = np.arange(self.num_samples), np.arange(self.num_samples)   # this epoch's order
+        # this epoch's order of the rows, drawn into ``order`` from the identity (when shuffling)
+        self.order = np.arange(self.num_samples) if shuffle else None
+        self._identity = np.arange(self.num_samples) if shuffle else None
         self.x = np.empty_like(x) if shuffle and not self.gathers else x
         self.y = np.empty_like(y) if shuffle else y
         self.sample_weight = sample_weight.copy() if shuffle and sample_weight is not None else sample_weight

@@ -124,7 +124,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     # -- constants
     lr, b1, b2 = f32(1e-3), f32(0.9), f32(0.999)
     one_minus_betas = np.stack([np.full(P, 1 - 0.9, f32), np.full(P, 1 - 0.999, f32)])   # (2, P), not (2, 1)
-    epsilon, one = np.array(1e-7, f32), np.array(1, f32)
+    epsilon, one, smallest_normal = np.array(1e-7, f32), np.array(1, f32), np.finfo(f32).smallest_normal
     steps_per_epoch = math.ceil(n / bs)
     alphas = []
     for step in range(1, work.epochs * steps_per_epoch + 1):
@@ -208,6 +208,8 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
             multiply(m, next(alpha_iter), out=update)
             np.divide(update, denominator, out=update)
             subtract(values, update, out=values)                       # w -= m alpha / (sqrt(v) + eps)
+        # subnormal moments to zero, as TensorFlow's flush-to-zero (npnet's Optimizer.flush_subnormals)
+        np.copyto(moments, 0, where=np.abs(moments) < smallest_normal)
         history["loss"].append(_mean_bce_from_logits(z_epoch, y_epoch, *loss_buffers[n], one))
         history["binary_accuracy"].append(np.count_nonzero(np.greater(p_epoch, 0.5) == y_epoch) / y_epoch.size)
         if not n_val:

@@ -80,6 +80,12 @@ class Loss:
         owner = next(c for c in cls.__mro__ if "value" in vars(c))
         return owner is not Loss and cls.forward is owner.forward
 
+    def probability_calls(self, y_pred: np.ndarray, out: np.ndarray) -> Calls:
+        """For a loss that ``computes_value_alone``: the calls that write the probabilities of the logits
+        y_pred (N, K) into ``out`` (N, K), which its ``value`` leaves out (fit's validation pass)."""
+        raise NotImplementedError(f"{type(self).__name__} writes value, and must say how its probabilities "
+                                  "are computed from the logits")
+
     def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray,
                        sample_weight: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
         """The calls of ``gradient`` bound to these arrays, and the array dL/dy_pred (N, K) they fill.

@@ -301,12 +301,15 @@ class SigmoidBinaryCrossentropy(Loss):
         if self.label_smoothing or not own_math:   # (a subclass's own gradient runs as one call)
             calls, dz = super().gradient_calls(y_true, y_pred, sample_weight)
             if probabilities is not None:   # p from the logits: a subclass's own gradient need not keep it
-                calls += activations.sigmoid.forward_calls(y_pred, probabilities, overflow_silenced=True)
+                calls += self.probability_calls(y_pred, probabilities)
             return calls, dz
         _, dz, p = self._rows(y_pred)
         p = p if probabilities is None else probabilities
-        return (activations.sigmoid.forward_calls(y_pred, p, overflow_silenced=True)
-                + self.dz_calls(p, y_true, sample_weight, dz), dz)
+        return self.probability_calls(y_pred, p) + self.dz_calls(p, y_true, sample_weight, dz), dz
+
+    def probability_calls(self, y_pred: np.ndarray, out: np.ndarray) -> Calls:
+        """p = sigmoid(z) (N, K) into ``out``, for callers that run with overflow warnings off (fit)."""
+        return activations.sigmoid.forward_calls(y_pred, out, overflow_silenced=True)
 
     def gradient_array(self, y_pred: np.ndarray) -> np.ndarray:
         """dz (N, K): the work array ``gradient`` returns for logits like y_pred."""

@@ -135,7 +135,7 @@ class Step:
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
         probabilities = np.empty_like(outputs) if self.logits and self.loss.computes_value_alone else None
         relu = ReluBuffers(self.relu_layers, data.x.dtype)
-        for _, end, x_calls, x, y, w in data.batches():
+        for index, end, x_calls, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
             calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end], outs=relu_outputs)
             calls = x_calls + calls + mask_calls
@@ -152,7 +152,7 @@ class Step:
                     options["need_dx"] = False            # nothing upstream needs dL/d(data)
                 layer_calls, d = backward_calls(d, **options)
                 calls += layer_calls
-            calls += self.optimizer.apply_calls(self.trainable)
+            calls += self.optimizer.apply_calls(self.trainable, index)
             self.programs.append(calls)
         return outputs, probabilities
 
@@ -175,6 +175,7 @@ def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,
     step.reset_metrics()
     callbacks.on_test_begin()
     loss_sum, n, logs = 0.0, len(x), {}
+    one_batch = n <= batch_size   # its loss is the mean over all the entries (as fit's validation pass), not n * loss / n
     batch_begin, batch_logs = callbacks.wants("on_test_batch_begin"), progbar or callbacks.wants("on_test_batch_end")
     for index, start in enumerate(range(0, n, batch_size)):
         stop = min(start + batch_size, n)
@@ -185,13 +186,14 @@ def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,
         else:
             xb, yb = x[start:stop], y[start:stop]
             wb = None if sample_weight is None else sample_weight[start:stop]
-        loss_sum += (stop - start) * step.forward_loss(xb, yb, wb, training=False)
+        value = step.forward_loss(xb, yb, wb, training=False)
+        loss_sum += (stop - start) * value
         if batch_logs:
-            logs = {"loss": loss_sum / stop, **step.metric_logs()}
+            logs = {"loss": value if one_batch else loss_sum / stop, **step.metric_logs()}
             callbacks.on_test_batch_end(index, logs)
             if progbar:
                 progbar.update(index + 1, logs)
-    logs = {"loss": loss_sum / n, **step.metric_logs()}
+    logs = {"loss": value if one_batch else loss_sum / n, **step.metric_logs()}
     callbacks.on_test_end(logs)
     return logs
 

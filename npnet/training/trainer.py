@@ -198,11 +198,13 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     guard = DivergenceGuard(step, data, epochs.stop)
     per_batch = callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end")
     outputs = EpochOutputs(step, data)   # compiles the steps; the guard replays them after batch hooks too
-    validation_batch = batch_size
+    validation_batch, validation_pass = batch_size, None
     if validation is not None and not (callbacks.wants("on_test_batch_begin") or callbacks.wants("on_test_batch_end")):
         x_val, y_val, w_val = validation
         validation_batch = max(batch_size, min(len(x_val), VALIDATION_ROWS))
         validation = (with_ones_column(x_val) if step.wants_ones_column else x_val, y_val, w_val)
+        if len(x_val) <= VALIDATION_ROWS and not step.regularized:
+            validation_pass = ValidationPass(step, *validation)
     model.stop_training, epoch_logs = False, None
     callbacks.on_train_begin()
     # A KeyboardInterrupt lands between two Python statements. The weight update is one
@@ -218,8 +220,10 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
             else:
                 epoch_logs, index, value = _epoch(step, data, outputs, guard, epoch)
             guard.after_epoch(epoch, index, value)
+            model.optimizer.flush_subnormals()   # as TensorFlow's flush-to-zero; see there why
             if validation is not None and _validates_after(epoch, validation_freq):
-                val = evaluate_batches(step, *validation[:2], validation_batch, validation[2], callbacks)
+                val = (validation_pass(callbacks) if validation_pass is not None else
+                       evaluate_batches(step, *validation[:2], validation_batch, validation[2], callbacks))
                 epoch_logs.update({"val_" + key: v for key, v in val.items()})
             callbacks.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
@@ -234,6 +238,50 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
 # fit's validation pass runs in batches of up to this many rows (Keras's: batch_size rows). A batch's
 # activations take rows x (widest layer) values: 64 MB in float32 for 65,536 rows of 256 units.
 VALIDATION_ROWS = 65_536
+
+
+def outputs_logs(step: Step, y: np.ndarray, sample_weight: np.ndarray | None, outputs: np.ndarray,
+                 probabilities: np.ndarray | None, penalty: float = 0.0) -> dict[str, float]:
+    """The loss and metrics (reset here) of a pass whose outputs (N, K) were kept: the loss over all
+    N K entries at once, plus ``penalty``; the metrics from ``probabilities`` (N, K) when the pass left
+    them (``Loss.computes_value_alone``), else from the loss's forward."""
+    if probabilities is None:
+        value = step.loss.forward(y, outputs, sample_weight)
+        probabilities = step.loss.probabilities if step.logits else outputs
+    else:   # the pass left the probabilities: the loss's value alone
+        value = step.loss.value(y, outputs, sample_weight)
+    step.reset_metrics()
+    for metric in step.metrics:
+        metric.update(y, probabilities)
+    return {"loss": value + penalty, **step.metric_logs()}
+
+
+class ValidationPass:
+    """fit's validation pass as one batch, bound once: the forward pass of x_val (N, I) (with its column
+    of ones for the bias trick) writes the logits, a fused loss's activation the probabilities
+    (``Loss.probability_calls``), and the loss and metrics come from both, as the training epoch's.
+
+    For a model without regularizers (whose penalties ``Step.forward_loss`` adds per batch) and without
+    ``on_test_batch_*`` hooks; the same NumPy calls on the same arrays as ``evaluate_batches`` with one
+    batch, without rebuilding the loss's and the activation's calls every epoch.
+    """
+
+    def __init__(self, step: Step, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None):
+        self.step, self.y, self.sample_weight = step, y, sample_weight
+        self.calls, self.outputs = step.forward_calls(x, False)
+        self.probabilities = None
+        if step.logits and step.loss.computes_value_alone:
+            self.probabilities = np.empty_like(self.outputs)
+            self.calls += step.loss.probability_calls(self.outputs, self.probabilities)
+
+    def __call__(self, callbacks: CallbackList) -> dict[str, float]:
+        """The validation logs (loss and metrics) with the weights now, firing ``on_test_begin/end``."""
+        callbacks.on_test_begin()
+        with np.errstate(over="ignore"):   # as in fit's steps: sigmoid's exp(-z) may overflow to inf, rightly
+            run(self.calls)
+        logs = outputs_logs(self.step, self.y, self.sample_weight, self.outputs, self.probabilities)
+        callbacks.on_test_end(logs)
+        return logs
 
 
 class EpochOutputs:
@@ -272,18 +320,9 @@ class EpochOutputs:
         return value
 
     def logs(self) -> dict[str, float]:
-        """The epoch's loss and metrics (reset here), from all its outputs."""
-        y, w = self.data.y, self.data.sample_weight
-        if self.probabilities is None:
-            value = self.step.loss.forward(y, self.outputs, w)
-            probabilities = self.step.loss.probabilities if self.step.logits else self.outputs
-        else:   # the steps left the probabilities: the loss's value alone
-            value, probabilities = self.step.loss.value(y, self.outputs, w), self.probabilities
-        value += self.step.penalty_sum / self.data.num_samples
-        self.step.reset_metrics()
-        for metric in self.step.metrics:
-            metric.update(self.data.y, probabilities)
-        return {"loss": value, **self.step.metric_logs()}
+        """The epoch's loss (its regularizers' penalties included) and metrics, from all its outputs."""
+        return outputs_logs(self.step, self.data.y, self.data.sample_weight, self.outputs, self.probabilities,
+                            self.step.penalty_sum / self.data.num_samples)
 
 
 def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: DivergenceGuard,
@@ -293,6 +332,7 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
     step.penalty_sum = 0.0
     data.epoch()   # shuffles, in place: the compiled steps read the new order
     guard.begin_epoch()
+    step.optimizer.prepare_steps(0, data.num_batches)
     # Overflow warnings are off while the steps run: sigmoid's exp(-z) overflows to inf for z < -88 and
     # gives the right 0 (its calls here are bare, a context per call costs 1 us). Any other overflow makes
     # the loss or the weights inf or NaN within a step or two, which the guard reports as an error.
@@ -328,6 +368,7 @@ def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, outputs: 
     guard.begin_epoch()
     for index, program in enumerate(step.programs):
         callbacks.on_train_batch_begin(index)
+        step.optimizer.prepare_steps(index, 1)   # after the hook: it may change the learning rate
         guard.before_last_step()   # any batch may be the last: a callback may stop the epoch
         with np.errstate(over="ignore"):   # as in ``_epoch``
             run(program)

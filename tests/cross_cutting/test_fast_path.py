@@ -126,7 +126,7 @@ def textbook_fit(weights, activations, x, y, x_val, y_val, optimizer, epochs, ba
         history["loss"].append(loss)
         history["accuracy"].append(accuracy)
         val_loss, val_accuracy = loss_and_accuracy(forward(x_val)[-1], y_val)
-        history["val_loss"].append(len(x_val) * val_loss / len(x_val))   # the size-weighted mean of one batch
+        history["val_loss"].append(val_loss)   # one batch: the mean over all its entries
         history["val_accuracy"].append(val_accuracy)
     return history, weights
 

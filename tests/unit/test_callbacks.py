@@ -509,15 +509,15 @@ def test_keyboard_interrupt_still_lets_early_stopping_restore_the_best_weights()
 
 def test_an_interrupt_inside_a_step_before_its_update_leaves_the_previous_step():
     interrupted = model()
-    step_size, calls = interrupted.optimizer.step_size, []
+    count_step, calls = interrupted.optimizer._count_step, []
 
-    def step_size_or_interrupt(*arguments):   # Adam's first work in a step's update: alpha_t
+    def count_or_interrupt():   # Adam's first work in a compiled step's update: count the step
         calls.append(len(calls))
-        if len(calls) == 7:                     # the 7th step: epoch 2, batch 3 (of 4)
+        if len(calls) == 7:       # the 7th step: epoch 2, batch 3 (of 4)
             raise KeyboardInterrupt
-        return step_size(*arguments)
+        count_step()
 
-    interrupted.optimizer.step_size = step_size_or_interrupt
+    interrupted.optimizer._count_step = count_or_interrupt
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(*data(), batch_size=5, epochs=3, verbose=0)
     reference = model()

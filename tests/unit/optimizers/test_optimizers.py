@@ -244,24 +244,28 @@ def test_set_state_checks_everything_before_changing_anything(name):
 def test_apply_calls_are_apply_bit_for_bit(name, config, dtype):
     """fit's compiled update (``apply_calls``, bound once, run every step) against ``apply``, step by step.
 
-    Adam writes its update as NumPy calls; with clipping or weight decay, and for the other optimizers,
-    the calls are one call of ``apply``. Either way the same arithmetic: equal to the bit, ``iterations`` too.
+    Adam writes its update as NumPy calls, with alpha_t of each of an epoch's steps computed before the
+    epoch (``prepare_steps``: two epochs of 3 steps here, the schedule's learning rate changing within
+    them); with clipping or weight decay, and for the other optimizers, the calls are one call of
+    ``apply``. Either way the same arithmetic: equal to the bit, ``iterations`` too.
     """
     rng = np.random.default_rng(0)
-    gradients = rng.normal(size=(5, 7)).astype(dtype)
+    gradients = rng.normal(size=(2, 3, 7)).astype(dtype)
     plain, compiled = (type(get(name))(**config) for _ in range(2))
     w_plain, g = rng.normal(size=7).astype(dtype), np.empty(7, dtype)
     w_compiled = w_plain.copy()
     plain.build([w_plain])
     compiled.build([w_compiled])
-    calls = compiled.apply_calls([(g, w_compiled)])
-    for step in gradients:
-        plain.apply([(step, w_plain)])
-        np.copyto(g, step)
-        for call in calls:
-            call()
-        np.testing.assert_array_equal(w_compiled, w_plain)
-        assert compiled.iterations == plain.iterations
+    programs = [compiled.apply_calls([(g, w_compiled)], step) for step in range(3)]
+    for epoch in gradients:
+        compiled.prepare_steps(0, len(programs))
+        for step, calls in zip(epoch, programs):
+            plain.apply([(step, w_plain)])
+            np.copyto(g, step)
+            for call in calls:
+                call()
+            np.testing.assert_array_equal(w_compiled, w_plain)
+            assert compiled.iterations == plain.iterations
     for key, value in plain.get_state().items():
         np.testing.assert_array_equal(compiled.get_state()[key], value)
 
@@ -280,7 +284,9 @@ def test_apply_calls_give_a_subclass_s_own_update_calls_the_arguments_it_takes()
     plain.build([w_plain])
     compiled.build([w_compiled])
     plain.apply([(g.copy(), w_plain)])
-    for call in compiled.apply_calls([(g, w_compiled)]):
+    calls = compiled.apply_calls([(g, w_compiled)])
+    compiled.prepare_steps(0, 1)
+    for call in calls:
         call()
     np.testing.assert_array_equal(w_compiled, w_plain)
 

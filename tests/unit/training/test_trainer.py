@@ -166,3 +166,72 @@ def test_a_fused_loss_subclass_s_own_gradient_trains_and_fit_reports_its_probabi
     ours = plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
     theirs = own.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0).history
     assert theirs == ours   # the same arithmetic on the same numbers: the same bits
+
+
+def test_step_sizes_prepared_per_epoch_equal_a_learning_rate_set_before_every_batch():
+    # Without batch hooks fit computes alpha_t of an epoch's steps before it (Adam.prepare_steps), here
+    # from a schedule that halves the rate every 3 steps, within epochs of 4; with a batch hook that
+    # sets the same rates before each batch, fit prepares each step after the hook. Same steps,
+    # same arrays: the same weights to the bit.
+    schedule = npnet.optimizers.schedules.ExponentialDecay(0.01, decay_steps=3, decay_rate=0.5, staircase=True)
+
+    class SetRate(Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.model.optimizer.learning_rate = 0.01 * 0.5 ** (self.model.optimizer.iterations // 3)
+
+    prepared = small_model(optimizer=Adam(schedule))   # (reseeds: the same weights and shuffles)
+    prepared.fit(*data(n=20), batch_size=5, epochs=3, verbose=0)
+    per_batch = small_model(optimizer=Adam(0.01))
+    per_batch.fit(*data(n=20), batch_size=5, epochs=3, verbose=0, callbacks=[SetRate()])
+    assert prepared.optimizer.iterations == per_batch.optimizer.iterations == 12
+    assert per_batch.optimizer.learning_rate == np.float32(0.01 * 0.5 ** 3)   # the rates did change
+    for a, b in zip(prepared.get_weights(), per_batch.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    constant = small_model(optimizer=Adam(0.01))
+    constant.fit(*data(n=20), batch_size=5, epochs=3, verbose=0)
+    assert not np.array_equal(constant.get_weights()[0], prepared.get_weights()[0])
+
+
+def test_fit_flushes_subnormal_optimizer_slots_to_zero_after_each_epoch():
+    # A dead ReLU unit's weights get a gradient of exactly 0, so their Adam moments only decay, by beta_1
+    # and beta_2 a step, through the subnormal range (below 1.2e-38) on their way to 0. TensorFlow
+    # flushes such values to zero (Keras's moments are 0); fit does so after each epoch. Here the
+    # dead unit's moments are set subnormal before each epoch; 4 steps later they still would be.
+    model = small_model(hidden=(5,))
+    kernel, bias = model.layers[0].get_weights()
+    kernel[:, 0], bias[0] = 0.0, -1.0        # unit 0 outputs max(-1, 0) = 0 for every input: dead
+    model.layers[0].set_weights([kernel, bias])
+    tiny = np.finfo(np.float32).smallest_normal
+    dead = np.zeros((4 + 1) * 5 + (5 + 1) * 3, bool)
+    dead[[0, 5, 10, 15, 20]] = True           # kernel[:, 0] and bias[0] in the flat (W1, b1, W2, b2) order
+    seen = []
+
+    class Moments(Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            state = self.model.optimizer.get_state()
+            for name in ("momentum_0", "velocity_0"):
+                assert not state[name][dead].any()
+                state[name][dead] = tiny / 3
+            self.model.optimizer.set_state(state)
+
+        def on_epoch_end(self, epoch, logs=None):   # after fit's flush
+            state = self.model.optimizer.get_state()
+            seen.append([state[name][dead].tolist() for name in ("momentum_0", "velocity_0")])
+            assert state["momentum_0"][~dead].any()   # the live weights' moments are not touched
+
+    model.fit(*data(n=20), batch_size=5, epochs=3, verbose=0, callbacks=[Moments()])
+    assert seen == [[[0.0] * 5] * 2] * 3
+
+
+def test_flush_subnormals_zeroes_exactly_the_subnormal_slot_values():
+    optimizer = Adam()
+    optimizer.build([np.zeros(6, np.float32)])
+    tiny = np.finfo(np.float32).smallest_normal
+    values = np.array([tiny / 2, -tiny / 4, tiny, -tiny, 1e-45, 0.3], np.float32)
+    state = optimizer.get_state()
+    state["momentum_0"], state["velocity_0"] = values, np.abs(values)
+    optimizer.set_state(state)
+    optimizer.flush_subnormals()
+    expected = np.array([0, 0, tiny, -tiny, 0, 0.3], np.float32)
+    np.testing.assert_array_equal(optimizer.get_state()["momentum_0"], expected)
+    np.testing.assert_array_equal(optimizer.get_state()["velocity_0"], np.abs(expected))

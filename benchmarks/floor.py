@@ -169,7 +169,9 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     history = {"loss": [], "binary_accuracy": [], "val_loss": [], "val_binary_accuracy": []}
     alpha_iter = iter(alphas)
     dkernel_0, kernel_out, dkernel_out, kernel_out_top = dkernels[0], kernels[-1], dkernels[-1], kernels[-1][:-1]
-    dot, maximum, subtract, multiply, greater, copyto = np.dot, np.maximum, np.subtract, np.multiply, np.greater, np.copyto
+    # np.dot and np.copyto without their __array_function__ dispatch, as npnet's compiled calls (npnet.calls)
+    dot, copyto = np.dot.__wrapped__, np.copyto.__wrapped__
+    maximum, subtract, multiply, greater = np.maximum, np.subtract, np.multiply, np.greater
     g2, m, v = g_and_g2[1], moments[0], moments[1]
 
     for _ in range(work.epochs):

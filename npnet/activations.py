@@ -21,7 +21,7 @@ from typing import Callable, Union
 import numpy as np
 
 from npnet._validation import as_tensor_like, check_bool, check_float
-from npnet.calls import run
+from npnet.calls import copyto, run
 
 
 class Activation:
@@ -150,7 +150,7 @@ class ReLU(Activation):
         greater = partial(np.greater, y, zeros_like(y))   # [y > 0]
         if above is None:
             return [partial(greater, mask)]
-        return [partial(greater, above), partial(np.copyto, mask, above)]
+        return [partial(greater, above), partial(copyto, mask, above)]
 
     def masked_backward_calls(self, mask, dy, out):
         """dz = dy * mask, with the mask from ``mask_calls``."""

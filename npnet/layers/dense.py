@@ -8,7 +8,7 @@ import numpy as np
 
 from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
-from npnet.calls import Calls, calls_of, run, writes_calls
+from npnet.calls import Calls, calls_of, copyto, dot, run, writes_calls
 from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
 
@@ -22,7 +22,7 @@ MATMUL_MIN = 65_536
 
 def product(out: np.ndarray) -> Any:
     """np.dot, or np.matmul for an output ``out`` of at least ``MATMUL_MIN`` entries: the same product."""
-    return np.matmul if out.size >= MATMUL_MIN else np.dot
+    return np.matmul if out.size >= MATMUL_MIN else dot
 
 
 class Dense(Layer):
@@ -187,7 +187,7 @@ class Dense(Layer):
         self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
         if activate and self._keeps_z:
             self.z = rows[6]
-            calls.append(partial(np.copyto, self.z, z))       # (N, O), kept: y overwrites z below
+            calls.append(partial(copyto, self.z, z))       # (N, O), kept: y overwrites z below
         if activate:
             calls += self._activation_calls[0](y, y)            # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
@@ -195,7 +195,7 @@ class Dense(Layer):
             self.a = y                                              # (N, O)
             if not activate:
                 self.a, _ = self._activity_work.rows(len(x))
-                calls += [partial(np.copyto, self.a, z), *self._activation_calls[0](self.a, self.a)]
+                calls += [partial(copyto, self.a, z), *self._activation_calls[0](self.a, self.a)]
             # ``regularization_loss`` reads the output of the forward that ran last, and fit runs
             # calls bound long before, to other batches' arrays (and the validation pass's) in between.
             calls.append(partial(setattr, self, "a", self.a))
@@ -231,11 +231,11 @@ class Dense(Layer):
         folded = x.shape[1] > self.input_dim
         if self.dW is not None:
             if folded:
-                calls.append(partial(np.dot, x.T, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
+                calls.append(partial(dot, x.T, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
             else:
-                calls.append(partial(np.dot, x.T, dz, self.dW))          # (I, O) = (I, N) @ (N, O)
+                calls.append(partial(dot, x.T, dz, self.dW))          # (I, O) = (I, N) @ (N, O)
                 if self.use_bias:
-                    calls.append(partial(np.dot, self._work.ones(len(dy)), dz, self.db))   # (O,) = (N,) @ (N, O)
+                    calls.append(partial(dot, self._work.ones(len(dy)), dz, self.db))   # (O,) = (N,) @ (N, O)
             calls += [partial(regularizer.gradient, value, grad) for regularizer, value, grad in self.penalized_weights()
                       if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
         if not need_dx:

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterable, Sequence, Union
 import numpy as np
 
 from npnet._validation import check_float
+from npnet.calls import copyto
 from npnet.optimizers import schedules
 
 LearningRate = Union[float, schedules.LearningRateSchedule, Callable[[], float]]
@@ -286,7 +287,7 @@ class Optimizer:
         for slots in self._slots or []:
             for name in self.slot_names:
                 slot = slots[name]
-                np.copyto(slot, 0, where=np.abs(slot) < np.finfo(slot.dtype).smallest_normal)
+                copyto(slot, 0, where=np.abs(slot) < np.finfo(slot.dtype).smallest_normal)
 
     def reset(self) -> None:
         """Forget the slots and the step count: the state of a fresh optimizer with the same settings."""

@@ -24,7 +24,7 @@ from npnet.optimizers.base import Optimizer
 # and the parity check run: a bug planted in the textbook line only would not touch what fit computes.
 # Dense writes its work as calls (docs/backprop.md#the-compiled-step), so a learner's line is a call too:
 # a partial of a NumPy function, or a lambda where the learner's arithmetic needs a temporary.
-FOLDED = "calls.append(partial(np.dot, x.T, dz, self.dWb))"
+FOLDED = "calls.append(partial(dot, x.T, dz, self.dWb))"
 # The 1/(N K) of sigmoid + binary crossentropy's gradient dz = (p - y) / (N K), on fit's path and the textbook's.
 SCALE = "calls.append(partial(np.multiply, dz, np.array(1.0 / y.size, dz.dtype), dz))"
 
@@ -34,32 +34,32 @@ CATALOGUE: list[Bug] = [
               FOLDED + "\ncalls.append(lambda: self.db.fill(dz.sum()))   # db's row of [dW; db] overwritten: "
                        "the sum over N *and* O"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(np.dot, self._work.ones(len(dy)), dz, self.db))",
+              "calls.append(partial(dot, self._work.ones(len(dy)), dz, self.db))",
               "calls.append(lambda: self.db.fill(dz.sum()))   # (O,) <- (): the sum over N *and* O, broadcast to "
               "every unit"))),
     Bug("dW-transposed", "Dense: dW computed transposed, dz^T x instead of x^T dz", (
         Patch(Dense, "backward_calls", FOLDED,
-              FOLDED + "\ncalls.append(partial(np.dot, dz.T, x[:, :-1], self.dW))   # dW's rows redone: fits only a "
+              FOLDED + "\ncalls.append(partial(dot, dz.T, x[:, :-1], self.dW))   # dW's rows redone: fits only a "
                        "square W"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(np.dot, x.T, dz, self.dW))",
-              "calls.append(partial(np.dot, dz.T, x, self.dW))   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
+              "calls.append(partial(dot, x.T, dz, self.dW))",
+              "calls.append(partial(dot, dz.T, x, self.dW))   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
     Bug("dW-from-output", "Dense: dW from the wrong cached array, the layer's output y instead of its input x", (
         Patch(Dense, "backward_calls", FOLDED,
-              FOLDED + "\ncalls.append(partial(np.dot, self.y[:, :self.units].T, dz, self.dW))   # dW's rows redone "
+              FOLDED + "\ncalls.append(partial(dot, self.y[:, :self.units].T, dz, self.dW))   # dW's rows redone "
                        "from y"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(np.dot, x.T, dz, self.dW))",
-              "calls.append(partial(np.dot, self.y.T, dz, self.dW))   # y, not x: (O, O) fits only a square W"))),
+              "calls.append(partial(dot, x.T, dz, self.dW))",
+              "calls.append(partial(dot, self.y.T, dz, self.dW))   # y, not x: (O, O) fits only a square W"))),
     Bug("gradients-accumulate", "Dense: gradients accumulate across steps (+= into a buffer never reset)", (
         Patch(Dense, "backward_calls", FOLDED,
               "calls.append(lambda: np.add(self.dWb, x.T @ dz, out=self.dWb))   # (I+1, O): adds to the last "
               "step's [dW; db]"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(np.dot, x.T, dz, self.dW))",
+              "calls.append(partial(dot, x.T, dz, self.dW))",
               "calls.append(lambda: np.add(self.dW, x.T @ dz, out=self.dW))   # (I, O): adds to the last step's dW"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(np.dot, self._work.ones(len(dy)), dz, self.db))",
+              "calls.append(partial(dot, self._work.ones(len(dy)), dz, self.db))",
               "calls.append(lambda: np.add(self.db, dz.sum(axis=0), out=self.db))   # (O,): and to the last "
               "step's db"))),
     Bug("relu-mask-from-y", "ReLU: the derivative [z >= 0] written for z, applied to y = max(z, 0)", (
@@ -126,7 +126,7 @@ CATALOGUE: list[Bug] = [
               "return [lambda: np.maximum(z, 0.01 * z, out=out)]   # max(z, 0.01 z): leaky"),
         Patch(ReLU, "mask_calls",
               "greater = partial(np.greater, y, zeros_like(y))\nif above is None:\nreturn [partial(greater, mask)]\n"
-              "return [partial(greater, above), partial(np.copyto, mask, above)]",
+              "return [partial(greater, above), partial(copyto, mask, above)]",
               "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
         Patch(SigmoidBinaryCrossentropy, "_value",

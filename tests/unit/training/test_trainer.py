@@ -235,3 +235,31 @@ def test_flush_subnormals_zeroes_exactly_the_subnormal_slot_values():
     expected = np.array([0, 0, tiny, -tiny, 0, 0.3], np.float32)
     np.testing.assert_array_equal(optimizer.get_state()["momentum_0"], expected)
     np.testing.assert_array_equal(optimizer.get_state()["velocity_0"], np.abs(expected))
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "linear"])
+def test_the_bound_validation_pass_equals_evaluating_the_validation_batch(head, monkeypatch):
+    # fit's validation pass, its calls bound once (ValidationPass), against fit's evaluate path on the same
+    # one batch with the same calls (made the other path by VALIDATION_ROWS = 0): the same arrays through
+    # the same calls, so the same bits, with validation sample weights. Sigmoid + binary crossentropy
+    # leaves its probabilities to the pass (``probability_calls``); softmax and MSE compute them in
+    # their forward.
+    loss, metrics = {"sigmoid": ("binary_crossentropy", ["accuracy", "auc"]),
+                     "softmax": ("categorical_crossentropy", ["accuracy"]),
+                     "linear": ("mse", ["mae"])}[head]
+    rng = np.random.default_rng(5)
+    x, x_val = rng.normal(size=(40, 4)), rng.normal(size=(17, 4))
+    targets = np.eye(3)[rng.integers(0, 3, 57)] if head == "softmax" else rng.random((57, 3))
+    y, y_val = targets[:40], targets[40:]
+    w_val = rng.random(17) + 0.5
+
+    def fitted():
+        npnet.utils.set_random_seed(0)
+        model = npnet.Sequential([npnet.Input(shape=(4,)), Dense(6, activation="relu"), Dense(3, activation=head)])
+        model.compile(optimizer="adam", loss=loss, metrics=metrics)
+        return model.fit(x, y, batch_size=20, epochs=3, verbose=0, validation_data=(x_val, y_val, w_val)).history
+
+    bound = fitted()
+    monkeypatch.setattr(npnet.training.trainer, "VALIDATION_ROWS", 0)
+    assert fitted() == bound
+    assert len(bound["val_loss"]) == 3

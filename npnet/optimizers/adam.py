@@ -7,6 +7,7 @@ import numpy as np
 
 from npnet._validation import check_bool
 from npnet.calls import run
+from npnet.optimizers import schedules
 from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
 from npnet.params import with_row_below
 
@@ -36,6 +37,7 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = check_moments(beta_1, beta_2, epsilon)
         self.amsgrad = check_bool(amsgrad, "amsgrad")
         self._step_sizes: list[np.ndarray] = []   # alpha_t of each compiled step of an epoch (0-d arrays)
+        self._rate_each_step = False   # a callable learning rate: alpha_t computed as each step begins
         self.slot_names = ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
     def step_constants(self, dtype):
@@ -44,10 +46,13 @@ class Adam(Optimizer):
                 "epsilon": np.array(keras_exact(self.epsilon, dtype)), "alpha": np.zeros((), dtype)}
 
     def update_step(self, grad, param, slots, learning_rate):
-        dtype = param.dtype.type
-        slots["alpha"][...] = self.step_size(learning_rate, dtype(self.iterations + 1),
-                                             keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype))
+        slots["alpha"][...] = self._next_step_size(learning_rate, param.dtype.type)
         run(self.update_calls(grad, param, slots))
+
+    def _next_step_size(self, learning_rate, dtype):
+        """alpha_t of the next step, t = iterations + 1, in ``dtype`` (lr already ``keras_rounded``)."""
+        return self.step_size(learning_rate, dtype(self.iterations + 1),
+                              keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype))
 
     def step_size(self, learning_rate, t, beta_1, beta_2):
         """alpha_t = lr sqrt(1 - beta_2**t) / (1 - beta_1**t) for the step t (1-based), all NumPy scalars
@@ -68,7 +73,7 @@ class Adam(Optimizer):
         """The base slots; for an array (not 0-d) of at most ``STACKED_MAX`` parameters the two moments are then
         the rows of one array [m; v] (2, ...), with what updates them (``update_calls``)."""
         super().build(params, variable_sizes)
-        self._step_sizes = []
+        self._step_sizes, self._rate_each_step = [], False
         for param, slots in zip(params, self._slots):
             # not a 0-d array: the rows of [m; v] (2,) would be NumPy scalars, copies no update writes into
             if param.ndim and param.size <= self.STACKED_MAX:
@@ -82,8 +87,9 @@ class Adam(Optimizer):
 
     def __setstate__(self, state):
         """After pickle or ``copy.deepcopy``, which copy each row of [m; v] as an array of its own: the
-        saved slots are made rows of the copied [m; v] again."""
-        self.__dict__.update(state)
+        saved slots are made rows of the copied [m; v] again. (An Adam pickled before fit prepared
+        step sizes has none yet.)"""
+        self.__dict__.update({"_step_sizes": [], "_rate_each_step": False, **state})
         for slots in self._slots or []:
             if "moments" in slots:
                 slots["momentum"], slots["velocity"] = slots["moments"]
@@ -123,7 +129,7 @@ class Adam(Optimizer):
                         partial(np.divide, tmp, denominator, tmp),
                         partial(np.subtract, param, tmp, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
 
-    def apply_calls(self, pairs, step=0):
+    def apply_calls(self, pairs, step):
         """fit's step number ``step`` of an epoch as calls: count the step, then ``update_calls`` on the
         model's buffers with alpha_t read from this step's entry of the epoch's step sizes
         (``prepare_steps``), squaring the gradient into the row below it.
@@ -141,14 +147,17 @@ class Adam(Optimizer):
         # g*g goes into the row below the gradient in the model's buffer; a subclass's own update_calls
         # gets the three arguments it was written for
         rows = {"gradients": with_row_below(grad)} if type(self).update_calls is Adam.update_calls else {}
-        return [self._count_step, *self.update_calls(grad, param, slots, **rows)]
+        return [partial(self._count_step, slots["alpha"]), *self.update_calls(grad, param, slots, **rows)]
 
     def prepare_steps(self, first, count):
         """alpha_t of the next ``count`` steps into the step sizes of compiled steps ``first`` ..
         ``first + count - 1``, in one Python loop before them: a call per step that computed alpha_t
         took 2.7 us of each 40 us step in the tutorial's fit (its code was no longer in the CPU's
-        caches by the time each step came back to it)."""
-        if not self._step_sizes:   # no compiled steps (apply's path)
+        caches by the time each step came back to it). A callable learning rate is instead read as
+        each step begins, as Keras reads it (it may look at this optimizer's state): ``_count_step``."""
+        rate = self._learning_rate
+        self._rate_each_step = callable(rate) and not isinstance(rate, schedules.LearningRateSchedule)
+        if not self._step_sizes or self._rate_each_step:   # no compiled steps (apply's path), or later
             return
         dtype = self._step_sizes[0].dtype.type
         beta_1, beta_2 = keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype)
@@ -156,6 +165,10 @@ class Adam(Optimizer):
             learning_rate = keras_rounded(self._current_learning_rate(done), dtype)
             alpha[...] = self.step_size(learning_rate, dtype(done + 1), beta_1, beta_2)
 
-    def _count_step(self):
-        """What ``apply`` does once per step besides the update: count it (its alpha_t was prepared)."""
+    def _count_step(self, alpha):
+        """What ``apply`` does once per step besides the update: count it, its alpha_t prepared (or, for a
+        callable learning rate, computed now into ``alpha``, as ``update_step`` does)."""
+        if self._rate_each_step:
+            dtype = alpha.dtype.type
+            alpha[...] = self._next_step_size(keras_rounded(self._current_learning_rate(), dtype), dtype)
         self.iterations += 1

@@ -101,7 +101,9 @@ class EpochIterator:
         for step, start in enumerate(range(0, self.num_samples, batch_size)):
             stop = min(start + batch_size, self.num_samples)
             if self.gathers:   # one array per batch size (its column of ones set once), filled by the step's first call
-                xb = gathered.setdefault(stop - start, np.ones((stop - start, x.shape[1] + ones_column), x.dtype))
+                if stop - start not in gathered:
+                    gathered[stop - start] = np.ones((stop - start, x.shape[1] + ones_column), x.dtype)
+                xb = gathered[stop - start]
                 x_calls = [partial(np.take, x, self.order[start:stop], axis=0, out=xb[:, :x.shape[1]], mode="clip")]
             else:
                 xb, x_calls = self.x[start:stop], []

@@ -6,6 +6,7 @@ and ``on_predict_*`` hooks of a ``CallbackList``.
 """
 from __future__ import annotations
 
+import inspect
 from functools import partial
 from typing import Any
 
@@ -54,7 +55,8 @@ class Step:
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         """x (N, I) or [x 1] (N, I+1) -> the output (N, K): the logits when the loss is fused with the activation.
 
-        The calls are bound once per input array: fit's validation pass runs the same ones every epoch.
+        The calls are bound once per input array: a second pass over the same array (fit's validation
+        pass through ``evaluate_batches``, for a regularized model) runs the same ones again.
         """
         if x is not self._bound[0] or training is not self._bound[1]:
             self._bound = (x, training, *self.forward_calls(x, training))
@@ -135,6 +137,9 @@ class Step:
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
         probabilities = np.empty_like(outputs) if self.logits and self.loss.computes_value_alone else None
         relu = ReluBuffers(self.relu_layers, data.x.dtype)
+        # the step's index within the epoch goes to an apply_calls that takes it (Adam's step sizes); an
+        # optimizer's own apply_calls(pairs) binds the same calls for every step
+        takes_step = "step" in inspect.signature(self.optimizer.apply_calls).parameters
         for index, end, x_calls, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
             calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end], outs=relu_outputs)
@@ -152,7 +157,7 @@ class Step:
                     options["need_dx"] = False            # nothing upstream needs dL/d(data)
                 layer_calls, d = backward_calls(d, **options)
                 calls += layer_calls
-            calls += self.optimizer.apply_calls(self.trainable, index)
+            calls += self.optimizer.apply_calls(self.trainable, *([index] if takes_step else []))
             self.programs.append(calls)
         return outputs, probabilities
 
@@ -181,19 +186,20 @@ def evaluate_batches(step: Step, x: np.ndarray, y: np.ndarray, batch_size: int,
         stop = min(start + batch_size, n)
         if batch_begin:
             callbacks.on_test_batch_begin(index)
-        if stop - start == n:   # one batch: x itself, so that fit's validation pass reuses its bound calls
+        if stop - start == n:   # one batch: x itself, so that a second pass over it reuses its bound calls
             xb, yb, wb = x, y, sample_weight
         else:
             xb, yb = x[start:stop], y[start:stop]
             wb = None if sample_weight is None else sample_weight[start:stop]
         value = step.forward_loss(xb, yb, wb, training=False)
         loss_sum += (stop - start) * value
+        mean = value if one_batch else loss_sum / stop   # the running mean; after the last batch, the mean
         if batch_logs:
-            logs = {"loss": value if one_batch else loss_sum / stop, **step.metric_logs()}
+            logs = {"loss": mean, **step.metric_logs()}
             callbacks.on_test_batch_end(index, logs)
             if progbar:
                 progbar.update(index + 1, logs)
-    logs = {"loss": value if one_batch else loss_sum / n, **step.metric_logs()}
+    logs = {"loss": mean, **step.metric_logs()}
     callbacks.on_test_end(logs)
     return logs
 

@@ -267,8 +267,12 @@ class ValidationPass:
     """
 
     def __init__(self, step: Step, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None):
-        self.step, self.y, self.sample_weight = step, y, sample_weight
-        self.calls, self.outputs = step.forward_calls(x, False)
+        self.step, self.x, self.y, self.sample_weight, self.calls = step, x, y, sample_weight, None
+
+    def _bind(self) -> None:
+        """The calls, bound at the first validation (an epoch may never validate: ``validation_freq``)."""
+        step = self.step
+        self.calls, self.outputs = step.forward_calls(self.x, False)
         self.probabilities = None
         if step.logits and step.loss.computes_value_alone:
             self.probabilities = np.empty_like(self.outputs)
@@ -276,6 +280,8 @@ class ValidationPass:
 
     def __call__(self, callbacks: CallbackList) -> dict[str, float]:
         """The validation logs (loss and metrics) with the weights now, firing ``on_test_begin/end``."""
+        if self.calls is None:
+            self._bind()
         callbacks.on_test_begin()
         with np.errstate(over="ignore"):   # as in fit's steps: sigmoid's exp(-z) may overflow to inf, rightly
             run(self.calls)

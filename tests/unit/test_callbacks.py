@@ -511,11 +511,11 @@ def test_an_interrupt_inside_a_step_before_its_update_leaves_the_previous_step()
     interrupted = model()
     count_step, calls = interrupted.optimizer._count_step, []
 
-    def count_or_interrupt():   # Adam's first work in a compiled step's update: count the step
+    def count_or_interrupt(*arguments):   # Adam's first work in a compiled step's update: count the step
         calls.append(len(calls))
-        if len(calls) == 7:       # the 7th step: epoch 2, batch 3 (of 4)
+        if len(calls) == 7:                 # the 7th step: epoch 2, batch 3 (of 4)
             raise KeyboardInterrupt
-        count_step()
+        count_step(*arguments)
 
     interrupted.optimizer._count_step = count_or_interrupt
     with pytest.raises(KeyboardInterrupt):

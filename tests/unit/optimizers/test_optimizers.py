@@ -284,7 +284,7 @@ def test_apply_calls_give_a_subclass_s_own_update_calls_the_arguments_it_takes()
     plain.build([w_plain])
     compiled.build([w_compiled])
     plain.apply([(g.copy(), w_plain)])
-    calls = compiled.apply_calls([(g, w_compiled)])
+    calls = compiled.apply_calls([(g, w_compiled)], 0)
     compiled.prepare_steps(0, 1)
     for call in calls:
         call()
@@ -304,7 +304,7 @@ def test_apply_calls_run_a_subclass_s_own_update_step():
     plain.build([w_plain])
     compiled.build([w_compiled])
     plain.apply([(g, w_plain)])
-    for call in compiled.apply_calls([(g, w_compiled)]):
+    for call in compiled.apply_calls([(g, w_compiled)], 0):
         call()
     np.testing.assert_array_equal(w_compiled, w_plain)
 

@@ -263,3 +263,55 @@ def test_the_bound_validation_pass_equals_evaluating_the_validation_batch(head, 
     monkeypatch.setattr(npnet.training.trainer, "VALIDATION_ROWS", 0)
     assert fitted() == bound
     assert len(bound["val_loss"]) == 3
+
+
+def test_a_callable_learning_rate_is_read_as_each_step_begins_as_keras_reads_it():
+    # Keras calls a callable learning rate at every step, and it may read the optimizer's state: here a
+    # decay by the step count. fit without batch hooks (whose other step sizes are computed before each
+    # epoch) must train as fit with a batch hook, which prepares each step after the hook: the same
+    # steps on the same arrays, so the same weights to the bit.
+    def fitted(callbacks):
+        optimizer = Adam()
+        optimizer.learning_rate = lambda: 0.01 * 0.8 ** optimizer.iterations
+        model = small_model(optimizer=optimizer)
+        model.fit(*data(n=24), batch_size=8, epochs=3, verbose=0, shuffle=False, callbacks=callbacks)
+        return model.get_weights()
+
+    class BatchHook(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    compiled, per_batch = fitted([]), fitted([BatchHook()])
+    for a, b in zip(compiled, per_batch):
+        np.testing.assert_array_equal(a, b)
+    constant = small_model(optimizer=Adam(0.01))
+    constant.fit(*data(n=24), batch_size=8, epochs=3, verbose=0, shuffle=False)
+    assert not np.array_equal(constant.get_weights()[0], compiled[0])   # the rate did decay
+
+
+def test_an_optimizer_s_own_apply_calls_of_the_pairs_alone_still_trains():
+    # An optimizer written against apply_calls(pairs), before fit passed each step's index (Adam's step
+    # sizes): fit binds its calls for every step as before.
+    class CountingSGD(npnet.optimizers.SGD):
+        compiled = 0
+
+        def apply_calls(self, pairs):
+            self.compiled += 1
+            return super().apply_calls(pairs)
+
+    model = small_model(optimizer=CountingSGD(0.1))
+    history = model.fit(*data(n=24), batch_size=8, epochs=2, verbose=0)
+    assert model.optimizer.compiled == 3 and model.optimizer.iterations == 6
+    twin = small_model(optimizer=npnet.optimizers.SGD(0.1))
+    assert twin.fit(*data(n=24), batch_size=8, epochs=2, verbose=0).history == history.history
+
+
+def test_an_adam_pickled_before_it_had_step_sizes_still_fits():
+    import pickle
+
+    model = small_model()
+    state = vars(model.optimizer)
+    del state["_step_sizes"], state["_rate_each_step"]   # as an Adam pickled by an npnet without them
+    model = pickle.loads(pickle.dumps(model))
+    model.fit(*data(n=24), batch_size=8, epochs=2, verbose=0)
+    assert model.optimizer.iterations == 6

@@ -148,12 +148,12 @@ class ReLU(Activation):
         (npnet.training.relu_masks).
         """
         greater = partial(np.greater, y, zeros_like(y))   # [y > 0]
-        if above is None:
+        if above is None or above is mask:   # (a boolean ``mask`` is written by the comparison itself)
             return [partial(greater, mask)]
         return [partial(greater, above), partial(copyto, mask, above)]
 
     def masked_backward_calls(self, mask, dy, out):
-        """dz = dy * mask, with the mask from ``mask_calls``."""
+        """dz = dy * mask, with the mask from ``mask_calls`` (0.0/1.0, or booleans: the same product)."""
         return [partial(np.multiply, mask, dy, out)]
 
 

@@ -210,7 +210,8 @@ class Dense(Layer):
         received: (N, O+1) and (N, I+1) with the bias trick. The first layer passes
         ``need_dx=False``: nothing upstream needs dL/dx of the data, so its product is skipped.
         ``relu_mask`` (N, O+1): ReLU's mask of [y 1], computed by fit's step for a ``relu_output``
-        layer (npnet.training.relu_masks).
+        layer (npnet.training.relu_masks), 0.0/1.0 or booleans; dz = dy * mask then goes into dy, the
+        array of the layer above, which nothing reads after this.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         x, calls = self.x, []
@@ -221,8 +222,8 @@ class Dense(Layer):
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
         elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
-            calls += self.activation.masked_backward_calls(relu_mask, dy, relu_mask)   # (N, O+1), in place
-            dz = relu_mask[:, :-1]
+            calls += self.activation.masked_backward_calls(relu_mask, dy, dy)   # (N, O+1), into dy: free after
+            dz = dy[:, :-1]
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
             calls += self._activation_calls[1](self.y, dy, dz1)   # (N, O+1)
             dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)

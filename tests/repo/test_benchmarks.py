@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from benchmarks import harness, isolated, latency, peers, scaling, tutorial
+from benchmarks import harness, isolated, latency, peers, products_bound, scaling, tutorial
 
 TINY = peers.Workload(hidden=tutorial.WORK.hidden, batch_size=250, epochs=2, validation_split=0.2)
 
@@ -131,3 +131,12 @@ def test_digits_softmax_benchmark_trains_every_peer_on_the_softmax_head(sklearn)
     assert rows[0]["first_fit_accuracy"] == rows[0]["accuracy"]   # the fresh process trained the same model
     model = peers.PEERS["npnet"].build(64, (32,), 10, 0, head="softmax")
     assert model.layers[-1].activation.name == "softmax" and model.loss.name == "categorical_crossentropy"
+
+
+def test_products_bound_times_every_product_of_the_step_apart_from_the_other_calls():
+    config = scaling.Config(64, 5, (16, 8, 4), 3, 32)
+    _, program = products_bound.compiled_step(config, seed=0)
+    # 4 layers: a product each forward, a dW product each backward, a dx product each but the first
+    assert sum(map(products_bound.is_product, program)) == 3 * 4 - 1
+    products, others = products_bound.step_times(config, seed=0, steps=3)
+    assert products > 0 and others > 0

@@ -28,7 +28,9 @@ about 40 more per epoch (shuffle, loss and accuracy, validation). Its ingredient
   hidden activations back to back (into booleans, then one copy to 0.0/1.0:
   NumPy's comparison writing floats directly is slower than both; a
   ``np.copyto(dz, 0, where=...)`` instead of the multiply is 10x slower on real,
-  half-dead masks); npnet's fit does the same (``npnet.training.relu_masks``);
+  half-dead masks); npnet's fit does the same (``npnet.training.relu_masks``),
+  and as there, from ``BOOLEAN_MASKS_MIN`` entries on the products take the
+  booleans themselves (the compute-bound problem's steps);
 - Adam's two moments as one stacked (2, P) array, updated by 4 calls, with
   ``1 - beta`` as a full (2, P) array (a (2, 1) column broadcasts 2.5x slower);
   npnet's Adam does the same up to ``Adam.STACKED_MAX`` parameters;
@@ -60,6 +62,7 @@ import numpy as np
 
 from benchmarks import harness, peers, tutorial
 from npnet import utils
+from npnet.training.relu_masks import BOOLEAN_MASKS_MIN
 
 # Per training step of the tutorial's 4-layer net: forward 4 products + 3 ReLU,
 # sigmoid 4, dz 2, backward 4 dW products + 3 dx products + 2 for the masks + 3 mask
@@ -145,7 +148,8 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     def kit(rows: int):
         """Everything a step on ``rows`` rows writes into, as views made once: the forward and backward plans."""
         flat, hidden_t, zeros, hidden_zeros = activation_buffers(rows)
-        masks, bool_masks = np.empty_like(flat), np.empty(flat.shape, bool)
+        bool_masks = np.empty(flat.shape, bool)      # the masks themselves for a large buffer, as npnet's
+        masks = bool_masks if flat.size >= BOOLEAN_MASKS_MIN else np.empty_like(flat)
         ends = np.cumsum([0] + [h.size for h in hidden_t])
         mask_views = [masks[a:b].reshape(h.shape)[:-1] for a, b, h in zip(ends, ends[1:], hidden_t)]
         dx = [np.empty(h.shape, f32) for h in hidden_t]     # d[h 1]^T (O+1, rows); the last row unused
@@ -191,7 +195,8 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
             subtract(p, yb, out=dz_out)
             multiply(dz_out, scale, out=dz_out)                        # dz = (p - y) / (N K)
             greater(flat, zeros, out=bool_masks)                       # every ReLU mask [y > 0] at once,
-            copyto(masks, bool_masks)                                  # as 0.0/1.0 (faster than greater into floats)
+            if masks is not bool_masks:
+                copyto(masks, bool_masks)                              # as 0.0/1.0 (faster than greater into floats)
             dot(h_top_t, dz_out, out=dkernel_out)                      # [dW; db] = [h 1]^T dz  (I+1, K)
             dot(kernel_out_top, dz_out.T, out=dz_top_t)                # dh^T (O, N) = W dz^T
             multiply(dz_top_t, mask_top, out=dz_top_t)                 # dz^T below = dh^T [y > 0]

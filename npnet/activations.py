@@ -148,8 +148,8 @@ class ReLU(Activation):
         (npnet.training.relu_masks).
         """
         greater = partial(np.greater, y, zeros_like(y))   # [y > 0]
-        if above is None or above is mask:   # (a boolean ``mask`` is written by the comparison itself)
-            return [partial(greater, mask)]
+        if above is None or above is mask:
+            return [partial(greater, mask)]   # into floats; or into booleans, a ``mask`` that is ``above``
         return [partial(greater, above), partial(copyto, mask, above)]
 
     def masked_backward_calls(self, mask, dy, out):

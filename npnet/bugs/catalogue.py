@@ -125,7 +125,8 @@ CATALOGUE: list[Bug] = [
               "return [partial(np.maximum, z, zeros_like(z), out=out)]",
               "return [lambda: np.maximum(z, 0.01 * z, out=out)]   # max(z, 0.01 z): leaky"),
         Patch(ReLU, "mask_calls",
-              "greater = partial(np.greater, y, zeros_like(y))\nif above is None:\nreturn [partial(greater, mask)]\n"
+              "greater = partial(np.greater, y, zeros_like(y))\nif above is None or above is mask:\n"
+              "return [partial(greater, mask)]\n"
               "return [partial(greater, above), partial(copyto, mask, above)]",
               "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from benchmarks import harness, isolated, latency, peers, products_bound, scaling, tutorial
+from benchmarks import handoff, harness, isolated, latency, peers, products_bound, scaling, tutorial
 
 TINY = peers.Workload(hidden=tutorial.WORK.hidden, batch_size=250, epochs=2, validation_split=0.2)
 
@@ -140,3 +140,11 @@ def test_products_bound_times_every_product_of_the_step_apart_from_the_other_cal
     assert sum(map(products_bound.is_product, program)) == 3 * 4 - 1
     products, others = products_bound.step_times(config, seed=0, steps=3)
     assert products > 0 and others > 0
+
+
+@pytest.mark.parametrize("name", sorted(handoff.MECHANISMS))
+def test_each_handoff_mechanism_makes_round_trips_and_stops_its_worker(name):
+    import threading
+    before = threading.active_count()
+    seconds = handoff.MECHANISMS[name](5)
+    assert 0 < seconds < 1 and threading.active_count() == before   # the worker was joined

@@ -22,7 +22,9 @@ each can be timed by category and routed through benchmarks.split_threads. Varia
 ``--profile`` prints wall and process-CPU time per category (one epoch each,
 the clocks read around every call); the plain table is the epochs untimed
 inside, interleaved variant by variant, median of ``--repeats``.
-``--threshold`` times plain vs split calls by size.
+``--threshold`` times plain vs split calls by size; ``--split-threshold N``
+splits the par variants' calls from N elements on (default ``SPLIT_THRESHOLD``,
+above every call of this epoch's steps: pass 100000 to split them).
 """
 from __future__ import annotations
 
@@ -272,7 +274,10 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--threshold", action="store_true")
+    parser.add_argument("--split-threshold", type=int, default=parallel.SPLIT_THRESHOLD,
+                        help="split elementwise calls of at least this many elements (par variants)")
     args = parser.parse_args()
+    parallel.SPLIT_THRESHOLD = args.split_threshold
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=args.threads)
     parallel.set_threads(args.threads)

@@ -7,7 +7,8 @@ The epoch is benchmarks/floor.py's arithmetic on the compute-bound problem
 stacked Adam, one ReLU mask call), written as calls through ``ew``/``mm`` so
 each can be timed by category and routed through benchmarks.split_threads. Variants:
 
-- ``floor``: the calls floor.py makes (plain);
+- ``floor``: the calls floor.py made before it took boolean masks for large steps (plain; the masks
+  copied into floats: ``boolmul`` is what floor.py and npnet now do at this size);
 - ``adam6``: Adam's moments as two (P,) arrays (npnet's 7 moment calls, Keras's order) instead of one (2, P);
 - ``mask3``: a ReLU mask per layer (3 greater + 3 copyto) instead of one over all hidden activations;
 - ``boolmul``: the mask product multiplies by the boolean mask (no copy to 0.0/1.0);

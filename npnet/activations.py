@@ -140,7 +140,8 @@ class ReLU(Activation):
         return self.mask_calls(y, out) + self.masked_backward_calls(out, dy, out)
 
     def mask_calls(self, y, mask, above=None):
-        """The calls that write f'(z), the mask [y > 0] as 0.0/1.0, into ``mask`` (y's shape).
+        """The calls that write f'(z), the mask [y > 0], into ``mask`` (y's shape): as 0.0/1.0, or as booleans
+        when ``mask`` is the boolean array ``above`` itself (fit's large steps, npnet.training.relu_masks).
 
         A comparison writing floats is NumPy's slow path (it compares, then converts element by element);
         comparing into booleans and copying booleans into floats both have vector loops. Through the

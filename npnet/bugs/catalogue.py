@@ -128,7 +128,8 @@ CATALOGUE: list[Bug] = [
               "greater = partial(np.greater, y, zeros_like(y))\nif above is None or above is mask:\n"
               "return [partial(greater, mask)]\n"
               "return [partial(greater, above), partial(copyto, mask, above)]",
-              "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently"))),
+              "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently "
+              "(a float mask: a step of fewer than relu_masks.BOOLEAN_MASKS_MIN entries)"))),
     Bug("loss-summed-both-ways", "sigmoid + BCE summed over the batch instead of averaged, forward and backward alike", (
         Patch(SigmoidBinaryCrossentropy, "_value",
               "return _reduce(loss, sample_weight)",

@@ -1,4 +1,4 @@
-"""Every hidden ReLU layer's mask [y > 0] of a training step in two NumPy calls, over one buffer.
+"""Every hidden ReLU layer's mask [y > 0] of a training step in one or two NumPy calls, over one buffer.
 
 ReLU's backward is ``dz = dy * [y > 0]``, with the mask as 0.0/1.0
 (``npnet.activations.ReLU``). One layer at a time, the mask is one
@@ -16,14 +16,17 @@ mask of ones, which the layer ignores as it ignores that column's gradient).
 Large buffers keep the masks as booleans: from ``BOOLEAN_MASKS_MIN`` entries on
 there is no copy into floats, and the backward's product ``dy * mask``
 multiplies by the booleans (NumPy casts them to 0.0/1.0 chunk by chunk, in
-its buffers: the same numbers, so the same bits). Below that the chunked cast
-costs more than the copy; above, a copy and a product over floats move 4 bytes
-of mask per entry twice where the cast product reads 1. Measured
-single-threaded on the repository's Xeon: at 920,000 entries (the
+its buffers: the same numbers, so the same bits). A copy and a product over
+floats move 4 bytes of mask per entry twice where the cast product reads 1,
+but the cast has a cost per call. Measured single-threaded on the
+repository's Xeon, one call over the whole buffer: at 920,000 entries (the
 compute-bound epoch's three layers, batches of 1,024) a copy 162 us and a
-product over floats 377 us, against 323 us for the product over booleans; at
-100,000 entries 8 + 18 against 27 us; at the tutorial's 14,750, 1.5 + 3.3
-against 4.7 us.
+product over floats 377 us, against 323 us for the product over booleans;
+at 100,000 entries 8 + 18 against 27 us and at the tutorial's 14,750
+1.5 + 3.3 against 4.7 us, ties. But each layer's product is a call of its
+own: with boolean masks forced, the tutorial's fit (three products per step
+of 8,250, 4,250 and 2,250 entries) took 63.3 ms against 60.5 ms, alternating
+in one process; hence the threshold, between the two.
 """
 from __future__ import annotations
 

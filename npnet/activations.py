@@ -21,7 +21,7 @@ from typing import Callable, Union
 import numpy as np
 
 from npnet._validation import as_tensor_like, check_bool, check_float
-from npnet.calls import copyto, run
+from npnet.calls import copyto, maximum, run
 
 
 class Activation:
@@ -134,7 +134,7 @@ class ReLU(Activation):
         return out
 
     def forward_calls(self, z, out):
-        return [partial(np.maximum, z, zeros_like(z), out=out)]
+        return [partial(maximum, z, zeros_like(z), out)]
 
     def backward_calls(self, y, dy, out, z=None):
         return self.mask_calls(y, out) + self.masked_backward_calls(out, dy, out)

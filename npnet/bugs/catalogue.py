@@ -122,7 +122,7 @@ CATALOGUE: list[Bug] = [
         model={"optimizer": {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9}}),
     Bug("leaky-relu-both-ways", "ReLU written as a leaky ReLU, forward and backward alike", (
         Patch(ReLU, "forward_calls",
-              "return [partial(np.maximum, z, zeros_like(z), out=out)]",
+              "return [partial(maximum, z, zeros_like(z), out)]",
               "return [lambda: np.maximum(z, 0.01 * z, out=out)]   # max(z, 0.01 z): leaky"),
         Patch(ReLU, "mask_calls",
               "greater = partial(np.greater, y, zeros_like(y))\nif above is None or above is mask:\n"

@@ -6,7 +6,7 @@ from functools import partial
 import numpy as np
 
 from npnet._validation import check_bool
-from npnet.calls import run
+from npnet.calls import maximum, run
 from npnet.optimizers import schedules
 from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
 from npnet.params import with_row_below
@@ -121,7 +121,7 @@ class Adam(Optimizer):
                       partial(np.multiply, steps, slots["one_minus_betas"], steps),
                       partial(np.add, moments, steps, moments)]   # [m; v] += ([g; g*g] - [m; v]) * [1 - beta_1; 1 - beta_2]
         if self.amsgrad:
-            calls.append(partial(np.maximum, slots["velocity_hat"], v, out=slots["velocity_hat"]))   # v_hat = max(v_hat, v)
+            calls.append(partial(maximum, slots["velocity_hat"], v, slots["velocity_hat"]))   # v_hat = max(v_hat, v)
             v = slots["velocity_hat"]
         return calls + [partial(np.multiply, m, slots["alpha"], tmp),
                         partial(np.sqrt, v, denominator),

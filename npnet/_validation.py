@@ -74,6 +74,21 @@ def as_real_array(value: Any, name: str) -> np.ndarray:
     return array
 
 
+def all_finite(array: np.ndarray) -> bool:
+    """Whether every entry of the float array is finite, usually in one pass and without a temporary.
+
+    A NaN or an infinity makes the sum NaN or infinite, so a finite sum proves every entry finite;
+    only a sum that is not (a non-finite entry, or finite entries whose sum overflows) is checked
+    entry by entry. ``np.isfinite(array).all()`` writes a boolean array the size of ``array``
+    first: for the compute-bound benchmark's x (100,000 x 100) 10 MB of memory touched for the
+    first time, 13 ms of a 1 s epoch (benchmarks/RESULTS.md), against about 3 ms for the sum.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.add.reduce(array, axis=None)):
+            return True
+    return bool(np.isfinite(array).all())
+
+
 def as_tensor_like(value: Any, name: str) -> np.ndarray:
     """``value`` as TensorFlow converts it (a float array keeps its dtype; lists, bools and ints become float32), finite.
 
@@ -103,7 +118,7 @@ def as_float_array(value: Any, name: str, dtype: np.dtype, ndim: int) -> np.ndar
     # last bit, and the result must not depend on the caller's memory layout (nor in Keras does it).
     with np.errstate(over="ignore"):
         converted = np.asarray(array, dtype=dtype, order="C")
-    if not np.isfinite(converted).all():
+    if not all_finite(converted):
         where = "" if np.isfinite(array).all() else " (NaN or inf)"
         raise ValueError(f"{name} has non-finite values{where or f' after conversion to {dtype}'}")
     return converted

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from npnet import utils
+from npnet._validation import all_finite
 from npnet.calls import run
 
 
@@ -87,9 +88,7 @@ class DivergenceGuard:
 
     def after_epoch(self, epoch: int, step: int, loss: float | Callable[[], float]) -> None:
         """The epoch's last update may have overflowed the weights although its loss (or ``loss()``) was finite."""
-        # the sum is finite when every weight is (it may overflow otherwise: then the full check)
-        if (not math.isfinite(np.add.reduce(self.values)) and not np.isfinite(self.values).all()
-                and math.isfinite(loss := _value(loss))):
+        if not all_finite(self.values) and math.isfinite(loss := _value(loss)):
             np.copyto(self.values, self.before_last)
             self.fail(epoch, step, loss, f"the update of epoch {epoch + 1}/{self.epochs}, batch "
                                          f"{step + 1}/{self.steps} (loss {loss:.6g}) made the weights non-finite")

@@ -66,10 +66,13 @@ class Loss:
         self.forward(y_true, y_pred, sample_weight)
         return self.backward()
 
-    def value(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    def value(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None,
+              losses: np.ndarray | None = None) -> float:
         """The loss alone, as ``forward`` returns it. fit's epoch end calls it when the steps left the
         probabilities (its ``gradient_calls(..., probabilities=)``); a loss fused with its activation whose
-        forward then has work to skip (``SigmoidBinaryCrossentropy``) writes it, the others are ``forward``."""
+        forward then has work to skip (``SigmoidBinaryCrossentropy``) writes it, the others are ``forward``.
+        ``losses``, an array of y_pred's shape whose contents are no longer needed, may receive each
+        entry's loss instead of a work array of the loss's own (this default ignores it)."""
         return self.forward(y_true, y_pred, sample_weight)
 
     @property

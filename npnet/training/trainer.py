@@ -244,15 +244,22 @@ def outputs_logs(step: Step, y: np.ndarray, sample_weight: np.ndarray | None, ou
                  probabilities: np.ndarray | None, penalty: float = 0.0) -> dict[str, float]:
     """The loss and metrics (reset here) of a pass whose outputs (N, K) were kept: the loss over all
     N K entries at once, plus ``penalty``; the metrics from ``probabilities`` (N, K) when the pass left
-    them (``Loss.computes_value_alone``), else from the loss's forward."""
-    if probabilities is None:
+    them (``Loss.computes_value_alone``), else from the loss's forward.
+
+    Probabilities left by the pass are not needed after the metrics, so the loss's value (when it
+    takes ``losses``: ``Step.value_takes_losses``) writes each entry's loss over them rather than into
+    a work array of N rows: on large data, memory written for the first time in each fit
+    (``SigmoidBinaryCrossentropy._value``)."""
+    left = probabilities is not None
+    if not left:
         value = step.loss.forward(y, outputs, sample_weight)
         probabilities = step.loss.probabilities if step.logits else outputs
-    else:   # the pass left the probabilities: the loss's value alone
-        value = step.loss.value(y, outputs, sample_weight)
     step.reset_metrics()
     for metric in step.metrics:
         metric.update(y, probabilities)
+    if left:
+        losses = {"losses": probabilities} if step.value_takes_losses else {}
+        value = step.loss.value(y, outputs, sample_weight, **losses)
     return {"loss": value + penalty, **step.metric_logs()}
 
 

@@ -57,3 +57,22 @@ def test_binary_crossentropy_function_clips_probabilities_like_keras():
         binary_crossentropy(y, p)[0], rel=1e-6)
     z = np.log(p / (1 - p))
     assert binary_crossentropy(y, z, from_logits=True)[0] == pytest.approx(binary_crossentropy(y, p)[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_fused_value_in_blocks_into_a_given_array_has_the_bits_of_one_pass_over_all_rows(weighted, smoothing,
+                                                                                         monkeypatch):
+    from npnet.losses.binary import SigmoidBinaryCrossentropy, _bce_elementwise, _reduce, smooth_binary_labels
+    rng = np.random.default_rng(4)
+    z = rng.normal(scale=4.0, size=(1000, 7)).astype(np.float32)
+    y = (rng.random((1000, 7)) < 0.4).astype(np.float32)
+    w = rng.random(1000).astype(np.float32) if weighted else None
+    expected_entries = _bce_elementwise(smooth_binary_labels(y, smoothing), z, from_logits=True)
+    expected = _reduce(expected_entries, w)   # one pass over all N K entries: the textbook's order
+    loss = SigmoidBinaryCrossentropy(label_smoothing=smoothing)
+    monkeypatch.setattr(SigmoidBinaryCrossentropy, "VALUE_BLOCK", 7 * 96)   # 96 rows a block: 10 full + 1 of 40
+    losses = np.full_like(z, np.nan)
+    assert loss.value(y, z, w, losses=losses) == expected
+    np.testing.assert_array_equal(losses, expected_entries)      # each entry's loss, in the array handed over
+    assert loss.value(y, z, w) == expected == loss.forward(y, z, w)   # its own work array, and forward's

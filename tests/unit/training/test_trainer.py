@@ -149,6 +149,27 @@ def test_a_fused_loss_subclass_s_own_forward_gives_fit_s_epoch_loss(monkeypatch)
     assert theirs == [2 * value for value in ours]
 
 
+def test_a_fused_loss_subclass_s_own_value_without_losses_gives_fit_s_epoch_loss(monkeypatch):
+    # fit's epoch end hands ``losses`` (the probabilities, taken by the metrics by then) only to a value
+    # that takes it: a learner's own value(y_true, y_pred, sample_weight) must still be called, and its
+    # number reported; npnet's own value writes each entry's loss over the probabilities.
+    from npnet.losses.binary import SigmoidBinaryCrossentropy
+
+    class Halved(SigmoidBinaryCrossentropy):
+        def value(self, y_true, y_pred, sample_weight=None):
+            return super().value(y_true, y_pred, sample_weight) / 2
+
+    x, y = data(n=40)
+    plain, halved = small_model(), small_model()
+    halved.set_weights(plain.get_weights())
+    monkeypatch.setattr(halved, "training_loss", lambda: (Halved(), True))
+    ours = plain.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_split=0.25).history
+    theirs = halved.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_split=0.25).history
+    assert theirs["loss"] == [value / 2 for value in ours["loss"]]
+    assert theirs["val_loss"] == [value / 2 for value in ours["val_loss"]]
+    assert theirs["accuracy"] == ours["accuracy"] and theirs["val_accuracy"] == ours["val_accuracy"]   # taken first
+
+
 def test_a_fused_loss_subclass_s_own_gradient_trains_and_fit_reports_its_probabilities():
     # A subclass's own gradient runs as one call (SigmoidBinaryCrossentropy.gradient_calls) and need not
     # leave p in ``probabilities``: fit's epoch end must still get p = sigmoid(z) for its metrics.

@@ -62,6 +62,7 @@ import numpy as np
 
 from benchmarks import harness, peers, tutorial
 from npnet import utils
+from npnet.activations import ZEROS_ARRAY_MAX
 from npnet.training.relu_masks import BOOLEAN_MASKS_MIN
 
 # Per training step of the tutorial's 4-layer net: forward 4 products + 3 ReLU,
@@ -128,6 +129,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     lr, b1, b2 = f32(1e-3), f32(0.9), f32(0.999)
     one_minus_betas = np.stack([np.full(P, 1 - 0.9, f32), np.full(P, 1 - 0.999, f32)])   # (2, P), not (2, 1)
     epsilon, one, smallest_normal = np.array(1e-7, f32), np.array(1, f32), np.finfo(f32).smallest_normal
+    zero = np.array(0, f32)   # the masks' comparand: NumPy's comparison loop with a stride-0 operand is the faster
     steps_per_epoch = math.ceil(n / bs)
     alphas = []
     for step in range(1, work.epochs * steps_per_epoch + 1):
@@ -137,17 +139,18 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     def activation_buffers(rows: int):
         """The hidden activations [h 1]^T (O+1, rows), feature-major, back to back in one flat buffer.
 
-        Returns the flat buffer, its per-layer views, and a zero array of each
-        kind (ReLU's second operand; the masks' comparand).
+        Returns the flat buffer, its per-layer views, and ReLU's second operand
+        for each: a zero array of its kind, or above ``ZEROS_ARRAY_MAX`` entries
+        a 0-d zero, as npnet's ``activations.zeros_like`` gives it.
         """
         ends = np.cumsum([0] + [rows * (o + 1) for o in hidden])
         flat, zeros = np.ones(ends[-1], f32), np.zeros(ends[-1], f32)
         views = [(flat[a:b].reshape(o + 1, rows), zeros[a:b].reshape(o + 1, rows)) for a, b, o in zip(ends, ends[1:], hidden)]
-        return flat, [v for v, _ in views], zeros, [z for _, z in views]
+        return flat, [v for v, _ in views], [z if z.size <= ZEROS_ARRAY_MAX else zero for _, z in views]
 
     def kit(rows: int):
         """Everything a step on ``rows`` rows writes into, as views made once: the forward and backward plans."""
-        flat, hidden_t, zeros, hidden_zeros = activation_buffers(rows)
+        flat, hidden_t, hidden_zeros = activation_buffers(rows)
         bool_masks = np.empty(flat.shape, bool)      # the masks themselves for a large buffer, as npnet's
         masks = bool_masks if flat.size >= BOOLEAN_MASKS_MIN else np.empty_like(flat)
         ends = np.cumsum([0] + [h.size for h in hidden_t])
@@ -158,14 +161,14 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
                            hidden_t[1:], hidden_zeros[1:]))
         backward = list(zip(hidden_t[-2::-1], dz_t[:0:-1], dkernels[-2:0:-1], [w[:-1] for w in kernels[-2:0:-1]],
                             dz_t[-2::-1], mask_views[-2::-1]))
-        return (kernels[0].T, hidden_t[0][:-1], hidden_t[0], hidden_zeros[0], forward, hidden_t[-1], flat, zeros,
+        return (kernels[0].T, hidden_t[0][:-1], hidden_t[0], hidden_zeros[0], forward, hidden_t[-1], flat,
                 bool_masks, masks, dz_t[-1], mask_views[-1], backward, dz_t[0], np.empty((rows, k), f32),
                 np.array(1.0 / (rows * k), f32))
 
     kits = {rows: kit(rows) for rows in {min(bs, n - start) for start in range(0, n, bs)}}
     steps = [(x_epoch[a:a + bs], y_epoch[a:a + bs], z_epoch[a:a + bs], p_epoch[a:a + bs], kits[min(bs, n - a)])
              for a in range(0, n, bs)]
-    _, val_hidden, _, val_zeros = activation_buffers(n_val)
+    _, val_hidden, val_zeros = activation_buffers(n_val)
     val_forward = list(zip([k.T for k in kernels[:-1]], [x_val.T] + val_hidden[:-1], [h[:-1] for h in val_hidden],
                            val_hidden, val_zeros))
     z_val, p_val = np.empty((n_val, k), f32), np.empty((n_val, k), f32)
@@ -182,7 +185,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
         order = generator.permutation(n)
         np.take(x_train, order, axis=0, out=x_epoch, mode="clip")     # "clip": no buffered copy
         np.take(y_train, order, axis=0, out=y_epoch, mode="clip")
-        for xb, yb, z, p, (kernel_0_t, z1_t, h1_t, h1_zeros, forward, h_top_t, flat, zeros, bool_masks, masks,
+        for xb, yb, z, p, (kernel_0_t, z1_t, h1_t, h1_zeros, forward, h_top_t, flat, bool_masks, masks,
                            dz_top_t, mask_top, backward, dz1_t, dz_out, scale) in steps:
             # forward, feature-major: [h 1]^T (O+1, N), z^T = [W; b]^T [h 1]^T (docs/backprop.md#column-major-products)
             dot(kernel_0_t, xb.T, out=z1_t)                            # (O, N) = (O, I+1) @ (I+1, N)
@@ -194,7 +197,7 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
             _sigmoid(z, p, one)
             subtract(p, yb, out=dz_out)
             multiply(dz_out, scale, out=dz_out)                        # dz = (p - y) / (N K)
-            greater(flat, zeros, out=bool_masks)                       # every ReLU mask [y > 0] at once,
+            greater(flat, zero, out=bool_masks)                        # every ReLU mask [y > 0] at once,
             if masks is not bool_masks:
                 copyto(masks, bool_masks)                              # as 0.0/1.0 (faster than greater into floats)
             dot(h_top_t, dz_out, out=dkernel_out)                      # [dW; db] = [h 1]^T dz  (I+1, K)

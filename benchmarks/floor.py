@@ -62,7 +62,6 @@ import numpy as np
 
 from benchmarks import harness, peers, tutorial
 from npnet import utils
-from npnet.activations import ZEROS_ARRAY_MAX
 from npnet.training.relu_masks import BOOLEAN_MASKS_MIN
 
 # Per training step of the tutorial's 4-layer net: forward 4 products + 3 ReLU,
@@ -139,14 +138,13 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     def activation_buffers(rows: int):
         """The hidden activations [h 1]^T (O+1, rows), feature-major, back to back in one flat buffer.
 
-        Returns the flat buffer, its per-layer views, and ReLU's second operand
-        for each: a zero array of its kind, or above ``ZEROS_ARRAY_MAX`` entries
-        a 0-d zero, as npnet's ``activations.zeros_like`` gives it.
+        Returns the flat buffer, its per-layer views, and a zero array of each
+        kind (ReLU's second operand).
         """
         ends = np.cumsum([0] + [rows * (o + 1) for o in hidden])
         flat, zeros = np.ones(ends[-1], f32), np.zeros(ends[-1], f32)
         views = [(flat[a:b].reshape(o + 1, rows), zeros[a:b].reshape(o + 1, rows)) for a, b, o in zip(ends, ends[1:], hidden)]
-        return flat, [v for v, _ in views], [z if z.size <= ZEROS_ARRAY_MAX else zero for _, z in views]
+        return flat, [v for v, _ in views], [z for _, z in views]
 
     def kit(rows: int):
         """Everything a step on ``rows`` rows writes into, as views made once: the forward and backward plans."""

@@ -108,28 +108,21 @@ def _zero(dtype: np.dtype) -> np.ndarray:
     return zero
 
 
-# Above this many entries ``zeros_like`` gives the 0-d zero: the arrays no longer fit in the cache.
-ZEROS_ARRAY_MAX = 2**19
-
-
 def zeros_like(a: np.ndarray) -> np.ndarray:
-    """The zero that np.maximum(a, zero) runs fastest against: a read-only array of zeros with a's
-    shape, dtype and memory order (made once per kind), or for more than ``ZEROS_ARRAY_MAX`` entries
-    the 0-d zero.
+    """A read-only array of zeros with a's shape, dtype and memory order, made once per kind.
 
-    ReLU takes its maximum against it. With a Python scalar 0 NumPy converts and
+    ReLU takes its maximum against it: with a Python scalar 0 NumPy converts and
     broadcasts the scalar on every call, 1.6x slower for a (250, 33) float32
-    array, and a 0-d zero is as slow there: in the cache, the loop over two
-    arrays beats the loop with a stride-0 operand (single-threaded on the
+    array, and a 0-d zero is slower too: for np.maximum the loop over two arrays
+    beats the loop with a stride-0 operand in the cache (single-threaded on the
     repository's Xeon, column-major float32: 1.0 against 1.6 us at 8,250
-    entries, 35 against 45 us at 262,144). Beyond the cache the second
-    operand's reads cost more than that loop: 144 against 98 us at 525,312
-    entries (the compute-bound problem's first hidden layer). The order
-    matches a's, so that both operands are read front to back: Dense's work
-    arrays are column-major (``npnet.layers.dense``).
+    entries, 35 against 45 us at 262,144); beyond the cache the 0-d zero reads
+    less (144 against 98 us at 525,312 entries when the array was not in the
+    cache), but ReLU's input has just been written by its product, and a 0-d
+    zero for the compute-bound problem's first layer made its epoch 25 ms slower
+    (benchmarks/RESULTS.md). The order matches a's, so that both operands are
+    read front to back: Dense's work arrays are column-major (``npnet.layers.dense``).
     """
-    if a.size > ZEROS_ARRAY_MAX:
-        return _zero(a.dtype)
     return _zeros(a.shape, a.dtype, a.flags.f_contiguous)
 
 

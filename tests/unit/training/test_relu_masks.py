@@ -43,25 +43,3 @@ def test_all_masks_at_once_train_exactly_as_one_mask_per_layer(hidden, dtype, ma
     for ours, theirs in zip(weights, weights_1):
         np.testing.assert_array_equal(ours, theirs)
 
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_relu_against_a_0d_zero_trains_exactly_as_against_an_array_of_zeros(dtype, monkeypatch):
-    # activations.zeros_like gives large arrays a 0-d zero (ZEROS_ARRAY_MAX): the same maximum, the same bits
-    from npnet import activations
-    rng = np.random.default_rng(5)
-    x, y = rng.normal(size=(90, 6)), (rng.random((90, 3)) < 0.4).astype(float)
-    results = []
-    for limit in (np.inf, 0):
-        monkeypatch.setattr(activations, "ZEROS_ARRAY_MAX", limit)
-        assert activations.zeros_like(np.ones((4, 2))).ndim == (2 if limit else 0)
-        npnet.utils.set_random_seed(0)
-        model = npnet.Sequential([npnet.Input(shape=(6,)), Dense(7, activation="relu"), Dense(5, activation="relu"),
-                                  Dense(3, activation="sigmoid")], dtype=dtype)
-        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
-        history = model.fit(x, y, batch_size=32, epochs=3, verbose=0, validation_split=0.2).history
-        results.append((history, model.get_weights(), model.predict(x, verbose=0)))
-    (history, weights, predicted), (history_0d, weights_0d, predicted_0d) = results
-    assert history == history_0d
-    np.testing.assert_array_equal(predicted, predicted_0d)
-    for ours, theirs in zip(weights, weights_0d):
-        np.testing.assert_array_equal(ours, theirs)

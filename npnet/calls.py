@@ -31,7 +31,7 @@ def maximum(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     np.maximum deprecates a third positional argument (the call warns, on a slow path), and a
     ``partial`` that binds ``out`` as a keyword calls the ufunc with a copy of its keyword dict,
     NumPy's slower way in: inside the tutorial's fit 0.25 us more per ReLU than a call written
-    out (as here), 0.6-0.9 ms of the fit's 3,300 (benchmarks/RESULTS.md).
+    out (as here): 0.6-0.9 ms over the fit's 3,300 ReLU calls (benchmarks/RESULTS.md).
     """
     return _maximum(a, b, out=out)
 

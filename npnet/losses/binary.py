@@ -284,9 +284,12 @@ class SigmoidBinaryCrossentropy(Loss):
         if self.pos_weight is None:
             rows = max(1, min(len(z), self.VALUE_BLOCK // z.shape[1]))
             tmp = self._rows(z[:rows])[1]
-            for start in range(0, len(z), rows):
-                block = slice(start, start + rows)
-                _entries(y[block], z[block], loss[block], tmp[:len(z[block])])
+            if rows == len(z):   # one block: all the rows, without slicing them
+                _entries(y, z, loss, tmp)
+            else:
+                for start in range(0, len(z), rows):
+                    block = slice(start, start + rows)
+                    _entries(y[block], z[block], loss[block], tmp[:len(z[block])])
         else:
             loss[...] = _bce_elementwise(y, z, from_logits=True, pos_weight=self.pos_weight)
         return _reduce(loss, sample_weight)

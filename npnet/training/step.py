@@ -49,9 +49,6 @@ class Step:
         self.plan = [(layer, {"ones_column": True} if one else {}) for layer, one in zip(self.layers, ones)]
         self.plan.append((self.layers[-1], {"activate": False} if self.logits else {}))
         self.layer_calls = {layer: calls_of(layer, Layer) for layer in self.layers}   # (forward_calls, backward_calls)
-        # whether the loss's value may write each entry's loss into an array handed over (a subclass's
-        # own value(y_true, y_pred, sample_weight) does not take one): npnet.training.trainer.outputs_logs
-        self.value_takes_losses = "losses" in inspect.signature(self.loss.value).parameters
         # fit's step takes the masks of these layers in one call (npnet.training.relu_masks)
         self.relu_layers = [layer for layer, options in self.plan if options.get("ones_column") and layer.relu_output]
 

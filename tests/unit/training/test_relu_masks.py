@@ -42,4 +42,3 @@ def test_all_masks_at_once_train_exactly_as_one_mask_per_layer(hidden, dtype, ma
     assert history == history_1
     for ours, theirs in zip(weights, weights_1):
         np.testing.assert_array_equal(ours, theirs)
-

@@ -336,3 +336,28 @@ def test_an_adam_pickled_before_it_had_step_sizes_still_fits():
     model = pickle.loads(pickle.dumps(model))
     model.fit(*data(n=24), batch_size=8, epochs=2, verbose=0)
     assert model.optimizer.iterations == 6
+
+
+def test_a_metric_that_keeps_its_predictions_until_its_result_reports_them_not_the_loss():
+    # fit's epoch end writes each entry's loss over the probabilities once the metrics have their results
+    # (outputs_logs): a metric that keeps the array it was given must read probabilities, not losses.
+    class MeanPrediction(npnet.metrics.Metric):
+        def reset_state(self):
+            self.kept = []
+
+        def update(self, y_true, y_pred):
+            self.kept.append(y_pred)   # the array itself, read only in result()
+
+        def update_state(self, y_true, y_pred):
+            self.update(y_true, y_pred)
+
+        def result(self):
+            return float(np.mean(np.concatenate(self.kept)))
+
+    x, y = data(n=40)
+    model = small_model(metrics=())
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[MeanPrediction("mean_p")])
+    history = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0, validation_split=0.25).history
+    assert all(0 < value < 1 for value in history["mean_p"] + history["val_mean_p"])
+    p = model.predict(x[30:], verbose=0)
+    assert history["val_mean_p"][-1] == pytest.approx(float(np.mean(p)), rel=1e-6)

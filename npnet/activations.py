@@ -92,20 +92,13 @@ class Linear(Activation):
         return dy
 
 
-@functools.lru_cache(maxsize=8)
-def _one(dtype: np.dtype) -> np.ndarray:
-    """1 as a read-only 0-d array: NumPy adds a 0-d array faster than a Python 1, which it converts every call."""
-    one = np.ones((), dtype)
-    one.flags.writeable = False
-    return one
-
-
-@functools.lru_cache(maxsize=8)
-def _zero(dtype: np.dtype) -> np.ndarray:
-    """0 as a read-only 0-d array: what ReLU's mask compares against (``ReLU.mask_calls``)."""
-    zero = np.zeros((), dtype)
-    zero.flags.writeable = False
-    return zero
+@functools.lru_cache(maxsize=16)
+def _constant(value: int, dtype: np.dtype) -> np.ndarray:
+    """``value`` as a read-only 0-d array of ``dtype``: NumPy takes a 0-d array faster than a Python
+    number, which it converts on every call (sigmoid's 1 + e, ReLU's mask [y > 0])."""
+    constant = np.full((), value, dtype)
+    constant.flags.writeable = False
+    return constant
 
 
 def zeros_like(a: np.ndarray) -> np.ndarray:
@@ -165,7 +158,7 @@ class ReLU(Activation):
         boolean array ``above``, if given, fit's step takes all its layers' masks at once, over one buffer
         (npnet.training.relu_masks).
         """
-        greater = partial(np.greater, y, _zero(y.dtype))   # [y > 0]
+        greater = partial(np.greater, y, _constant(0, y.dtype))   # [y > 0]
         if above is None or above is mask:
             return [partial(greater, mask)]   # into floats; or into booleans, a ``mask`` that is ``above``
         return [partial(greater, above), partial(copyto, mask, above)]
@@ -192,7 +185,7 @@ class Sigmoid(Activation):
         """1 / (1 + exp(-z)) in four calls. The exp call silences its overflow warning itself, unless
         the caller runs with overflow warnings off already (fit's steps, ``npnet.training.trainer``)."""
         exp = partial(np.exp, out, out) if overflow_silenced else partial(_exp_silencing_overflow, out)
-        return [partial(np.negative, z, out), exp, partial(np.add, out, _one(out.dtype), out),
+        return [partial(np.negative, z, out), exp, partial(np.add, out, _constant(1, out.dtype), out),
                 partial(np.reciprocal, out, out)]
 
     def backward(self, y, dy, out, z=None):

@@ -64,8 +64,8 @@ CATALOGUE: list[Bug] = [
               "step's db"))),
     Bug("relu-mask-from-y", "ReLU: the derivative [z >= 0] written for z, applied to y = max(z, 0)", (
         Patch(ReLU, "mask_calls",
-              "greater = partial(np.greater, y, _zero(y.dtype))",
-              "greater = partial(np.greater_equal, y, _zero(y.dtype))   # y >= 0 everywhere: the mask is all ones"),)),
+              "greater = partial(np.greater, y, _constant(0, y.dtype))",
+              "greater = partial(np.greater_equal, y, _constant(0, y.dtype))   # y >= 0 everywhere: the mask is all ones"),)),
     Bug("sigmoid-derivative-y", "sigmoid: f'(z) taken as y instead of y (1 - y)", (
         Patch(Sigmoid, "backward",
               "np.subtract(1, y, out=out)\nout *= y",
@@ -125,7 +125,7 @@ CATALOGUE: list[Bug] = [
               "return [partial(maximum, z, zeros_like(z), out)]",
               "return [lambda: np.maximum(z, 0.01 * z, out=out)]   # max(z, 0.01 z): leaky"),
         Patch(ReLU, "mask_calls",
-              "greater = partial(np.greater, y, _zero(y.dtype))\nif above is None or above is mask:\n"
+              "greater = partial(np.greater, y, _constant(0, y.dtype))\nif above is None or above is mask:\n"
               "return [partial(greater, mask)]\n"
               "return [partial(greater, above), partial(copyto, mask, above)]",
               "return [lambda: np.copyto(mask, np.where(y > 0, 1.0, 0.01))]   # the leaky slope, consistently "

@@ -8,10 +8,9 @@ order of events, and orchestrates the parts of this package.
 """
 from __future__ import annotations
 
-import functools
 import inspect
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable
 
 import numpy as np
@@ -267,7 +266,7 @@ def outputs_logs(step: Step, y: np.ndarray, sample_weight: np.ndarray | None, ou
     return {"loss": value + penalty, **metric_logs}
 
 
-@functools.lru_cache(maxsize=None)
+@lru_cache(maxsize=None)
 def _value_takes_losses(loss_type: type) -> bool:
     """Whether the loss's ``value`` takes ``losses`` (a subclass's own value(y_true, y_pred, sample_weight)
     does not), found once per class."""
@@ -314,7 +313,8 @@ class EpochOutputs:
     The epoch's loss is the mean over all its N K entries (each sample's weight
     included): Keras's batch-size-weighted mean of the batch losses, computed
     per epoch instead of per batch (about 10 NumPy calls for the tutorial's
-    N K = 16,080 entries; in blocks of rows on large data, ``SigmoidBinaryCrossentropy._value``). The metrics count over the whole
+    N K = 16,080 entries; in blocks of rows on large data,
+    ``SigmoidBinaryCrossentropy._value``). The metrics count over the whole
     epoch, as they would batch by batch. A single batch's loss stays at hand
     (``batch_loss``), for the divergence guard.
     """

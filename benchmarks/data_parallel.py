@@ -1,0 +1,244 @@
+"""Issue 16, two threads: the compute-bound epoch with each step's batch split across the cores.
+
+    python -m benchmarks.data_parallel [--repeats 5] [--threads 2] [--peers npnet,torch] [--write-results]
+
+At two threads OpenBLAS splits each matrix product across the cores and
+NumPy runs every elementwise call on one (benchmarks/RESULTS.md). Here each
+step is split instead, in two phases, each worker with single-threaded BLAS:
+
+1. **rows**: worker w takes rows ``w`` of the batch (half of them): gathers
+   them, runs the forward pass, the loss gradient dz = (p - y) / (N K), the
+   ReLU masks and the backward chain of dx products and mask products.
+   Every one of these calls reads and writes only the worker's rows of the
+   batch's arrays (shared by both workers): a row of x W is that row of x times W.
+2. **parameters** (after a barrier): worker w takes a contiguous half of the
+   flat parameter buffer, cut at a kernel row: the rows of each [dW; db] in
+   it, [dW; db][r0:r1] = ([h 1][:, r0:r1])^T dz over the whole batch, then
+   Adam's update of that half. Each entry of a gradient costs N
+   multiply-adds, so half the parameters is half the products' work.
+
+Then a second barrier: the next step's forward reads the updated weights.
+No sum is split or reordered: every output entry of every product is
+computed over the same terms as in the plain epoch (``epoch_plain``, the same
+calls over whole arrays), so the weights come out bit-equal where OpenBLAS
+accumulates an entry's terms in the same order whatever the block of rows
+it computes (``--check`` prints the largest difference).
+
+The epoch's arithmetic is benchmarks/compute_bound_ops.py's (row-major
+activations with the bias column, one boolean ReLU mask array, stacked Adam,
+each batch's rows gathered), full batches only.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import threading
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from benchmarks import harness
+from benchmarks.compute_bound_ops import BATCH, HIDDEN, INPUTS, OUTPUTS, make_state
+
+
+class Buffers:
+    """The arrays one step writes, batch-sized and shared by the workers, each view cut once."""
+
+    def __init__(self, state: dict, workers: int):
+        f32, sizes, k = np.float32, state["sizes"], OUTPUTS
+        widths = [o + 1 for o in HIDDEN]
+        self.x_batch = np.ones((BATCH, INPUTS + 1), f32)
+        self.hidden = [np.ones((BATCH, w), f32) for w in widths]          # [h 1] (N, O+1)
+        self.zeros = [np.zeros((BATCH, w), f32) for w in widths]
+        self.masks = [np.empty((BATCH, w), bool) for w in widths]
+        self.dx = [np.empty((BATCH, w), f32) for w in widths]
+        self.z, self.p, self.dz = (np.empty((BATCH, k), f32) for _ in range(3))
+        grads, offsets = state["grads"], state["offsets"]
+        self.dkernels = [grads[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])]
+        self.rows = _halves(BATCH, workers)
+        self.ranges = _parameter_ranges(state, workers)
+
+
+def _halves(n: int, parts: int) -> list[slice]:
+    cuts = [n * w // parts for w in range(parts + 1)]
+    return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
+
+
+def _parameter_ranges(state: dict, workers: int) -> list[tuple[slice, list[tuple[int, slice]]]]:
+    """Per worker: its slice of the flat buffer and, per kernel it touches, (layer, the kernel's rows),
+    the cuts at the kernel rows nearest to P w / workers."""
+    sizes, offsets = state["sizes"], state["offsets"]
+    row_starts = sorted({int(a + r * o) for a, i, o in zip(offsets, sizes, sizes[1:]) for r in range(i + 2)})
+    cuts = [0] + [min(row_starts, key=lambda s: abs(s - state["P"] * w / workers)) for w in range(1, workers)] + [state["P"]]
+    ranges = []
+    for lo, hi in zip(cuts, cuts[1:]):
+        blocks = []
+        for layer, (a, b, o) in enumerate(zip(offsets, offsets[1:], sizes[1:])):
+            if lo < b and hi > a:
+                blocks.append((layer, slice((max(lo, a) - a) // o, (min(hi, b) - a) // o)))
+        ranges.append((slice(lo, hi), blocks))
+    return ranges
+
+
+def _rows_phase(state: dict, buffers: Buffers, order: np.ndarray, rows: slice, y_epoch: np.ndarray,
+                z_epoch: np.ndarray, p_epoch: np.ndarray, constants: dict) -> None:
+    """Phase 1 on ``rows`` of the batch: gather, forward, dz, masks, the backward chain of dx."""
+    kernels, b = state["kernels"], buffers
+    xb = b.x_batch[rows]
+    np.take(state["x1"], order[rows], axis=0, out=xb, mode="clip")   # [x 1]: x1 carries the ones
+    h_in = xb
+    for h, zeros, kernel in zip(b.hidden, b.zeros, kernels):
+        np.matmul(h_in, kernel, out=h[rows, :-1])
+        np.maximum(h[rows], zeros[rows], out=h[rows])
+        h_in = h[rows]
+    z, p, dz = z_epoch[rows], p_epoch[rows], b.dz[rows]
+    np.matmul(h_in, kernels[-1], out=z)
+    np.negative(z, out=p)
+    np.exp(p, out=p)
+    np.add(p, constants["one"], out=p)
+    np.reciprocal(p, out=p)
+    np.subtract(p, y_epoch[rows], out=dz)
+    np.multiply(dz, constants["scale"], out=dz)
+    for h, zeros, mask in zip(b.hidden, b.zeros, b.masks):
+        np.greater(h[rows], zeros[rows], out=mask[rows])
+    for layer in range(len(kernels) - 1, 0, -1):
+        dx = b.dx[layer - 1][rows]
+        np.matmul(dz, kernels[layer].T, out=dx)
+        np.multiply(dx, b.masks[layer - 1][rows], out=dx)
+        dz = dx[:, :-1]
+
+
+def _parameters_phase(state: dict, buffers: Buffers, part: tuple[slice, list], alpha: np.float32,
+                      constants: dict) -> None:
+    """Phase 2 on a slice of the flat buffer: its rows of each [dW; db] over the whole batch, then Adam."""
+    b = buffers
+    below = [b.x_batch] + b.hidden
+    dz = [d[:, :-1] for d in b.dx] + [b.dz]
+    for layer, rows in part[1]:
+        np.matmul(below[layer][:, rows].T, dz[layer], out=b.dkernels[layer][rows])
+    span = part[0]
+    moments, g_and_g2 = state["moments"][:, span], state["g_and_g2"][:, span]
+    step, denominator, values = constants["step"][:, span], constants["denominator"][span], state["values"][span]
+    m, v, tmp = moments[0], moments[1], step[0]
+    np.square(g_and_g2[0], out=g_and_g2[1])
+    np.subtract(g_and_g2, moments, out=step)
+    np.multiply(step, constants["one_minus_betas"], out=step)
+    np.add(moments, step, out=moments)
+    np.sqrt(v, out=denominator)
+    np.add(denominator, constants["epsilon"], out=denominator)
+    np.multiply(m, alpha, out=tmp)
+    np.divide(tmp, denominator, out=tmp)
+    np.subtract(values, tmp, out=values)
+
+
+def _constants(state: dict) -> dict:
+    f32, P = np.float32, state["P"]
+    return {"one": np.array(1, f32), "epsilon": np.array(1e-7, f32), "scale": np.array(1.0 / (BATCH * OUTPUTS), f32),
+            "one_minus_betas": np.array([[1 - 0.9], [1 - 0.999]], f32),
+            "step": np.empty((2, P), f32), "denominator": np.empty(P, f32)}
+
+
+def epoch(state: dict, workers: int) -> float:
+    """One shuffled epoch of full batches, its steps split over ``workers`` threads (1: the plain epoch,
+    each call over the whole arrays); returns the epoch's mean training loss (BCE from the logits)."""
+    rows = len(state["x1"])
+    n = rows // BATCH * BATCH
+    order = state["generator"].permutation(rows)
+    y_epoch = np.take(state["y"], order[:n], axis=0)
+    z_epoch, p_epoch = np.empty((n, OUTPUTS), np.float32), np.empty((n, OUTPUTS), np.float32)
+    buffers, constants = Buffers(state, workers), _constants(state)
+    alphas = [np.float32(1e-3 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)) for t in range(1, n // BATCH + 1)]
+    batches = [(slice(a, a + BATCH), alpha) for a, alpha in zip(range(0, n, BATCH), alphas)]
+
+    def work(worker: int, barrier: threading.Barrier | None) -> None:
+        rows, part = buffers.rows[worker], buffers.ranges[worker]
+        for batch, alpha in batches:
+            _rows_phase(state, buffers, order[batch], rows, y_epoch[batch], z_epoch[batch], p_epoch[batch], constants)
+            if barrier is not None:
+                barrier.wait()
+            _parameters_phase(state, buffers, part, alpha, constants)
+            if barrier is not None:
+                barrier.wait()
+
+    if workers == 1:
+        work(0, None)
+    else:
+        barrier = threading.Barrier(workers)
+        others = [threading.Thread(target=work, args=(w, barrier)) for w in range(1, workers)]
+        for thread in others:
+            thread.start()
+        work(0, barrier)
+        for thread in others:
+            thread.join()
+    losses = np.maximum(z_epoch, 0) - z_epoch * y_epoch[:n] + np.log1p(np.exp(-np.abs(z_epoch)))
+    return float(losses.mean())
+
+
+def run(workers: int, blas_threads: int, seed: int, rows: int | None = None) -> tuple[float, np.ndarray]:
+    """Two epochs of a fresh state (the first rows of benchmarks.compute_bound_ops's data, all by default)
+    with BLAS limited to ``blas_threads``: the second epoch's seconds, and the weights (P,) after both."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(blas_threads, user_api="blas"):
+        state = make_state(seed, "stacked")
+        state["x1"], state["y"] = state["x1"][:rows], state["y"][:rows]
+        epoch(state, workers)   # warm-up: page faults, the thread pools
+        start = time.perf_counter()
+        epoch(state, workers)
+        return time.perf_counter() - start, state["values"].copy()
+
+
+def peer_epochs(names: list[str], threads: int, seed: int) -> Callable[[], dict[str, float]]:
+    """For each peer in ``names``: a function that times one compute-bound epoch of each in a fresh process
+    (benchmarks.scaling's ``--compute-bound-only --interleaved`` run: a warm-up epoch, then the timed one)."""
+    from benchmarks import isolated, peers, scaling
+    config = scaling.COMPUTE_BOUND
+    work = peers.Workload(config.hidden, config.batch_size, epochs=1)
+    directory = tempfile.mkdtemp()
+    data_path = Path(directory) / "compute_bound.npz"
+    x, y = scaling.synthetic(config.rows, config.inputs, config.outputs, seed)
+    np.savez(data_path, x=x, y=y, x_test=x[:1000], y_test=y[:1000])
+    return lambda: {name: isolated.run(name, data_path, work, seed, threads, timed_fits=1)["fit_seconds"][0]
+                    for name in names}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = harness.common_arguments(argparse.ArgumentParser(description=__doc__.splitlines()[0]), repeats=5)
+    parser.add_argument("--peers", default="", help="also time these peers' epochs (fresh processes), e.g. npnet,torch")
+    args = parser.parse_args(argv)
+    w = args.threads or 2   # the workers, and the BLAS threads of the plain epoch and of the peers
+    variants = {f"plain, BLAS {w} threads": (1, w), f"split over {w} workers, BLAS 1 thread each": (w, 1),
+                "plain, BLAS 1 thread": (1, 1)}
+    names = [name for name in args.peers.split(",") if name]
+    others = peer_epochs(names, w, args.seed)
+    times, values = {name: [] for name in [*variants, *names]}, {}
+    for index in range(args.repeats):
+        for name, (workers, blas) in variants.items():
+            seconds, values[name] = run(workers, blas, args.seed)
+            times[name].append(seconds)
+        for name, seconds in (others() if names else {}).items():
+            times[name].append(seconds)
+        harness.progress(f"round {index + 1}: " + ", ".join(f"{name} {t[-1]:.3f} s" for name, t in times.items()))
+    base = statistics.median(times[next(iter(variants))])
+    torch = statistics.median(times["torch"]) if "torch" in times else None
+    rows = [[name, f"{statistics.median(seconds):.3f}", f"{min(seconds):.3f}",
+             f"{statistics.median(seconds) / base:.3f}", f"{statistics.median(seconds) / torch:.3f}" if torch else "-"]
+            for name, seconds in times.items()]
+    reference = values["plain, BLAS 1 thread"]
+    notes = [f"- Largest |weights - the plain epoch's on one thread| after two epochs: "
+             + "; ".join(f"{name} {np.max(np.abs(v - reference)):.3g}" for name, v in values.items()),
+             f"- {args.repeats} rounds. In each, this module's epochs in this process (each variant two epochs "
+             f"of a fresh state, the second timed), then each peer in a fresh process with {w} threads "
+             "(benchmarks.scaling's compute-bound run: one warm-up epoch, one timed); medians over the rounds."]
+    report = "\n\n".join([f"### Compute-bound epoch, each step split over {w} threads\n\n"
+                           + harness.markdown_table(["epoch", "median (s)", "min (s)", "vs the first", "vs torch"], rows),
+                           "\n".join(notes), harness.machine_report(pools=False)])
+    harness.publish(args, "data-parallel", "The compute-bound step split across the cores", report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,38 +1,41 @@
-"""Issue 16, two threads: the compute-bound epoch with each step's batch split across the cores.
+"""Issue 16, two threads: the compute-bound epoch with each step split across the cores.
 
     python -m benchmarks.data_parallel [--repeats 5] [--threads 2] [--peers npnet,torch] [--write-results]
 
 At two threads OpenBLAS splits each matrix product across the cores and
 NumPy runs every elementwise call on one (benchmarks/RESULTS.md). Here each
-step is split instead, in two phases, each worker with single-threaded BLAS:
+step is split instead, in two phases, by ``--threads`` workers (the calling
+thread and the others), each with single-threaded BLAS:
 
-1. **rows**: worker w takes rows ``w`` of the batch (half of them): gathers
-   them, runs the forward pass, the loss gradient dz = (p - y) / (N K), the
-   ReLU masks and the backward chain of dx products and mask products.
-   Every one of these calls reads and writes only the worker's rows of the
-   batch's arrays (shared by both workers): a row of x W is that row of x times W.
-2. **parameters** (after a barrier): worker w takes a contiguous half of the
-   flat parameter buffer, cut at a kernel row: the rows of each [dW; db] in
-   it, [dW; db][r0:r1] = ([h 1][:, r0:r1])^T dz over the whole batch, then
-   Adam's update of that half. Each entry of a gradient costs N
-   multiply-adds, so half the parameters is half the products' work.
+1. **rows**: worker w takes the w-th block of the batch's rows: gathers them,
+   runs the forward pass, the loss gradient dz = (p - y) / (N K), the ReLU
+   masks and the backward chain of dx products and mask products. Every one
+   of these calls reads and writes only the worker's rows of the batch's
+   arrays, which the workers share: a row of x W is that row of x times W.
+2. **parameters** (after a barrier): worker w takes the w-th block of the
+   flat parameter buffer, cut at a kernel row: its rows of each [dW; db],
+   [dW; db][r0:r1] = ([h 1][:, r0:r1])^T dz over the whole batch, then Adam's
+   update of that block. Each entry of a gradient costs N multiply-adds, so
+   half the parameters is half the products' work.
 
 Then a second barrier: the next step's forward reads the updated weights.
-No sum is split or reordered: every output entry of every product is
-computed over the same terms as in the plain epoch (``epoch_plain``, the same
-calls over whole arrays), so the weights come out bit-equal where OpenBLAS
-accumulates an entry's terms in the same order whatever the block of rows
-it computes (``--check`` prints the largest difference).
+No sum is split or reordered: every entry of every product is computed over
+the same terms as in the plain epoch (``epoch(state, 1)``: the same calls
+over the whole arrays, one thread), so the weights come out bit-equal
+wherever OpenBLAS sums an entry's terms in the same order whatever block of
+rows it computes; the report gives the largest difference. (OpenBLAS's own
+two threads do not keep the bits of one.)
 
 The epoch's arithmetic is benchmarks/compute_bound_ops.py's (row-major
 activations with the bias column, one boolean ReLU mask array, stacked Adam,
-each batch's rows gathered), full batches only.
+each batch's rows gathered), full batches only. npnet's fit does not split
+its steps: its layers, losses and optimizers bind their calls to whole
+batches and whole parameter buffers (benchmarks/RESULTS.md says what it would take).
 """
 from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import threading
 import tempfile
@@ -229,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
              f"{statistics.median(seconds) / base:.3f}", f"{statistics.median(seconds) / torch:.3f}" if torch else "-"]
             for name, seconds in times.items()]
     reference = values["plain, BLAS 1 thread"]
-    notes = [f"- Largest |weights - the plain epoch's on one thread| after two epochs: "
+    notes = ["- Largest |weights - the plain epoch's on one thread| after two epochs: "
              + "; ".join(f"{name} {np.max(np.abs(v - reference)):.3g}" for name, v in values.items()),
              f"- {args.repeats} rounds. In each, this module's epochs in this process (each variant two epochs "
              f"of a fresh state, the second timed), then each peer in a fresh process with {w} threads "

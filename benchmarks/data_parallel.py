@@ -60,7 +60,7 @@ class Buffers:
         self.zeros = [np.zeros((BATCH, w), f32) for w in widths]
         self.masks = [np.empty((BATCH, w), bool) for w in widths]
         self.dx = [np.empty((BATCH, w), f32) for w in widths]
-        self.z, self.p, self.dz = (np.empty((BATCH, k), f32) for _ in range(3))
+        self.dz = np.empty((BATCH, k), f32)                                # the logits' gradient
         grads, offsets = state["grads"], state["offsets"]
         self.dkernels = [grads[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])]
         self.rows = _halves(BATCH, workers)
@@ -149,9 +149,9 @@ def _constants(state: dict) -> dict:
 def epoch(state: dict, workers: int) -> float:
     """One shuffled epoch of full batches, its steps split over ``workers`` threads (1: the plain epoch,
     each call over the whole arrays); returns the epoch's mean training loss (BCE from the logits)."""
-    rows = len(state["x1"])
-    n = rows // BATCH * BATCH
-    order = state["generator"].permutation(rows)
+    total = len(state["x1"])
+    n = total // BATCH * BATCH
+    order = state["generator"].permutation(total)
     y_epoch = np.take(state["y"], order[:n], axis=0)
     z_epoch, p_epoch = np.empty((n, OUTPUTS), np.float32), np.empty((n, OUTPUTS), np.float32)
     buffers, constants = Buffers(state, workers), _constants(state)
@@ -160,13 +160,19 @@ def epoch(state: dict, workers: int) -> float:
 
     def work(worker: int, barrier: threading.Barrier | None) -> None:
         rows, part = buffers.rows[worker], buffers.ranges[worker]
-        for batch, alpha in batches:
-            _rows_phase(state, buffers, order[batch], rows, y_epoch[batch], z_epoch[batch], p_epoch[batch], constants)
+        try:
+            for batch, alpha in batches:
+                _rows_phase(state, buffers, order[batch], rows, y_epoch[batch], z_epoch[batch], p_epoch[batch],
+                            constants)
+                if barrier is not None:
+                    barrier.wait()
+                _parameters_phase(state, buffers, part, alpha, constants)
+                if barrier is not None:
+                    barrier.wait()
+        except BaseException:
             if barrier is not None:
-                barrier.wait()
-            _parameters_phase(state, buffers, part, alpha, constants)
-            if barrier is not None:
-                barrier.wait()
+                barrier.abort()   # the other workers' waits raise instead of waiting for this one forever
+            raise
 
     if workers == 1:
         work(0, None)
@@ -195,13 +201,13 @@ def run(workers: int, blas_threads: int, seed: int, rows: int | None = None) -> 
         return time.perf_counter() - start, state["values"].copy()
 
 
-def peer_epochs(names: list[str], threads: int, seed: int) -> Callable[[], dict[str, float]]:
-    """For each peer in ``names``: a function that times one compute-bound epoch of each in a fresh process
-    (benchmarks.scaling's ``--compute-bound-only --interleaved`` run: a warm-up epoch, then the timed one)."""
+def peer_epochs(names: list[str], threads: int, seed: int, directory: str) -> Callable[[], dict[str, float]]:
+    """A function that times one compute-bound epoch of each peer in ``names`` in a fresh process
+    (benchmarks.scaling's ``--compute-bound-only --interleaved`` run: a warm-up epoch, then the timed one),
+    on data it writes into ``directory``."""
     from benchmarks import isolated, peers, scaling
     config = scaling.COMPUTE_BOUND
     work = peers.Workload(config.hidden, config.batch_size, epochs=1)
-    directory = tempfile.mkdtemp()
     data_path = Path(directory) / "compute_bound.npz"
     x, y = scaling.synthetic(config.rows, config.inputs, config.outputs, seed)
     np.savez(data_path, x=x, y=y, x_test=x[:1000], y_test=y[:1000])
@@ -217,15 +223,16 @@ def main(argv: list[str] | None = None) -> None:
     variants = {f"plain, BLAS {w} threads": (1, w), f"split over {w} workers, BLAS 1 thread each": (w, 1),
                 "plain, BLAS 1 thread": (1, 1)}
     names = [name for name in args.peers.split(",") if name]
-    others = peer_epochs(names, w, args.seed)
     times, values = {name: [] for name in [*variants, *names]}, {}
-    for index in range(args.repeats):
-        for name, (workers, blas) in variants.items():
-            seconds, values[name] = run(workers, blas, args.seed)
-            times[name].append(seconds)
-        for name, seconds in (others() if names else {}).items():
-            times[name].append(seconds)
-        harness.progress(f"round {index + 1}: " + ", ".join(f"{name} {t[-1]:.3f} s" for name, t in times.items()))
+    with tempfile.TemporaryDirectory() as directory:
+        others = peer_epochs(names, w, args.seed, directory) if names else dict
+        for index in range(args.repeats):
+            for name, (workers, blas) in variants.items():
+                seconds, values[name] = run(workers, blas, args.seed)
+                times[name].append(seconds)
+            for name, seconds in others().items():
+                times[name].append(seconds)
+            harness.progress(f"round {index + 1}: " + ", ".join(f"{name} {t[-1]:.3f} s" for name, t in times.items()))
     base = statistics.median(times[next(iter(variants))])
     torch = statistics.median(times["torch"]) if "torch" in times else None
     rows = [[name, f"{statistics.median(seconds):.3f}", f"{min(seconds):.3f}",

@@ -1,7 +1,10 @@
 """benchmarks.data_parallel: the step split over two threads trains as the plain step, and splits the work evenly."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
+import pytest
 
 from benchmarks import data_parallel
 from benchmarks.compute_bound_ops import make_state
@@ -36,3 +39,31 @@ def test_the_parameter_halves_tile_the_buffer_at_kernel_rows():
                    for i in range(state["offsets"][layer] + rows.start * state["sizes"][layer + 1],
                                   state["offsets"][layer] + rows.stop * state["sizes"][layer + 1])]
         assert covered == list(range(span.start, span.stop))
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")   # the worker's, on purpose
+def test_a_worker_that_fails_stops_the_epoch_instead_of_leaving_the_others_waiting(monkeypatch):
+    """The failing worker aborts the barrier, so the others' waits raise rather than block forever."""
+
+    state = make_state(0, "stacked")
+    state["x1"], state["y"] = state["x1"][:ROWS], state["y"][:ROWS]
+    real = data_parallel._parameters_phase
+
+    def failing(state, buffers, part, alpha, constants):
+        if part[0].start > 0:   # the second worker's half of the parameters
+            raise RuntimeError("worker failed")
+        real(state, buffers, part, alpha, constants)
+
+    monkeypatch.setattr(data_parallel, "_parameters_phase", failing)
+    outcome = []
+
+    def epoch():
+        try:
+            data_parallel.epoch(state, 2)
+        except threading.BrokenBarrierError:
+            outcome.append("broken")
+
+    runner = threading.Thread(target=epoch, daemon=True)   # a hang fails the test below, not the whole suite
+    runner.start()
+    runner.join(timeout=30)
+    assert outcome == ["broken"]

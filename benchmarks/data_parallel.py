@@ -146,9 +146,12 @@ def _constants(state: dict) -> dict:
             "step": np.empty((2, P), f32), "denominator": np.empty(P, f32)}
 
 
-def epoch(state: dict, workers: int) -> float:
+def epoch(state: dict, workers: int, concurrently: bool = True) -> float:
     """One shuffled epoch of full batches, its steps split over ``workers`` threads (1: the plain epoch,
-    each call over the whole arrays); returns the epoch's mean training loss (BCE from the logits)."""
+    each call over the whole arrays); returns the epoch's mean training loss (BCE from the logits).
+
+    ``concurrently=False`` runs the workers' phases one after the other in this thread: the same calls
+    on the same arrays, so the same bits on any CPU (the tests check the threads against it)."""
     total = len(state["x1"])
     n = total // BATCH * BATCH
     order = state["generator"].permutation(total)
@@ -176,6 +179,13 @@ def epoch(state: dict, workers: int) -> float:
 
     if workers == 1:
         work(0, None)
+    elif not concurrently:
+        for batch, alpha in batches:
+            for rows in buffers.rows:
+                _rows_phase(state, buffers, order[batch], rows, y_epoch[batch], z_epoch[batch], p_epoch[batch],
+                            constants)
+            for part in buffers.ranges:
+                _parameters_phase(state, buffers, part, alpha, constants)
     else:
         barrier = threading.Barrier(workers)
         others = [threading.Thread(target=work, args=(w, barrier)) for w in range(1, workers)]
@@ -188,16 +198,17 @@ def epoch(state: dict, workers: int) -> float:
     return float(losses.mean())
 
 
-def run(workers: int, blas_threads: int, seed: int, rows: int | None = None) -> tuple[float, np.ndarray]:
+def run(workers: int, blas_threads: int, seed: int, rows: int | None = None,
+        concurrently: bool = True) -> tuple[float, np.ndarray]:
     """Two epochs of a fresh state (the first rows of benchmarks.compute_bound_ops's data, all by default)
     with BLAS limited to ``blas_threads``: the second epoch's seconds, and the weights (P,) after both."""
     from threadpoolctl import threadpool_limits
     with threadpool_limits(blas_threads, user_api="blas"):
         state = make_state(seed, "stacked")
         state["x1"], state["y"] = state["x1"][:rows], state["y"][:rows]
-        epoch(state, workers)   # warm-up: page faults, the thread pools
+        epoch(state, workers, concurrently)   # warm-up: page faults, the thread pools
         start = time.perf_counter()
-        epoch(state, workers)
+        epoch(state, workers, concurrently)
         return time.perf_counter() - start, state["values"].copy()
 
 

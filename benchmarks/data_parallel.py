@@ -24,13 +24,19 @@ the same terms as in the plain epoch (``epoch(state, 1)``: the same calls
 over the whole arrays, one thread), so the weights come out bit-equal
 wherever OpenBLAS sums an entry's terms in the same order whatever block of
 rows it computes; the report gives the largest difference. (OpenBLAS's own
-two threads do not keep the bits of one.)
+two threads do not keep the bits of one.) Single-threaded BLAS in each
+worker is threadpoolctl's limit, which holds process-wide for a pthreads
+build of OpenBLAS, as in NumPy's wheels.
 
-The epoch's arithmetic is benchmarks/compute_bound_ops.py's (row-major
-activations with the bias column, one boolean ReLU mask array, stacked Adam,
-each batch's rows gathered), full batches only. npnet's fit does not split
-its steps: its layers, losses and optimizers bind their calls to whole
-batches and whole parameter buffers (benchmarks/RESULTS.md says what it would take).
+The plain epoch is benchmarks/compute_bound_ops.py's with the variants
+``take_batch`` and ``boolmul`` (row-major activations with the bias column,
+boolean ReLU masks, stacked Adam, each batch's rows gathered), full batches
+only (97 of the 98), its loss computed once at the end and no accuracy:
+tests/repo/test_data_parallel.py checks the weights are the same bits. It
+is not benchmarks/floor.py, whose activations are feature-major. npnet's fit
+does not split its steps: its layers, losses and optimizers bind their calls
+to whole batches and whole parameter buffers (benchmarks/RESULTS.md says
+what it would take).
 """
 from __future__ import annotations
 
@@ -50,10 +56,10 @@ from benchmarks.compute_bound_ops import BATCH, HIDDEN, INPUTS, OUTPUTS, make_st
 
 
 class Buffers:
-    """The arrays one step writes, batch-sized and shared by the workers, each view cut once."""
+    """The arrays one step writes, batch-sized and shared by the workers (each worker's rows of them)."""
 
     def __init__(self, state: dict, workers: int):
-        f32, sizes, k = np.float32, state["sizes"], OUTPUTS
+        f32, sizes, k = state["values"].dtype, state["sizes"], OUTPUTS   # float32 (float64 in a test)
         widths = [o + 1 for o in HIDDEN]
         self.x_batch = np.ones((BATCH, INPUTS + 1), f32)
         self.hidden = [np.ones((BATCH, w), f32) for w in widths]          # [h 1] (N, O+1)
@@ -63,11 +69,12 @@ class Buffers:
         self.dz = np.empty((BATCH, k), f32)                                # the logits' gradient
         grads, offsets = state["grads"], state["offsets"]
         self.dkernels = [grads[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])]
-        self.rows = _halves(BATCH, workers)
+        self.rows = _blocks(BATCH, workers)
         self.ranges = _parameter_ranges(state, workers)
 
 
-def _halves(n: int, parts: int) -> list[slice]:
+def _blocks(n: int, parts: int) -> list[slice]:
+    """``parts`` consecutive slices of range(n), their sizes within one of each other."""
     cuts = [n * w // parts for w in range(parts + 1)]
     return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
 
@@ -100,7 +107,7 @@ def _rows_phase(state: dict, buffers: Buffers, order: np.ndarray, rows: slice, y
         np.maximum(h[rows], zeros[rows], out=h[rows])
         h_in = h[rows]
     z, p, dz = z_epoch[rows], p_epoch[rows], b.dz[rows]
-    np.matmul(h_in, kernels[-1], out=z)
+    np.dot(h_in, kernels[-1], out=z)                 # the logits' rows: contiguous, as compute_bound_ops's call
     np.negative(z, out=p)
     np.exp(p, out=p)
     np.add(p, constants["one"], out=p)
@@ -116,7 +123,7 @@ def _rows_phase(state: dict, buffers: Buffers, order: np.ndarray, rows: slice, y
         dz = dx[:, :-1]
 
 
-def _parameters_phase(state: dict, buffers: Buffers, part: tuple[slice, list], alpha: np.float32,
+def _parameters_phase(state: dict, buffers: Buffers, part: tuple[slice, list], alpha: np.floating,
                       constants: dict) -> None:
     """Phase 2 on a slice of the flat buffer: its rows of each [dW; db] over the whole batch, then Adam."""
     b = buffers
@@ -140,7 +147,7 @@ def _parameters_phase(state: dict, buffers: Buffers, part: tuple[slice, list], a
 
 
 def _constants(state: dict) -> dict:
-    f32, P = np.float32, state["P"]
+    f32, P = state["values"].dtype, state["P"]
     return {"one": np.array(1, f32), "epsilon": np.array(1e-7, f32), "scale": np.array(1.0 / (BATCH * OUTPUTS), f32),
             "one_minus_betas": np.array([[1 - 0.9], [1 - 0.999]], f32),
             "step": np.empty((2, P), f32), "denominator": np.empty(P, f32)}
@@ -148,7 +155,8 @@ def _constants(state: dict) -> dict:
 
 def epoch(state: dict, workers: int, concurrently: bool = True) -> float:
     """One shuffled epoch of full batches, its steps split over ``workers`` threads (1: the plain epoch,
-    each call over the whole arrays); returns the epoch's mean training loss (BCE from the logits).
+    each call over the whole arrays); returns the epoch's mean training loss (BCE from the logits, its
+    log1p form; computed as the epoch's work, as npnet computes its epoch's loss).
 
     ``concurrently=False`` runs the workers' phases one after the other in this thread: the same calls
     on the same arrays, so the same bits on any CPU (the tests check the threads against it)."""
@@ -156,10 +164,12 @@ def epoch(state: dict, workers: int, concurrently: bool = True) -> float:
     n = total // BATCH * BATCH
     order = state["generator"].permutation(total)
     y_epoch = np.take(state["y"], order[:n], axis=0)
-    z_epoch, p_epoch = np.empty((n, OUTPUTS), np.float32), np.empty((n, OUTPUTS), np.float32)
+    z_epoch, p_epoch = np.empty((n, OUTPUTS), state["values"].dtype), np.empty((n, OUTPUTS), state["values"].dtype)
     buffers, constants = Buffers(state, workers), _constants(state)
-    alphas = [np.float32(1e-3 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)) for t in range(1, n // BATCH + 1)]
+    alphas = [state["values"].dtype.type(1e-3 * math.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)) for t in range(1, n // BATCH + 1)]
     batches = [(slice(a, a + BATCH), alpha) for a, alpha in zip(range(0, n, BATCH), alphas)]
+
+    failures: list[BaseException] = []   # another worker's exception, raised again in the calling thread
 
     def work(worker: int, barrier: threading.Barrier | None) -> None:
         rows, part = buffers.rows[worker], buffers.ranges[worker]
@@ -172,10 +182,13 @@ def epoch(state: dict, workers: int, concurrently: bool = True) -> float:
                 _parameters_phase(state, buffers, part, alpha, constants)
                 if barrier is not None:
                     barrier.wait()
-        except BaseException:
+        except BaseException as error:
+            if worker:
+                failures.append(error)
             if barrier is not None:
                 barrier.abort()   # the other workers' waits raise instead of waiting for this one forever
-            raise
+            if not worker:
+                raise
 
     if workers == 1:
         work(0, None)
@@ -188,13 +201,20 @@ def epoch(state: dict, workers: int, concurrently: bool = True) -> float:
                 _parameters_phase(state, buffers, part, alpha, constants)
     else:
         barrier = threading.Barrier(workers)
-        others = [threading.Thread(target=work, args=(w, barrier)) for w in range(1, workers)]
+        others = [threading.Thread(target=work, args=(w, barrier), daemon=True) for w in range(1, workers)]
         for thread in others:
             thread.start()
-        work(0, barrier)
+        try:
+            work(0, barrier)
+        except threading.BrokenBarrierError as broken:   # another worker failed: its error, not the barrier's
+            for thread in others:
+                thread.join()
+            if failures:
+                raise failures[0] from broken
+            raise
         for thread in others:
             thread.join()
-    losses = np.maximum(z_epoch, 0) - z_epoch * y_epoch[:n] + np.log1p(np.exp(-np.abs(z_epoch)))
+    losses = np.maximum(z_epoch, 0) - z_epoch * y_epoch + np.log1p(np.exp(-np.abs(z_epoch)))
     return float(losses.mean())
 
 
@@ -231,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers", default="", help="also time these peers' epochs (fresh processes), e.g. npnet,torch")
     args = parser.parse_args(argv)
     w = args.threads or 2   # the workers, and the BLAS threads of the plain epoch and of the peers
+    if w < 2:
+        parser.error("--threads: the split needs at least 2 threads")
     variants = {f"plain, BLAS {w} threads": (1, w), f"split over {w} workers, BLAS 1 thread each": (w, 1),
                 "plain, BLAS 1 thread": (1, 1)}
     names = [name for name in args.peers.split(",") if name]

@@ -122,6 +122,15 @@ class Dense(Layer):
                 and self.gives_ones_column)
 
     @property
+    def splits_rows(self) -> bool:
+        """Whether fit's split step may bind this layer's calls by blocks of rows (``Layer.splits_rows``): its
+        own forward and backward calls, a bias to fold, every weight trained, no penalty."""
+        cls = type(self)
+        own_calls = cls.forward_calls is Dense.forward_calls and cls.backward_calls is Dense.backward_calls
+        return (own_calls and writes_calls(self, Layer) and self.dWb is not None and not self.penalized
+                and self.activity_regularizer is None)
+
+    @property
     def _activation_calls(self) -> tuple:
         """The activation's (forward_calls, backward_calls): its NumPy calls (ReLU, sigmoid), or one call
         of its methods (the others, and a subclass that rewrote them)."""
@@ -163,7 +172,8 @@ class Dense(Layer):
         return dx
 
     def forward_calls(self, x: np.ndarray, training: bool = False, activate: bool = True,
-                      ones_column: bool = False, out: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+                      ones_column: bool = False, out: np.ndarray | None = None,
+                      rows: slice | None = None) -> tuple[Calls, np.ndarray]:
         """The calls that take x (N, I) or [x 1] (N, I+1) to y (N, O), or [y 1] (N, O+1) with ``ones_column``.
 
         With ``activate=False`` y is the logits z = x @ W + b: the output layer
@@ -171,25 +181,31 @@ class Dense(Layer):
         ``out``: the array y is written into instead of a work array: (N, O)
         row-major (fit hands the last layer the rows of its epoch's outputs), or
         with ``ones_column`` [y 1] (N, O+1) column-major with its last column of
-        ones set (fit's ReLU layers, npnet.training.relu_masks).
+        ones set (fit's ReLU layers, npnet.training.relu_masks). ``rows``: the
+        calls compute only those rows of y, from those of x, in the same arrays
+        (fit's split step, npnet.training.split; not with an activity penalty),
+        through np.matmul, which takes the blocks' strided views as they are.
         """
-        rows = self._work.rows(len(x))
+        work = self._work.rows(len(x))
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
+        block = slice(None) if rows is None else rows
+        y = work[1 if ones_column else 0] if out is None else out
         if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
-            y = rows[1] if out is None else out
-            z = y[:, :-1]
-            calls = [partial(product(z), kernel.T, x.T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
+            z = y[block, :-1]
+            multiply = product(z) if rows is None else np.matmul
+            calls = [partial(multiply, kernel.T, x[block].T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
-            y = z = rows[0] if out is None else out
-            calls = [partial(product(z), x, kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
+            z = y[block]
+            multiply = product(z) if rows is None else np.matmul
+            calls = [partial(multiply, x[block], kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
         if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
             calls.append(partial(np.add, z, self.b, z))       # (N, O) = (N, O) + (O,), broadcast over rows
         self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
         if activate and self._keeps_z:
-            self.z = rows[6]
-            calls.append(partial(copyto, self.z, z))       # (N, O), kept: y overwrites z below
+            self.z = work[6]
+            calls.append(partial(copyto, self.z[block], z))   # (N, O), kept: y overwrites z below
         if activate:
-            calls += self._activation_calls[0](y, y)            # y = f(z) in place; f(1) = 1 keeps the ones
+            calls += self._activation_calls[0](y[block], y[block])   # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
             self.a = y                                              # (N, O)
@@ -201,8 +217,8 @@ class Dense(Layer):
             calls.append(partial(setattr, self, "a", self.a))
         return calls, y
 
-    def backward_calls(self, dy: np.ndarray, need_dx: bool = True,
-                       relu_mask: np.ndarray | None = None) -> tuple[Calls, np.ndarray | None]:
+    def backward_calls(self, dy: np.ndarray, need_dx: bool = True, relu_mask: np.ndarray | None = None,
+                       rows: slice | None = None, weights: bool = True) -> tuple[Calls, np.ndarray | None]:
         """The calls that take dy (N, O) to dx (N, I) and write dW (I, O) and db (O,) unless the layer is frozen.
 
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
@@ -212,9 +228,13 @@ class Dense(Layer):
         ``relu_mask`` (N, O+1): ReLU's mask of [y 1], computed by fit's step for a ``relu_output``
         layer (npnet.training.relu_masks), 0.0/1.0 or booleans; dz = dy * mask then goes into dy, the
         array of the layer above, which nothing reads after this.
+        fit's split step (npnet.training.split) passes ``rows``, so that the calls compute dz and dx for
+        those rows only, in the same arrays, and ``weights=False``: [dW; db] sums over the whole batch,
+        and ``weight_gradient_calls`` takes it block of kernel rows by block after every worker's rows.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         x, calls = self.x, []
+        block = slice(None) if rows is None else rows
         if self.activity_regularizer is not None:
             da = self._activity_work.rows(len(dy))[1]
             calls.append(partial(self._add_activity_gradient, self.a, self.y, self.activated, dy, dz, da))
@@ -222,15 +242,17 @@ class Dense(Layer):
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
         elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
-            calls += self.activation.masked_backward_calls(relu_mask, dy, dy)   # (N, O+1), into dy: free after
+            calls += self.activation.masked_backward_calls(relu_mask[block], dy[block], dy[block])   # (N, O+1), into dy
             dz = dy[:, :-1]
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
-            calls += self._activation_calls[1](self.y, dy, dz1)   # (N, O+1)
+            calls += self._activation_calls[1](self.y[block], dy[block], dz1[block])   # (N, O+1)
             dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)
         else:
-            calls += self._activation_calls[1](self.y, dy, dz, self.z if self._keeps_z else None)   # (N, O)
+            calls += self._activation_calls[1](self.y[block], dy[block], dz[block],
+                                               self.z[block] if self._keeps_z else None)   # (N, O)
+        self._dz = dz                                           # (N, O): for weight_gradient_calls
         folded = x.shape[1] > self.input_dim
-        if self.dW is not None:
+        if self.dW is not None and weights:
             if folded:
                 calls.append(partial(dot, x.T, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
             else:
@@ -242,10 +264,19 @@ class Dense(Layer):
         if not need_dx:
             return calls, None
         if folded:                                              # dx1 (column-major) goes to a Dense
-            calls.append(partial(product(dx1), self.Wb, dz.T, dx1.T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
+            multiply = product(dx1) if rows is None else np.matmul
+            calls.append(partial(multiply, self.Wb, dz[block].T, dx1[block].T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
             return calls, dx1
-        calls.append(partial(product(dx), dz, self.W.T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
+        multiply = product(dx) if rows is None else np.matmul
+        calls.append(partial(multiply, dz[block], self.W.T, dx[block]))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
         return calls, dx
+
+    def weight_gradient_calls(self, kernel_rows: slice) -> Calls:
+        """Rows ``kernel_rows`` of [dW; db] (I+1, O) = [x 1]^T dz over the whole batch, from the [x 1] and dz
+        of the calls bound last (fit's split step, npnet.training.split: x carried its column of ones)."""
+        if self.dWb is None or self.x.shape[1] == self.input_dim:
+            raise ValueError(f"layer {self.name!r}: a block of [dW; db] needs a bias and an input with its ones")
+        return [partial(np.matmul, self.x[:, kernel_rows].T, self._dz, self.dWb[kernel_rows])]   # (r, O) = (r, N) @ (N, O)
 
     def _add_activity_gradient(self, a: np.ndarray, y: np.ndarray, activated: bool, dy: np.ndarray,
                                dz: np.ndarray, da: np.ndarray) -> None:

@@ -34,9 +34,8 @@ boolean ReLU masks, stacked Adam, each batch's rows gathered), full batches
 only (97 of the 98), its loss computed once at the end and no accuracy:
 tests/repo/test_data_parallel.py checks the weights are the same bits. It
 is not benchmarks/floor.py, whose activations are feature-major. npnet's fit
-does not split its steps: its layers, losses and optimizers bind their calls
-to whole batches and whole parameter buffers (benchmarks/RESULTS.md says
-what it would take).
+does not split its steps: split the same way, its column-major steps gained
+nothing (benchmarks/RESULTS.md, "Two threads: the step split across the cores").
 """
 from __future__ import annotations
 

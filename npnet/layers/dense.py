@@ -25,6 +25,14 @@ def product(out: np.ndarray) -> Any:
     return np.matmul if out.size >= MATMUL_MIN else dot
 
 
+def block_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Any:
+    """out = a @ b for blocks of rows (fit's split step): np.matmul, written as out^T = b^T a^T when out's
+    rows are not contiguous, so that BLAS writes along out's memory either way."""
+    if out.strides[-1] == out.itemsize:
+        return partial(np.matmul, a, b, out)
+    return partial(np.matmul, b.T, a.T, out.T)
+
+
 class Dense(Layer):
     """A fully connected layer: ``y = activation(x @ W + b)``.
 
@@ -190,14 +198,15 @@ class Dense(Layer):
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
         block = slice(None) if rows is None else rows
         y = work[1 if ones_column else 0] if out is None else out
-        if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
-            z = y[block, :-1]
-            multiply = product(z) if rows is None else np.matmul
-            calls = [partial(multiply, kernel.T, x[block].T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
+        if rows is not None:                            # a block of rows of y, in whatever order y is stored
+            z = y[rows, :-1] if ones_column else y[rows]
+            calls = [block_product(x[rows], kernel, z)]               # (n, O) = (n, I+1) @ (I+1, O)
+        elif ones_column:                               # y1 (column-major) goes to a Dense; its 1s are set once
+            z = y[:, :-1]
+            calls = [partial(product(z), kernel.T, x.T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
-            z = y[block]
-            multiply = product(z) if rows is None else np.matmul
-            calls = [partial(multiply, x[block], kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
+            z = y
+            calls = [partial(product(z), x, kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
         if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
             calls.append(partial(np.add, z, self.b, z))       # (N, O) = (N, O) + (O,), broadcast over rows
         self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
@@ -218,7 +227,8 @@ class Dense(Layer):
         return calls, y
 
     def backward_calls(self, dy: np.ndarray, need_dx: bool = True, relu_mask: np.ndarray | None = None,
-                       rows: slice | None = None, weights: bool = True) -> tuple[Calls, np.ndarray | None]:
+                       rows: slice | None = None, weights: bool = True,
+                       out: np.ndarray | None = None) -> tuple[Calls, np.ndarray | None]:
         """The calls that take dy (N, O) to dx (N, I) and write dW (I, O) and db (O,) unless the layer is frozen.
 
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
@@ -233,6 +243,8 @@ class Dense(Layer):
         and ``weight_gradient_calls`` takes it block of kernel rows by block after every worker's rows.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
+        if out is not None:   # the array dx goes into: [dx 1] (N, I+1) with the bias trick, else (N, I)
+            dx = dx1 = out
         x, calls = self.x, []
         block = slice(None) if rows is None else rows
         if self.activity_regularizer is not None:
@@ -263,12 +275,14 @@ class Dense(Layer):
                       if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
         if not need_dx:
             return calls, None
+        if rows is not None:                                    # a block of rows of dx, in whatever order dx is stored
+            dx = dx1 if folded else dx
+            calls.append(block_product(dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
+            return calls, dx
         if folded:                                              # dx1 (column-major) goes to a Dense
-            multiply = product(dx1) if rows is None else np.matmul
-            calls.append(partial(multiply, self.Wb, dz[block].T, dx1[block].T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
+            calls.append(partial(product(dx1), self.Wb, dz.T, dx1.T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
             return calls, dx1
-        multiply = product(dx) if rows is None else np.matmul
-        calls.append(partial(multiply, dz[block], self.W.T, dx[block]))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
+        calls.append(partial(product(dx), dz, self.W.T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
         return calls, dx
 
     def weight_gradient_calls(self, kernel_rows: slice) -> Calls:

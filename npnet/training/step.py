@@ -147,16 +147,20 @@ class Step:
         last = self.layers[-1]
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
         probabilities = np.empty_like(outputs) if self.logits and self.loss.computes_value_alone else None
-        relu = ReluBuffers(self.relu_layers, data.x.dtype)
+        relu = ReluBuffers(self.relu_layers, data.x.dtype, row_major=self.workers is not None)
+        dx_arrays: dict[int, dict[Layer, np.ndarray]] = {}   # the split step's row-major [dx 1], per batch size
         # the step's index within the epoch goes to an apply_calls that takes it (Adam's step sizes); an
         # optimizer's own apply_calls(pairs) binds the same calls for every step
         takes_step = "step" in inspect.signature(self.optimizer.apply_calls).parameters
         for index, end, x_calls, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
-            if self.workers is not None and len(x) >= self.workers.count:
+            if self.workers is not None:
                 kept = None if probabilities is None else probabilities[end - len(x):end]
+                if len(x) not in dx_arrays:
+                    dx_arrays[len(x)] = {layer: np.empty((len(x), layer.input_dim + 1), x.dtype)
+                                         for layer in self.layers[1:]}
                 self.programs.append(self._split_program(index, data, x, y, w, outputs[end - len(x):end], kept,
-                                                         relu_outputs, relu_masks))
+                                                         relu_outputs, relu_masks, dx_arrays[len(x)]))
                 continue
             calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end], outs=relu_outputs)
             calls = x_calls + calls + mask_calls
@@ -214,7 +218,8 @@ class Step:
                 for lo, hi in zip(cuts, cuts[1:])]
 
     def _split_program(self, index: int, data: Any, x: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-                       out: np.ndarray, kept: np.ndarray | None, relu_outputs: dict, relu_masks: dict) -> Calls:
+                       out: np.ndarray, kept: np.ndarray | None, relu_outputs: dict, relu_masks: dict,
+                       dx_arrays: dict) -> Calls:
         """Step ``index`` of the epoch split across ``workers``: the count of the step, then one call that
         runs the two phases (npnet.training.split), the rows of each worker, then its parameters."""
         rows_phase = []
@@ -228,6 +233,8 @@ class Step:
             calls += loss_calls
             for layer in self.layers[::-1]:                # the chain rule for these rows, last layer first
                 options = {"relu_mask": relu_masks[layer]} if layer in relu_masks else {}
+                if layer in dx_arrays:
+                    options["out"] = dx_arrays[layer]
                 layer_calls, d = layer.backward_calls(d, need_dx=layer is not self.layers[0], rows=block,
                                                       weights=False, **options)
                 calls += layer_calls

@@ -89,9 +89,13 @@ class Workers:
     all wait at a barrier before the next; the caller is worker 0. While the
     workers exist BLAS runs on one thread (OpenBLAS's own threads would take
     the cores); ``close`` puts its thread count back. A worker's exception is
-    raised again in the caller. Ctrl-C waits for the step's end: the caller
-    blocks SIGINT during a step and the workers always do, so an interrupt
-    leaves the weights of a whole step, as a whole step's update does.
+    raised again in the caller. Ctrl-C waits for the step's end: during a
+    step the caller's SIGINT handler only notes the signal, which is raised
+    again once every worker is through, so an interrupt leaves the weights of
+    whole steps, as fit's other steps do. (Blocking the signal in these
+    threads would not do: the kernel hands it to any thread that does not
+    block it, OpenBLAS's own among them, and Python then raises it in the
+    calling thread wherever it is.)
     """
 
     def __init__(self, count: int):
@@ -110,8 +114,6 @@ class Workers:
             thread.start()
 
     def _work(self, worker: int) -> None:
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})   # Ctrl-C goes to the caller
         while True:
             try:
                 self._barrier.wait()                      # a step begins (or the workers close)
@@ -131,9 +133,10 @@ class Workers:
     def run(self, phases: list[list[Calls]]) -> None:
         """One step: each phase's calls, worker w making ``phase[w]``, a barrier after each."""
         self._phases, self._errors = phases, np.geterr()
-        masked = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-        if masked:
-            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        interrupts: list[int] = []
+        noting = threading.current_thread() is threading.main_thread()   # where Python runs signal handlers
+        if noting:
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(signum))
         try:
             self._barrier.wait()
             for phase in phases:
@@ -147,8 +150,10 @@ class Workers:
             self._barrier.abort()
             raise
         finally:
-            if masked:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            if noting:
+                signal.signal(signal.SIGINT, previous)
+        if interrupts:
+            signal.raise_signal(signal.SIGINT)   # now, to whatever handled it before (KeyboardInterrupt)
 
     def close(self) -> None:
         """Let the threads end; BLAS's thread count as it was."""

@@ -18,7 +18,6 @@ from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
 from npnet.training import split
 from npnet.training.relu_masks import ReluBuffers
-from npnet.training.split import Workers
 
 
 class Step:
@@ -38,7 +37,7 @@ class Step:
         self.above_first = self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
         self.programs: list[Calls] = []   # fit's compiled steps, one per batch (``compile``)
-        self.workers: Workers | None = None   # the split step's, while fit runs (``compile``, ``close``)
+        self.workers: split.Workers | None = None   # the split step's, while fit runs (``compile``, ``close``)
         self._bound: tuple = (None, None)   # (x, training, calls, output) of the last ``forward``
         self.penalty = 0.0       # the regularizers' penalty in the last compiled step run, before its update
         self.penalty_sum = 0.0   # (batch size) x (the regularizers' penalty), summed over compiled steps run
@@ -142,7 +141,7 @@ class Step:
         self.penalty_sum, self.programs = 0.0, []
         self.close()
         if self.splits(data.batch_size):
-            self.workers = Workers(split.blas_threads())
+            self.workers = split.Workers(split.blas_threads())
             self.parameter_blocks = self._parameter_blocks(self.workers.count)
         last = self.layers[-1]
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)

@@ -43,7 +43,8 @@ class ReluBuffers:
     """The arrays of ``layers`` (hidden ReLU Dense layers, ``Layer.relu_output``) for each batch size.
 
     ``bind(n)`` gives, for a batch of n rows, each layer's output [y 1]
-    (n, O+1), column-major as Dense's own (docs/backprop.md#column-major-products),
+    (n, O+1), column-major as Dense's own (docs/backprop.md#column-major-products;
+    row-major with ``row_major``, for fit's split step, whose workers each take a block of rows),
     and its mask (n, O+1), all views of two flat buffers, with the calls
     that fill every mask from the outputs: 0.0/1.0 floats, or booleans from
     ``BOOLEAN_MASKS_MIN`` entries on.

@@ -8,8 +8,8 @@ single-threaded BLAS, taking each step in two phases:
 1. **rows**: worker w takes the w-th block of the batch's rows through the
    forward pass, the loss's gradient at the output, the ReLU masks and the
    backward chain of dx products. Each of these calls reads and writes only
-   its rows of the batch's arrays, which the workers share: a row of x W is
-   that row of x times W.
+   its rows of the batch's arrays, which the workers share (row-major, so
+   that each block is contiguous): a row of x W is that row of x times W.
 2. **parameters**, after a barrier: worker w takes the w-th block of the
    trainable parameters, cut at a kernel row: its rows of every [dW; db] over
    the whole batch, then the optimizer's update of that block. Every gradient
@@ -17,9 +17,7 @@ single-threaded BLAS, taking each step in two phases:
 
 A barrier ends the step: the next one reads the updated weights. No sum is
 split, so each entry of each product is over the same terms as in the whole
-step; measured on the compute-bound problem of benchmarks/data_parallel.py,
-the split epoch took 0.83-0.86 of the same arithmetic with OpenBLAS's two
-threads (benchmarks/RESULTS.md).
+step. ``Step.splits`` says where it applies; benchmarks/RESULTS.md what it saves.
 """
 from __future__ import annotations
 
@@ -116,9 +114,7 @@ class Workers:
     def _work(self, worker: int) -> None:
         while True:
             try:
-                self._barrier.wait()                      # a step begins (or the workers close)
-                if self._phases is None:
-                    return
+                self._barrier.wait()                      # a step begins (``close`` breaks the barrier)
                 with np.errstate(**self._errors):         # the caller's, as each thread has its own
                     for phase in self._phases:
                         run(phase[worker])
@@ -157,7 +153,6 @@ class Workers:
 
     def close(self) -> None:
         """Let the threads end; BLAS's thread count as it was."""
-        self._phases = None
         if not self._barrier.broken:
             self._barrier.abort()
         for thread in self._threads:

@@ -114,11 +114,9 @@ def zeros_like(a: np.ndarray) -> np.ndarray:
     cache), but ReLU's input has just been written by its product, and a 0-d
     zero for the compute-bound problem's first layer made its epoch 25 ms slower
     (benchmarks/RESULTS.md). The order matches a's, so that both operands are
-    read front to back: Dense's work arrays are column-major (``npnet.layers.dense``), and so is a
-    block of their rows (fit's split step, npnet.training.split), which is not contiguous; against
-    a row-major zero array, ReLU over such a block ran 9x slower.
+    read front to back: Dense's work arrays are column-major (``npnet.layers.dense``).
     """
-    return _zeros(a.shape, a.dtype, a.ndim > 1 and a.strides[0] < a.strides[-1])
+    return _zeros(a.shape, a.dtype, a.flags.f_contiguous)
 
 
 @functools.lru_cache(maxsize=64)

@@ -120,7 +120,7 @@ def assert_within(ours, theirs, bound, what: str) -> None:
 
 
 def first_gradient_bound(x1: np.ndarray, y: np.ndarray, kernels: list[np.ndarray],
-                         dtype) -> tuple[np.ndarray, np.ndarray]:
+                         dtype, sample_weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """For a ReLU net whose every layer takes [h 1] (the bias trick) with a sigmoid output and mean binary
     crossentropy: the gradient of its flat [W; b] kernels (P,), computed exactly (in float64) from
     [x 1] (N, I+1), y (N, K) and ``kernels`` [(I+1, O)], and an elementwise bound on |computed - exact|
@@ -129,7 +129,8 @@ def first_gradient_bound(x1: np.ndarray, y: np.ndarray, kernels: list[np.ndarray
     The bound above (gamma_n * sum|terms| a product, an input's error E moving a product by E |W|),
     carried through the backward pass too: where the exact z is within its error of 0 the computed ReLU
     mask may differ, so the bound takes the whole |dh| there; sigmoid is 1/4-Lipschitz and evaluated
-    within 8u; dz = (p - y) * s, s = 1/(N K) in ``dtype``, rounds twice. Worst cases add up over every
+    within 8u; dz = (p - y) * s, s = 1/(N K) in ``dtype``, rounds twice, and once more with a sample's
+    weight (``sample_weight`` (N,), scaling its row as Keras's mean does). Worst cases add up over every
     input of a layer, so for wide layers in float32 the bound can exceed the gradients themselves; in
     float64 it stays near 1e-7 of them (benchmarks' 512-256-128 net). The float64 computation's own
     error is left out: compare two computations in float64 within twice the bound.
@@ -153,6 +154,10 @@ def first_gradient_bound(x1: np.ndarray, y: np.ndarray, kernels: list[np.ndarray
     scale = float(np.dtype(dtype).type(1.0 / y.size))                         # the step's 0-d 1/(N K)
     dz = (p - y) * scale
     dz_error = scale * (0.25 * z_error + 8 * u * p + u * np.abs(p - y)) + u * np.abs(dz)
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, np.float64)[:, None]
+        dz = dz * weights
+        dz_error = dz_error * np.abs(weights) + u * np.abs(dz)
     grads, bounds = [], []
     for index in range(len(kernels) - 1, -1, -1):
         below, below_error, _, _ = saved[index]                              # the layer's input [h 1]

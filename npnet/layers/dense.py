@@ -25,12 +25,6 @@ def product(out: np.ndarray) -> Any:
     return np.matmul if out.size >= MATMUL_MIN else dot
 
 
-def block_product(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> Any:
-    """out = a @ b for blocks of rows (fit's split step): np.matmul, written as out^T = b^T a^T when out's
-    rows are not contiguous, so that BLAS writes along out's memory either way."""
-    if out.strides[-1] == out.itemsize:
-        return partial(np.matmul, a, b, out)
-    return partial(np.matmul, b.T, a.T, out.T)
 
 
 class Dense(Layer):
@@ -190,9 +184,9 @@ class Dense(Layer):
         row-major (fit hands the last layer the rows of its epoch's outputs), or
         with ``ones_column`` [y 1] (N, O+1) column-major with its last column of
         ones set (fit's ReLU layers, npnet.training.relu_masks). ``rows``: the
-        calls compute only those rows of y, from those of x, in the same arrays
-        (fit's split step, npnet.training.split; not with an activity penalty),
-        through np.matmul, which takes the blocks' strided views as they are.
+        calls compute only those rows of y, from those of x, in the same arrays,
+        row-major there (fit's split step, npnet.training.split, hands them over;
+        not with an activity penalty).
         """
         work = self._work.rows(len(x))
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
@@ -200,7 +194,7 @@ class Dense(Layer):
         y = work[1 if ones_column else 0] if out is None else out
         if rows is not None:                            # a block of rows of y, in whatever order y is stored
             z = y[rows, :-1] if ones_column else y[rows]
-            calls = [block_product(x[rows], kernel, z)]               # (n, O) = (n, I+1) @ (I+1, O)
+            calls = [partial(np.matmul, x[rows], kernel, z)]          # (n, O) = (n, I+1) @ (I+1, O)
         elif ones_column:                               # y1 (column-major) goes to a Dense; its 1s are set once
             z = y[:, :-1]
             calls = [partial(product(z), kernel.T, x.T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
@@ -277,7 +271,7 @@ class Dense(Layer):
             return calls, None
         if rows is not None:                                    # a block of rows of dx, in whatever order dx is stored
             dx = dx1 if folded else dx
-            calls.append(block_product(dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
+            calls.append(partial(np.matmul, dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
             return calls, dx
         if folded:                                              # dx1 (column-major) goes to a Dense
             calls.append(partial(product(dx1), self.Wb, dz.T, dx1.T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T

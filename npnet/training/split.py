@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import re
 import signal
 import threading
@@ -51,12 +52,18 @@ _SUFFIXES = ("scipy_openblas_{}64_", "scipy_openblas_{}", "openblas_{}64_", "ope
 
 @functools.lru_cache(maxsize=1)
 def _openblas() -> tuple[Callable[[], int], Callable[[int], None]] | None:
-    """(get, set) of the loaded OpenBLAS's thread count, found in /proc/self/maps (Linux), or None."""
+    """(get, set) of NumPy's OpenBLAS's thread count, found in /proc/self/maps (Linux), or None.
+
+    Another OpenBLAS may be loaded too (SciPy's, a system one): the libraries in NumPy's own
+    folders come first, NumPy's wheels bundling theirs beside the package (numpy.libs)."""
     try:
         with open("/proc/self/maps") as maps:
-            paths = sorted({line.split()[-1] for line in maps if re.search(r"openblas[^/]*\.so", line)})
+            paths = {line.split()[-1] for line in maps if re.search(r"openblas[^/]*\.so", line)}
     except OSError:
         return None
+    home = os.path.dirname(os.path.dirname(np.__file__))
+    numpys = (os.path.join(home, "numpy") + os.sep, os.path.join(home, "numpy.libs") + os.sep)
+    paths = sorted(paths, key=lambda path: (not path.startswith(numpys), path))
     for path in paths:
         try:
             library = ctypes.CDLL(path)
@@ -84,9 +91,10 @@ class Workers:
     """The calling thread and ``count - 1`` daemon threads running steps' phases together.
 
     ``run(phases)``: for each phase, worker w makes the calls ``phase[w]``, and
-    all wait at a barrier before the next; the caller is worker 0. While the
-    workers exist BLAS runs on one thread (OpenBLAS's own threads would take
-    the cores); ``close`` puts its thread count back. A worker's exception is
+    all wait at a barrier before the next; the caller is worker 0. During the
+    steps BLAS runs on one thread (OpenBLAS's own threads would take the
+    cores): ``run`` sets it, and ``release`` (after an epoch's steps, before
+    the validation pass and the callbacks) and ``close`` put its count back. A worker's exception is
     raised again in the caller. Ctrl-C waits for the step's end: during a
     step the caller's SIGINT handler only notes the signal, which is raised
     again once every worker is through, so an interrupt leaves the weights of
@@ -100,8 +108,7 @@ class Workers:
         self.count = count
         self._get, self._set = _openblas() or (None, None)
         self._blas_threads = self._get() if self._get is not None else None
-        if self._set is not None:
-            self._set(1)
+        self._single = False   # whether run set BLAS to one thread and release has not put it back
         self._barrier = threading.Barrier(count)
         self._phases: list[list[Calls]] | None = None
         self._errors: dict[str, Any] = {}
@@ -128,11 +135,16 @@ class Workers:
 
     def run(self, phases: list[list[Calls]]) -> None:
         """One step: each phase's calls, worker w making ``phase[w]``, a barrier after each."""
+        if not self._single and self._set is not None:
+            self._set(1)
+            self._single = True
         self._phases, self._errors = phases, np.geterr()
         interrupts: list[int] = []
-        noting = threading.current_thread() is threading.main_thread()   # where Python runs signal handlers
+        # where Python runs signal handlers, and a handler Python set (None: one set outside Python)
+        previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
+        noting = previous is not None
         if noting:
-            previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(signum))
+            signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(signum))
         try:
             self._barrier.wait()
             for phase in phases:
@@ -151,11 +163,16 @@ class Workers:
         if interrupts:
             signal.raise_signal(signal.SIGINT)   # now, to whatever handled it before (KeyboardInterrupt)
 
+    def release(self) -> None:
+        """BLAS's thread count as it was before the steps (the workers stay)."""
+        if self._single:
+            self._set(self._blas_threads)
+            self._single = False
+
     def close(self) -> None:
         """Let the threads end; BLAS's thread count as it was."""
         if not self._barrier.broken:
             self._barrier.abort()
         for thread in self._threads:
             thread.join()
-        if self._set is not None and self._blas_threads is not None:
-            self._set(self._blas_threads)
+        self.release()

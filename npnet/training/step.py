@@ -181,8 +181,10 @@ class Step:
         return outputs, probabilities
 
     # The split step (npnet.training.split) from a step of this many multiply-adds on: (batch rows) x
-    # (trainable parameters), each parameter's gradient taking one per row. See ``splits``.
-    SPLIT_MIN = 2 ** 25
+    # (trainable parameters), each parameter's gradient taking one per row. The compute-bound problem of
+    # benchmarks/scaling.py (2.2e8 a step) gains; a fit of two steps of 7e7 (a 32-32-32-1 net, batches
+    # of 32,768) lost, 0.056 against 0.046 s, its threads and buffers made for two steps. See ``splits``.
+    SPLIT_MIN = 2 ** 27
 
     def splits(self, batch_size: int) -> bool:
         """Whether fit splits its steps of ``batch_size`` rows across BLAS's threads (npnet.training.split).
@@ -243,6 +245,11 @@ class Step:
             calls = [call for layer, rows in kernel_rows for call in layer.weight_gradient_calls(rows)]
             parameters_phase.append(calls + self.optimizer.apply_calls(self.trainable, index, span=span))
         return [*self.optimizer.count_calls(index), partial(self.workers.run, [rows_phase, parameters_phase])]
+
+    def release(self) -> None:
+        """BLAS's thread count as it was before the split steps, if any ran (npnet.training.split)."""
+        if self.workers is not None:
+            self.workers.release()
 
     def close(self) -> None:
         """End the split step's workers, if any (BLAS's thread count as it was)."""

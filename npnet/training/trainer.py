@@ -370,6 +370,7 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
                 guard.before_last_step()
             for call in program:
                 call()
+    step.release()   # BLAS's threads back for the rest of the epoch, if its steps were split (npnet.training.split)
     logs = outputs.logs()
     if not math.isfinite(logs["loss"]):   # find the first batch whose loss is not finite
         for index in range(data.num_batches):
@@ -400,6 +401,7 @@ def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, outputs: 
         guard.before_last_step()   # any batch may be the last: a callback may stop the epoch
         with np.errstate(over="ignore"):   # as in ``_epoch``
             run(program)
+        step.release()
         value = outputs.batch_loss(index, update_metrics=True) + step.penalty
         end = min((index + 1) * data.batch_size, data.num_samples)
         loss_sum += (end - index * data.batch_size) * value

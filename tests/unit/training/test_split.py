@@ -74,35 +74,59 @@ def test_the_split_applies_where_every_part_binds_blocks_and_blas_has_threads(wo
     assert not Step(model(), bias_trick=True).splits(32)
 
 
-@pytest.mark.parametrize("gathers", [False, True], ids=["epoch-copy", "gathered"])
-@pytest.mark.parametrize("count", [2, 3])
-def test_the_split_step_computes_the_whole_steps_gradient_to_float64_rounding(workers, monkeypatch, count, gathers):
-    """One step over all the rows, in float64: the gradient the split step leaves in the model's buffer is
-    within the rounding bound of the exact one (tests/float_rounding.py), as is the whole step's, so the
-    two are within twice the bound; a block of rows or of parameters bound wrong is off by far more. Each
-    step's rows gathered from x (large data) or taken from the epoch's shuffled copy."""
-    if gathers:
-        monkeypatch.setattr(EpochIterator, "GATHER_BYTES", 0)
+def test_the_gather_calls_of_a_block_fill_its_rows_of_the_batch(monkeypatch):
+    """A split step gathers each block of a batch's rows on its own (large x): together they are the
+    rows the whole batch's gather takes, in its order, next to the column of ones."""
+    monkeypatch.setattr(EpochIterator, "GATHER_BYTES", 0)
     x, y = data()
-    gradients = {}
+    iterator = EpochIterator(x, y, None, 50, shuffle=True, ones_column=True)
+    for index, stop, x_calls, xb, _, _ in iterator.epoch():
+        for block in split.blocks(len(xb), 3):
+            for call in iterator.gather_calls(index, block):
+                call()
+        order = iterator.order[stop - len(xb):stop]
+        np.testing.assert_array_equal(xb, np.hstack([x[order], np.ones((len(xb), 1))]))
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "sample-weights"])
+@pytest.mark.parametrize("count", [2, 3])
+def test_the_split_step_computes_the_whole_steps_gradient_to_float64_rounding(workers, monkeypatch, count, weighted):
+    """In float64, the gradient of the second step (rows 40-79: no shuffle), split or whole, within the
+    rounding bound of the exact gradient at the weights that step started from (tests/float_rounding.py),
+    so the two are within twice the bound of each other; a block of rows, of parameters or of sample
+    weights bound wrong is off by far more. Then the update: Adam's second step of that gradient from
+    the optimizer's state before it, elementwise, so the same bits however it is cut."""
+    x, y = data()
+    weights = np.random.default_rng(5).uniform(0.5, 2.0, ROWS) if weighted else None
+    rows = slice(40, 80)
     for label in ("split", "whole"):
         if label == "whole":
             monkeypatch.setattr(Step, "SPLIT_MIN", np.inf)
         else:
             workers(count)
-        trained = model(dtype="float64")
-        start = [w.copy() for w in trained.get_weights()]
-        values = trained.parameters.values.copy()
-        trained.fit(x, y, batch_size=ROWS, epochs=1, verbose=0)
-        gradients[label] = trained.parameters.grads.copy()
-        # the update: Adam's first step of that gradient, elementwise, so the same bits however it is cut
-        optimizers.Adam().apply([(gradients[label].copy(), values)])
-        np.testing.assert_array_equal(trained.parameters.values, values)
-    kernels = [np.vstack([w, b[None]]) for w, b in zip(start[::2], start[1::2])]
-    exact, bound = float_rounding.first_gradient_bound(np.hstack([x, np.ones((ROWS, 1))]), y, kernels, np.float64)
-    for label, gradient in gradients.items():
-        assert np.all(np.abs(gradient - exact) <= 2 * bound), label
-    assert np.median(bound / np.maximum(np.abs(exact), 1e-300)) < 1e-6             # the bound is not vacuous
+        trained, seen = model(dtype="float64"), {}
+
+        def before(batch, logs):
+            if batch == 1:
+                seen.update(weights=[w.copy() for w in trained.get_weights()], values=trained.parameters.values.copy(),
+                            state=trained.optimizer.get_state())
+
+        def after(batch, logs):
+            if batch == 1:
+                seen.update(gradient=trained.parameters.grads.copy(), updated=trained.parameters.values.copy())
+        trained.fit(x, y, batch_size=40, epochs=1, verbose=0, shuffle=False, sample_weight=weights,
+                    callbacks=[npnet.callbacks.LambdaCallback(on_train_batch_begin=before, on_train_batch_end=after)])
+        start = seen["weights"]
+        kernels = [np.vstack([w, b[None]]) for w, b in zip(start[::2], start[1::2])]
+        exact, bound = float_rounding.first_gradient_bound(np.hstack([x[rows], np.ones((40, 1))]), y[rows], kernels,
+                                                           np.float64, None if weights is None else weights[rows])
+        assert np.all(np.abs(seen["gradient"] - exact) <= 2 * bound), label
+        assert np.median(bound / np.maximum(np.abs(exact), 1e-300)) < 1e-6         # the bound is not vacuous
+        adam = optimizers.Adam()
+        adam.build([seen["values"]])
+        adam.set_state(seen["state"])
+        adam.apply([(seen["gradient"].copy(), seen["values"])])
+        np.testing.assert_array_equal(seen["updated"], seen["values"])
 
 
 def test_the_workers_agree_with_themselves_when_the_caller_is_slowed(workers, monkeypatch):
@@ -135,14 +159,40 @@ def test_the_workers_agree_with_themselves_when_the_caller_is_slowed(workers, mo
 
 
 def test_batch_hooks_see_the_split_steps_of_the_epoch_path(workers):
-    """With a batch callback fit runs the same split steps one at a time: the same weights to the bit."""
+    """With a batch callback fit runs the same split steps one at a time: the same weights to the bit, and
+    the same accuracy, which the epoch's path counts from the probabilities its steps left and the
+    batch hooks' path from the outputs."""
     x, y = data()
-    weights = []
+    weights, accuracies = [], []
     for callbacks in ([], [npnet.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: None)]):
         trained = model()
-        trained.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=callbacks)
+        history = trained.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=callbacks).history
         weights.append(trained.get_weights())
+        accuracies.append(history["accuracy"])
     for ours, theirs in zip(*weights):
+        np.testing.assert_array_equal(ours, theirs)
+    assert accuracies[0] == accuracies[1]
+
+
+def test_the_workers_agree_with_themselves_when_their_calls_interleave(workers, monkeypatch):
+    """Bit for bit: every worker sleeps before each of its calls, so that their calls interleave; work
+    arrays that two workers shared would be written by one between another's calls."""
+    workers(2)
+    x, y = data()
+    results, calls_made = [], []
+    for interleaved in (False, True):
+        if interleaved:
+            def sleepy_run(calls):
+                for call in calls:
+                    time.sleep(0.0001)
+                    calls_made.append(1)
+                    call()
+            monkeypatch.setattr(split, "run", sleepy_run)
+        trained = model(hidden=(24, 16))
+        trained.fit(x, y, batch_size=60, epochs=2, verbose=0)
+        results.append(trained.get_weights())
+    assert calls_made
+    for ours, theirs in zip(*results):
         np.testing.assert_array_equal(ours, theirs)
 
 

@@ -26,7 +26,7 @@ from npnet.optimizers.base import Optimizer
 # a partial of a NumPy function, or a lambda where the learner's arithmetic needs a temporary.
 FOLDED = "calls.append(partial(dot, x.T, dz, self.dWb))"
 # The 1/(N K) of sigmoid + binary crossentropy's gradient dz = (p - y) / (N K), on fit's path and the textbook's.
-SCALE = "calls.append(partial(np.multiply, dz, np.array(1.0 / y.size, dz.dtype), dz))"
+SCALE = "calls.append(partial(np.multiply, dz, np.array(1.0 / (entries or y.size), dz.dtype), dz))"
 
 CATALOGUE: list[Bug] = [
     Bug("bias-gradient-all-axes", "Dense: the bias gradient summed over every axis (np.sum without axis=0)", (

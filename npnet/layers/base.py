@@ -84,6 +84,11 @@ class Layer:
     # A Dense layer whose activation is ReLU itself: fit's step may hand it the array for its
     # output [y 1] and its mask [y > 0], to take all such masks in one call (npnet.training.relu_masks).
     relu_output: bool = False
+    # A layer whose forward and backward calls can be bound for a block of a batch's rows, and its
+    # weights' gradient for a block of its kernel's rows over the whole batch (``forward_calls(...,
+    # rows=)``, ``backward_calls(..., rows=, weights=False)``, ``weight_gradient_calls``): fit's split
+    # step (npnet.training.split). Each row of its output depends on that row of its input alone.
+    splits_rows: bool = False
 
     def __init__(self, name: str | None = None, trainable: bool = True,
                  input_dim: int | None = None, input_shape: tuple[int] | None = None):

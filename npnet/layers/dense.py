@@ -25,6 +25,8 @@ def product(out: np.ndarray) -> Any:
     return np.matmul if out.size >= MATMUL_MIN else dot
 
 
+
+
 class Dense(Layer):
     """A fully connected layer: ``y = activation(x @ W + b)``.
 
@@ -122,6 +124,15 @@ class Dense(Layer):
                 and self.gives_ones_column)
 
     @property
+    def splits_rows(self) -> bool:
+        """Whether fit's split step may bind this layer's calls by blocks of rows (``Layer.splits_rows``): its
+        own forward and backward calls, a bias to fold, every weight trained, no penalty."""
+        cls = type(self)
+        own_calls = cls.forward_calls is Dense.forward_calls and cls.backward_calls is Dense.backward_calls
+        return (own_calls and writes_calls(self, Layer) and self.dWb is not None and not self.penalized
+                and self.activity_regularizer is None)
+
+    @property
     def _activation_calls(self) -> tuple:
         """The activation's (forward_calls, backward_calls): its NumPy calls (ReLU, sigmoid), or one call
         of its methods (the others, and a subclass that rewrote them)."""
@@ -163,7 +174,8 @@ class Dense(Layer):
         return dx
 
     def forward_calls(self, x: np.ndarray, training: bool = False, activate: bool = True,
-                      ones_column: bool = False, out: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+                      ones_column: bool = False, out: np.ndarray | None = None,
+                      rows: slice | None = None) -> tuple[Calls, np.ndarray]:
         """The calls that take x (N, I) or [x 1] (N, I+1) to y (N, O), or [y 1] (N, O+1) with ``ones_column``.
 
         With ``activate=False`` y is the logits z = x @ W + b: the output layer
@@ -171,25 +183,32 @@ class Dense(Layer):
         ``out``: the array y is written into instead of a work array: (N, O)
         row-major (fit hands the last layer the rows of its epoch's outputs), or
         with ``ones_column`` [y 1] (N, O+1) column-major with its last column of
-        ones set (fit's ReLU layers, npnet.training.relu_masks).
+        ones set (fit's ReLU layers, npnet.training.relu_masks). ``rows``: the
+        calls compute only those rows of y, from those of x, in the same arrays,
+        row-major there (fit's split step, npnet.training.split, hands them over;
+        not with an activity penalty).
         """
-        rows = self._work.rows(len(x))
+        work = self._work.rows(len(x))
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
-        if ones_column:                                 # y1 (column-major) goes to a Dense; its 1s are set once
-            y = rows[1] if out is None else out
+        block = slice(None) if rows is None else rows
+        y = work[1 if ones_column else 0] if out is None else out
+        if rows is not None:                            # a block of rows of y, in whatever order y is stored
+            z = y[rows, :-1] if ones_column else y[rows]
+            calls = [partial(np.matmul, x[rows], kernel, z)]          # (n, O) = (n, I+1) @ (I+1, O)
+        elif ones_column:                               # y1 (column-major) goes to a Dense; its 1s are set once
             z = y[:, :-1]
             calls = [partial(product(z), kernel.T, x.T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
-            y = z = rows[0] if out is None else out
+            z = y
             calls = [partial(product(z), x, kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
         if kernel is self.W and self.use_bias:          # x without its ones: the bias added on its own
             calls.append(partial(np.add, z, self.b, z))       # (N, O) = (N, O) + (O,), broadcast over rows
         self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
         if activate and self._keeps_z:
-            self.z = rows[6]
-            calls.append(partial(copyto, self.z, z))       # (N, O), kept: y overwrites z below
+            self.z = work[6]
+            calls.append(partial(copyto, self.z[block], z))   # (N, O), kept: y overwrites z below
         if activate:
-            calls += self._activation_calls[0](y, y)            # y = f(z) in place; f(1) = 1 keeps the ones
+            calls += self._activation_calls[0](y[block], y[block])   # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
             self.a = y                                              # (N, O)
@@ -201,8 +220,9 @@ class Dense(Layer):
             calls.append(partial(setattr, self, "a", self.a))
         return calls, y
 
-    def backward_calls(self, dy: np.ndarray, need_dx: bool = True,
-                       relu_mask: np.ndarray | None = None) -> tuple[Calls, np.ndarray | None]:
+    def backward_calls(self, dy: np.ndarray, need_dx: bool = True, relu_mask: np.ndarray | None = None,
+                       rows: slice | None = None, weights: bool = True,
+                       out: np.ndarray | None = None) -> tuple[Calls, np.ndarray | None]:
         """The calls that take dy (N, O) to dx (N, I) and write dW (I, O) and db (O,) unless the layer is frozen.
 
         dz = dy * f'(z); dW = x^T dz; db = dz^T 1 (the sum over the batch); dx = dz W^T
@@ -212,9 +232,15 @@ class Dense(Layer):
         ``relu_mask`` (N, O+1): ReLU's mask of [y 1], computed by fit's step for a ``relu_output``
         layer (npnet.training.relu_masks), 0.0/1.0 or booleans; dz = dy * mask then goes into dy, the
         array of the layer above, which nothing reads after this.
+        fit's split step (npnet.training.split) passes ``rows``, so that the calls compute dz and dx for
+        those rows only, in the same arrays, and ``weights=False``: [dW; db] sums over the whole batch,
+        and ``weight_gradient_calls`` takes it block of kernel rows by block after every worker's rows.
         """
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
+        if out is not None:   # the array dx goes into: [dx 1] (N, I+1) with the bias trick, else (N, I)
+            dx = dx1 = out
         x, calls = self.x, []
+        block = slice(None) if rows is None else rows
         if self.activity_regularizer is not None:
             da = self._activity_work.rows(len(dy))[1]
             calls.append(partial(self._add_activity_gradient, self.a, self.y, self.activated, dy, dz, da))
@@ -222,15 +248,17 @@ class Dense(Layer):
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
         elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
-            calls += self.activation.masked_backward_calls(relu_mask, dy, dy)   # (N, O+1), into dy: free after
+            calls += self.activation.masked_backward_calls(relu_mask[block], dy[block], dy[block])   # (N, O+1), into dy
             dz = dy[:, :-1]
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
-            calls += self._activation_calls[1](self.y, dy, dz1)   # (N, O+1)
+            calls += self._activation_calls[1](self.y[block], dy[block], dz1[block])   # (N, O+1)
             dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)
         else:
-            calls += self._activation_calls[1](self.y, dy, dz, self.z if self._keeps_z else None)   # (N, O)
+            calls += self._activation_calls[1](self.y[block], dy[block], dz[block],
+                                               self.z[block] if self._keeps_z else None)   # (N, O)
+        self._dz = dz                                           # (N, O): for weight_gradient_calls
         folded = x.shape[1] > self.input_dim
-        if self.dW is not None:
+        if self.dW is not None and weights:
             if folded:
                 calls.append(partial(dot, x.T, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
             else:
@@ -241,11 +269,22 @@ class Dense(Layer):
                       if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
         if not need_dx:
             return calls, None
+        if rows is not None:                                    # a block of rows of dx, in whatever order dx is stored
+            dx = dx1 if folded else dx
+            calls.append(partial(np.matmul, dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
+            return calls, dx
         if folded:                                              # dx1 (column-major) goes to a Dense
             calls.append(partial(product(dx1), self.Wb, dz.T, dx1.T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
             return calls, dx1
         calls.append(partial(product(dx), dz, self.W.T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
         return calls, dx
+
+    def weight_gradient_calls(self, kernel_rows: slice) -> Calls:
+        """Rows ``kernel_rows`` of [dW; db] (I+1, O) = [x 1]^T dz over the whole batch, from the [x 1] and dz
+        of the calls bound last (fit's split step, npnet.training.split: x carried its column of ones)."""
+        if self.dWb is None or self.x.shape[1] == self.input_dim:
+            raise ValueError(f"layer {self.name!r}: a block of [dW; db] needs a bias and an input with its ones")
+        return [partial(np.matmul, self.x[:, kernel_rows].T, self._dz, self.dWb[kernel_rows])]   # (r, O) = (r, N) @ (N, O)
 
     def _add_activity_gradient(self, a: np.ndarray, y: np.ndarray, activated: bool, dy: np.ndarray,
                                dz: np.ndarray, da: np.ndarray) -> None:

@@ -31,6 +31,9 @@ class Loss:
 
     name = "loss"
     accuracy_metric: str | None = None
+    # Whether ``gradient_calls(..., rows=...)`` binds the gradient of a block of a batch's rows, for fit's
+    # split step (npnet.training.split): sigmoid with binary crossentropy.
+    splits_rows = False
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> float:
         """Batch loss: per-sample losses (N,), weighted by ``sample_weight`` (N,) if given, summed, divided by N."""

@@ -302,12 +302,14 @@ class SigmoidBinaryCrossentropy(Loss):
         return self.backward()
 
     def gradient_calls(self, y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray | None = None,
-                       probabilities: np.ndarray | None = None) -> tuple[Calls, np.ndarray]:
+                       probabilities: np.ndarray | None = None, rows: slice | None = None) -> tuple[Calls, np.ndarray]:
         """``gradient``'s calls, bound to these arrays, for fit's step (which silences exp's overflow itself);
         p goes into ``probabilities`` if given.
 
         Smoothed labels are computed from y at each step, so they take the one-call binding of ``gradient``,
-        as does a subclass that rewrote ``gradient`` or ``backward``.
+        as does a subclass that rewrote ``gradient`` or ``backward``. ``rows``: the calls compute p and dz
+        for those rows only, dz still divided by the whole batch's N K (fit's split step,
+        npnet.training.split; ``splits_rows`` says when this loss can).
         """
         own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
                     and type(self).backward is SigmoidBinaryCrossentropy.backward)
@@ -318,7 +320,19 @@ class SigmoidBinaryCrossentropy(Loss):
             return calls, dz
         _, dz, p = self._rows(y_pred)
         p = p if probabilities is None else probabilities
-        return self.probability_calls(y_pred, p) + self.dz_calls(p, y_true, sample_weight, dz), dz
+        if rows is None:
+            return self.probability_calls(y_pred, p) + self.dz_calls(p, y_true, sample_weight, dz), dz
+        weights = None if sample_weight is None else sample_weight[rows]
+        return (self.probability_calls(y_pred[rows], p[rows])
+                + self.dz_calls(p[rows], y_true[rows], weights, dz[rows], entries=y_true.size)), dz
+
+    @property
+    def splits_rows(self) -> bool:
+        """Whether ``gradient_calls`` can take a block of rows: its own NumPy calls, no pos_weight."""
+        own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
+                    and type(self).backward is SigmoidBinaryCrossentropy.backward
+                    and type(self).gradient_calls is SigmoidBinaryCrossentropy.gradient_calls)
+        return own_math and not self.label_smoothing and self.pos_weight is None
 
     def probability_calls(self, y_pred: np.ndarray, out: np.ndarray) -> Calls:
         """p = sigmoid(z) (N, K) into ``out``, for callers that run with overflow warnings off (fit)."""
@@ -334,13 +348,15 @@ class SigmoidBinaryCrossentropy(Loss):
         run(self.dz_calls(self.probabilities, self.y_true, self.sample_weight, dz))
         return dz
 
-    def dz_calls(self, p: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, dz: np.ndarray) -> Calls:
-        """The calls that write dz = (p - y) / (N*K) (N, K) into ``dz``, row n scaled by s_n with sample weights."""
+    def dz_calls(self, p: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None, dz: np.ndarray,
+                 entries: int | None = None) -> Calls:
+        """The calls that write dz = (p - y) / (N*K) (N, K) into ``dz``, row n scaled by s_n with sample weights;
+        N*K is ``entries`` when these are some rows of a batch (y.size by default)."""
         if self.pos_weight is None:
             calls = [partial(np.subtract, p, y, dz)]
         else:
             calls = [partial(_dlogits_into, p, y, self.pos_weight, dz)]
-        calls.append(partial(np.multiply, dz, np.array(1.0 / y.size, dz.dtype), dz))   # dz *= 1 / (N K)
+        calls.append(partial(np.multiply, dz, np.array(1.0 / (entries or y.size), dz.dtype), dz))   # dz *= 1 / (N K)
         if sample_weight is not None:
             calls.append(partial(np.multiply, dz, sample_weight[:, None], dz))
         return calls

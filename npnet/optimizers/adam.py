@@ -129,16 +129,18 @@ class Adam(Optimizer):
                         partial(np.divide, tmp, denominator, tmp),
                         partial(np.subtract, param, tmp, param)]    # w -= m * alpha / (sqrt(v) + epsilon)
 
-    def apply_calls(self, pairs, step):
+    def apply_calls(self, pairs, step, span=None):
         """fit's step number ``step`` of an epoch as calls: count the step, then ``update_calls`` on the
         model's buffers with alpha_t read from this step's entry of the epoch's step sizes
         (``prepare_steps``), squaring the gradient into the row below it.
 
         With clipping or weight decay (each a step of its own before the update), or a subclass's own
-        ``update_step``, the one call of ``apply``.
+        ``update_step``, the one call of ``apply``. ``span``, a slice of the parameters when
+        ``splits_parameters``: the update of that slice alone, without the count (fit's split step,
+        npnet.training.split, counts the step once: ``count_calls``); every slot the size of the
+        parameters is cut the same way, as Adam's update is elementwise.
         """
-        if (self._clipping or self.weight_decay is not None or len(pairs) != 1
-                or type(self).update_step is not Adam.update_step):
+        if not self.splits_parameters or len(pairs) != 1:
             return super().apply_calls(pairs)
         (grad, param), slots = pairs[0], self._slots[0]
         while len(self._step_sizes) <= step:
@@ -147,7 +149,23 @@ class Adam(Optimizer):
         # g*g goes into the row below the gradient in the model's buffer; a subclass's own update_calls
         # gets the three arguments it was written for
         rows = {"gradients": with_row_below(grad)} if type(self).update_calls is Adam.update_calls else {}
-        return [partial(self._count_step, slots["alpha"]), *self.update_calls(grad, param, slots, **rows)]
+        if span is None:
+            return [*self.count_calls(step), *self.update_calls(grad, param, slots, **rows)]
+        size = param.size
+        slots = {name: array[..., span] if array.ndim and array.shape[-1] == size else array
+                 for name, array in slots.items()}
+        rows = {name: None if array is None else array[:, span] for name, array in rows.items()}
+        return self.update_calls(grad[span], param[span], slots, **rows)
+
+    @property
+    def splits_parameters(self) -> bool:
+        """Whether ``apply_calls`` takes a slice of the parameters: an update of NumPy calls, elementwise."""
+        return not (self._clipping or self.weight_decay is not None) and type(self).update_step is Adam.update_step
+
+    def count_calls(self, step):
+        """The call that counts fit's step number ``step`` of an epoch (and computes its alpha_t if the
+        learning rate is a callable, as ``update_step`` does)."""
+        return [partial(self._count_step, self._step_sizes[step])]
 
     def prepare_steps(self, first, count):
         """alpha_t of the next ``count`` steps into the step sizes of compiled steps ``first`` ..

@@ -75,6 +75,9 @@ class Optimizer:
     hyperparameters: tuple[str, ...] = ()
     slot_names: tuple[str, ...] = ()
     scratch_names: tuple[str, ...] = ()
+    # Whether ``apply_calls(pairs, step, span=...)`` binds the update of a slice of the parameters, and
+    # ``count_calls(step)`` the count of the step, for fit's split step (npnet.training.split): Adam.
+    splits_parameters = False
 
     def __init__(self, learning_rate: LearningRate, weight_decay: float | None = None,
                  clipnorm: float | None = None, clipvalue: float | None = None,

@@ -129,6 +129,16 @@ class EpochIterator:
                 np.take(sample_weight, self.order, out=self.sample_weight, mode="clip")
         return self._batches
 
+    def gather_calls(self, index: int, rows: slice) -> list:
+        """The calls that gather rows ``rows`` of batch ``index`` into its array (a block of what its
+        ``x_calls`` gather; none unless ``gathers``), for fit's split step (npnet.training.split)."""
+        if not self.gathers:
+            return []
+        _, stop, _, xb, _, _ = self._batches[index]
+        x = self.source[0]
+        order = self.order[stop - len(xb):stop]
+        return [partial(np.take, x, order[rows], axis=0, out=xb[rows, :x.shape[1]], mode="clip")]
+
     def batches(self, count: int | None = None) -> list[tuple[int, int, list, np.ndarray, np.ndarray, np.ndarray | None]]:
         """The current epoch's first ``count`` batches (all by default), in order, not reshuffled: each
         (step, end, x_calls, x_batch, y_batch, w_batch), ``end`` the number of samples seen after it and

@@ -43,14 +43,15 @@ class ReluBuffers:
     """The arrays of ``layers`` (hidden ReLU Dense layers, ``Layer.relu_output``) for each batch size.
 
     ``bind(n)`` gives, for a batch of n rows, each layer's output [y 1]
-    (n, O+1), column-major as Dense's own (docs/backprop.md#column-major-products),
+    (n, O+1), column-major as Dense's own (docs/backprop.md#column-major-products;
+    row-major with ``row_major``, for fit's split step, whose workers each take a block of rows),
     and its mask (n, O+1), all views of two flat buffers, with the calls
     that fill every mask from the outputs: 0.0/1.0 floats, or booleans from
     ``BOOLEAN_MASKS_MIN`` entries on.
     """
 
-    def __init__(self, layers: list[Any], dtype: np.dtype):
-        self.layers, self.dtype = layers, dtype
+    def __init__(self, layers: list[Any], dtype: np.dtype, row_major: bool = False):
+        self.layers, self.dtype, self.row_major = layers, dtype, row_major   # row_major: fit's split step
         self._by_size: dict[int, tuple[dict, dict, Calls]] = {}
 
     def bind(self, n: int) -> tuple[dict[Any, np.ndarray], dict[Any, np.ndarray], Calls]:
@@ -65,6 +66,9 @@ class ReluBuffers:
             masks = above if outputs.size >= BOOLEAN_MASKS_MIN else np.empty_like(outputs)
 
             def views(flat: np.ndarray) -> dict[Any, np.ndarray]:   # (O+1, n) row-major is (n, O+1) column-major
+                if self.row_major:   # each block of rows contiguous (npnet.training.split)
+                    return {layer: flat[a:b].reshape(n, width)
+                            for layer, a, b, width in zip(self.layers, ends, ends[1:], widths)}
                 return {layer: flat[a:b].reshape(width, n).T
                         for layer, a, b, width in zip(self.layers, ends, ends[1:], widths)}
 

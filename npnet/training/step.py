@@ -16,6 +16,7 @@ from npnet.calls import Calls, calls_of, run
 from npnet.layers.base import Layer
 from npnet.progbar import Progbar
 from npnet.training.callback_list import CallbackList
+from npnet.training import split
 from npnet.training.relu_masks import ReluBuffers
 
 
@@ -36,6 +37,7 @@ class Step:
         self.above_first = self.layers[:0:-1]
         self.trainable = [self.parameters.trainable_pair()]   # the optimizer's one pair (grads[:T], values[:T])
         self.programs: list[Calls] = []   # fit's compiled steps, one per batch (``compile``)
+        self.workers: split.Workers | None = None   # the split step's, while fit runs (``compile``, ``close``)
         self._bound: tuple = (None, None)   # (x, training, calls, output) of the last ``forward``
         self.penalty = 0.0       # the regularizers' penalty in the last compiled step run, before its update
         self.penalty_sum = 0.0   # (batch size) x (the regularizers' penalty), summed over compiled steps run
@@ -65,9 +67,11 @@ class Step:
         return output
 
     def forward_calls(self, x: np.ndarray, training: bool, out: np.ndarray | None = None,
-                      outs: dict[Layer, np.ndarray] | None = None) -> tuple[Calls, np.ndarray]:
+                      outs: dict[Layer, np.ndarray] | None = None,
+                      rows: slice | None = None) -> tuple[Calls, np.ndarray]:
         """The forward pass's calls, bound to x (N, I) or [x 1] (N, I+1), and the output (N, K) they fill
-        (``out`` if given; ``outs``: the arrays some layers write their outputs into)."""
+        (``out`` if given; ``outs``: the arrays some layers write their outputs into; ``rows``: for those
+        rows of the batch only, the split step's)."""
         calls, outs = [], dict(outs or {})
         if out is not None:
             outs[self.layers[-1]] = out
@@ -75,6 +79,8 @@ class Step:
             forward_calls, _ = self.layer_calls[layer]
             if layer in outs:
                 options = {**options, "out": outs[layer]}
+            if rows is not None:
+                options = {**options, "rows": rows}
             layer_calls, x = forward_calls(x, training, **options)
             calls += layer_calls
         return calls, x
@@ -133,15 +139,28 @@ class Step:
         """
         self.optimizer.build_for(self.parameters)
         self.penalty_sum, self.programs = 0.0, []
+        self.close()
+        if self.splits(data.batch_size):
+            self.workers = split.Workers(split.blas_threads())
+            self.parameter_blocks = self._parameter_blocks(self.workers.count)
         last = self.layers[-1]
         outputs = np.empty((data.num_samples, last.output_dim(last.input_dim)), data.x.dtype)
         probabilities = np.empty_like(outputs) if self.logits and self.loss.computes_value_alone else None
-        relu = ReluBuffers(self.relu_layers, data.x.dtype)
+        relu = ReluBuffers(self.relu_layers, data.x.dtype, row_major=self.workers is not None)
+        dx_arrays: dict[int, dict[Layer, np.ndarray]] = {}   # the split step's row-major [dx 1], per batch size
         # the step's index within the epoch goes to an apply_calls that takes it (Adam's step sizes); an
         # optimizer's own apply_calls(pairs) binds the same calls for every step
         takes_step = "step" in inspect.signature(self.optimizer.apply_calls).parameters
         for index, end, x_calls, x, y, w in data.batches():
             relu_outputs, relu_masks, mask_calls = relu.bind(len(x))
+            if self.workers is not None:
+                kept = None if probabilities is None else probabilities[end - len(x):end]
+                if len(x) not in dx_arrays:
+                    dx_arrays[len(x)] = {layer: np.empty((len(x), layer.input_dim + 1), x.dtype)
+                                         for layer in self.layers[1:]}
+                self.programs.append(self._split_program(index, data, x, y, w, outputs[end - len(x):end], kept,
+                                                         relu_outputs, relu_masks, dx_arrays[len(x)]))
+                continue
             calls, output = self.forward_calls(x, True, out=outputs[end - len(x):end], outs=relu_outputs)
             calls = x_calls + calls + mask_calls
             if self.regularized:   # the penalties of this batch's weights and activations, as forward_loss adds them
@@ -160,6 +179,83 @@ class Step:
             calls += self.optimizer.apply_calls(self.trainable, *([index] if takes_step else []))
             self.programs.append(calls)
         return outputs, probabilities
+
+    # The split step (npnet.training.split) from a step of this many multiply-adds on: (batch rows) x
+    # (trainable parameters), each parameter's gradient taking one per row. The compute-bound problem of
+    # benchmarks/scaling.py (2.2e8 a step) gains; a fit of two steps of 7e7 (a 32-32-32-1 net, batches
+    # of 32,768) lost, 0.056 against 0.046 s, its threads and buffers made for two steps. See ``splits``.
+    SPLIT_MIN = 2 ** 27
+
+    def splits(self, batch_size: int) -> bool:
+        """Whether fit splits its steps of ``batch_size`` rows across BLAS's threads (npnet.training.split).
+
+        When BLAS runs on two threads or more (a user's limit counts) and npnet can set it to one; when a
+        step is large, ``SPLIT_MIN`` multiply-adds or more; and when every part can bind its calls by
+        blocks: Dense layers of their own calls (``Layer.splits_rows``), the hidden ones ReLU whose
+        output goes up with its ones, the loss fused with the output's activation and splitting rows
+        (``Loss.splits_rows``), an optimizer that updates a slice of the parameters
+        (``Optimizer.splits_parameters``), every parameter trained, no penalty.
+        """
+        hidden = [layer for layer, _ in self.plan[:-1]]
+        return (batch_size * self.parameters.size >= self.SPLIT_MIN
+                and self.wants_ones_column and self.logits and not self.regularized
+                and all(layer.splits_rows for layer in self.layers) and hidden == self.relu_layers
+                and self.loss.splits_rows and self.optimizer.splits_parameters
+                and self.parameters.trainable_size == self.parameters.size and split.blas_threads() >= 2)
+
+    def _parameter_blocks(self, count: int) -> list[tuple[slice, list[tuple[Layer, slice]]]]:
+        """``count`` blocks of the flat parameters, each cut at the kernel row nearest to an equal share:
+        for each, its slice and the rows of each layer's [W; b] (I+1, O) in it."""
+        grads = self.parameters.grads
+        kernels = [(layer, (layer.dWb.__array_interface__["data"][0] - grads.__array_interface__["data"][0])
+                    // grads.itemsize, *layer.dWb.shape) for layer in self.layers]   # (layer, offset, I+1, O)
+        row_starts = sorted({offset + row * width for _, offset, rows, width in kernels for row in range(rows + 1)})
+        size = self.parameters.size
+        cuts = [0, *(min(row_starts, key=lambda start: abs(start - size * part / count)) for part in range(1, count)),
+                size]
+        return [(slice(lo, hi), [(layer, slice((max(lo, offset) - offset) // width,
+                                               (min(hi, offset + rows * width) - offset) // width))
+                                 for layer, offset, rows, width in kernels if lo < offset + rows * width and hi > offset])
+                for lo, hi in zip(cuts, cuts[1:])]
+
+    def _split_program(self, index: int, data: Any, x: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+                       out: np.ndarray, kept: np.ndarray | None, relu_outputs: dict, relu_masks: dict,
+                       dx_arrays: dict) -> Calls:
+        """Step ``index`` of the epoch split across ``workers``: the count of the step, then one call that
+        runs the two phases (npnet.training.split), the rows of each worker, then its parameters."""
+        rows_phase = []
+        for block in split.blocks(len(x), self.workers.count):
+            calls = data.gather_calls(index, block)
+            forward, output = self.forward_calls(x, True, out=out, outs=relu_outputs, rows=block)
+            calls += forward
+            for layer in self.relu_layers:
+                calls += layer.activation.mask_calls(relu_outputs[layer][block], relu_masks[layer][block])
+            loss_calls, d = self.loss.gradient_calls(y, output, w, probabilities=kept, rows=block)
+            calls += loss_calls
+            for layer in self.layers[::-1]:                # the chain rule for these rows, last layer first
+                options = {"relu_mask": relu_masks[layer]} if layer in relu_masks else {}
+                if layer in dx_arrays:
+                    options["out"] = dx_arrays[layer]
+                layer_calls, d = layer.backward_calls(d, need_dx=layer is not self.layers[0], rows=block,
+                                                      weights=False, **options)
+                calls += layer_calls
+            rows_phase.append(calls)
+        parameters_phase = []
+        for span, kernel_rows in self.parameter_blocks:   # the gradient of a block over the whole batch, its update
+            calls = [call for layer, rows in kernel_rows for call in layer.weight_gradient_calls(rows)]
+            parameters_phase.append(calls + self.optimizer.apply_calls(self.trainable, index, span=span))
+        return [*self.optimizer.count_calls(index), partial(self.workers.run, [rows_phase, parameters_phase])]
+
+    def release(self) -> None:
+        """BLAS's thread count as it was before the split steps, if any ran (npnet.training.split)."""
+        if self.workers is not None:
+            self.workers.release()
+
+    def close(self) -> None:
+        """End the split step's workers, if any (BLAS's thread count as it was)."""
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
     def _add_penalty(self, batch_size: int) -> None:
         self.penalty = sum(layer.regularization_loss() for layer in self.regularized)

@@ -198,42 +198,45 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
     step = Step(model, bias_trick=True)
     guard = DivergenceGuard(step, data, epochs.stop)
     per_batch = callbacks.wants("on_train_batch_begin") or callbacks.wants("on_train_batch_end")
-    outputs = EpochOutputs(step, data)   # compiles the steps; the guard replays them after batch hooks too
-    validation_batch, validation_pass = batch_size, None
-    if validation is not None and not (callbacks.wants("on_test_batch_begin") or callbacks.wants("on_test_batch_end")):
-        x_val, y_val, w_val = validation
-        validation_batch = max(batch_size, min(len(x_val), VALIDATION_ROWS))
-        validation = (with_ones_column(x_val) if step.wants_ones_column else x_val, y_val, w_val)
-        if len(x_val) <= VALIDATION_ROWS and not step.regularized:
-            validation_pass = ValidationPass(step, *validation)
-    model.stop_training, epoch_logs = False, None
-    callbacks.on_train_begin()
-    # A KeyboardInterrupt lands between two Python statements. The weight update is one
-    # in-place NumPy operation on the whole buffer, which Python cannot interrupt midway, so
-    # the weights are always those after a whole step (the last one completed, or the one
-    # the interrupt arrived in if it came after its update); only the optimizer's slots and
-    # iteration count can be caught part-way through a step.
-    try:
-        for epoch in epochs:
-            callbacks.on_epoch_begin(epoch)
-            if per_batch:
-                epoch_logs, index, value = _epoch_batch_by_batch(model, step, data, outputs, callbacks, guard, epoch)
-            else:
-                epoch_logs, index, value = _epoch(step, data, outputs, guard, epoch)
-            guard.after_epoch(epoch, index, value)
-            model.optimizer.flush_subnormals()   # as TensorFlow's flush-to-zero; see there why
-            if validation is not None and _validates_after(epoch, validation_freq):
-                val = (validation_pass(callbacks) if validation_pass is not None else
-                       evaluate_batches(step, *validation[:2], validation_batch, validation[2], callbacks))
-                epoch_logs.update({"val_" + key: v for key, v in val.items()})
-            callbacks.on_epoch_end(epoch, epoch_logs)
-            if model.stop_training:
-                break
-    except (KeyboardInterrupt, TrainingDivergedError):
-        # Both leave consistent weights, so checkpoints and restored weights still apply.
+    try:   # the split step's workers, if compile starts them, end with fit (npnet.training.split)
+        outputs = EpochOutputs(step, data)   # compiles the steps; the guard replays them after batch hooks too
+        validation_batch, validation_pass = batch_size, None
+        if validation is not None and not (callbacks.wants("on_test_batch_begin") or callbacks.wants("on_test_batch_end")):
+            x_val, y_val, w_val = validation
+            validation_batch = max(batch_size, min(len(x_val), VALIDATION_ROWS))
+            validation = (with_ones_column(x_val) if step.wants_ones_column else x_val, y_val, w_val)
+            if len(x_val) <= VALIDATION_ROWS and not step.regularized:
+                validation_pass = ValidationPass(step, *validation)
+        model.stop_training, epoch_logs = False, None
+        callbacks.on_train_begin()
+        # A KeyboardInterrupt lands between two Python statements. The weight update is one
+        # in-place NumPy operation on the whole buffer, which Python cannot interrupt midway, so
+        # the weights are always those after a whole step (the last one completed, or the one
+        # the interrupt arrived in if it came after its update); only the optimizer's slots and
+        # iteration count can be caught part-way through a step.
+        try:
+            for epoch in epochs:
+                callbacks.on_epoch_begin(epoch)
+                if per_batch:
+                    epoch_logs, index, value = _epoch_batch_by_batch(model, step, data, outputs, callbacks, guard, epoch)
+                else:
+                    epoch_logs, index, value = _epoch(step, data, outputs, guard, epoch)
+                guard.after_epoch(epoch, index, value)
+                model.optimizer.flush_subnormals()   # as TensorFlow's flush-to-zero; see there why
+                if validation is not None and _validates_after(epoch, validation_freq):
+                    val = (validation_pass(callbacks) if validation_pass is not None else
+                           evaluate_batches(step, *validation[:2], validation_batch, validation[2], callbacks))
+                    epoch_logs.update({"val_" + key: v for key, v in val.items()})
+                callbacks.on_epoch_end(epoch, epoch_logs)
+                if model.stop_training:
+                    break
+        except (KeyboardInterrupt, TrainingDivergedError):
+            # Both leave consistent weights, so checkpoints and restored weights still apply.
+            callbacks.on_train_end(epoch_logs)
+            raise
         callbacks.on_train_end(epoch_logs)
-        raise
-    callbacks.on_train_end(epoch_logs)
+    finally:
+        step.close()
 
 
 # fit's validation pass runs in batches of up to this many rows (Keras's: batch_size rows). A batch's
@@ -367,6 +370,7 @@ def _epoch(step: Step, data: EpochIterator, outputs: EpochOutputs, guard: Diverg
                 guard.before_last_step()
             for call in program:
                 call()
+    step.release()   # BLAS's threads back for the rest of the epoch, if its steps were split (npnet.training.split)
     logs = outputs.logs()
     if not math.isfinite(logs["loss"]):   # find the first batch whose loss is not finite
         for index in range(data.num_batches):
@@ -397,6 +401,7 @@ def _epoch_batch_by_batch(model: Any, step: Step, data: EpochIterator, outputs: 
         guard.before_last_step()   # any batch may be the last: a callback may stop the epoch
         with np.errstate(over="ignore"):   # as in ``_epoch``
             run(program)
+        step.release()
         value = outputs.batch_loss(index, update_metrics=True) + step.penalty
         end = min((index + 1) * data.batch_size, data.num_samples)
         loss_sum += (end - index * data.batch_size) * value

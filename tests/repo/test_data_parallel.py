@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+import float_rounding
 from benchmarks import compute_bound_ops, data_parallel
 from benchmarks.compute_bound_ops import BATCH, make_state
 
@@ -27,7 +28,8 @@ def test_the_plain_epoch_is_compute_bound_ops_epoch():
 
 
 def _in_float64(state: dict) -> dict:
-    """compute_bound_ops's state with every array in float64: the same data, weights and draws."""
+    """compute_bound_ops's state with every array in float64: the same data, weights and draws
+    (the first BATCH rows: one step)."""
     values = state["values"].astype(np.float64)
     sizes, offsets = state["sizes"], state["offsets"]
     g_and_g2 = np.zeros((2, state["P"]))
@@ -35,53 +37,6 @@ def _in_float64(state: dict) -> dict:
             "kernels": [values[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])],
             "moments": np.zeros((2, state["P"])), "g_and_g2": g_and_g2, "grads": g_and_g2[0],
             "generator": np.random.default_rng(1)}
-
-
-def _gradient_and_bound(state: dict, u: float) -> tuple[np.ndarray, np.ndarray]:
-    """The first step's gradient (P,) on the first BATCH rows from the state's weights, in float64, and an
-    elementwise bound on |computed - exact| for a computation of it in unit roundoff ``u``, whatever the
-    order of its sums.
-
-    Forward error analysis (Higham, 2nd ed., section 3.1, as tests/float_rounding.py): a product's entry
-    over n terms is within gamma_n * sum|terms| of the exact one in any order; an input off by E moves it
-    by E |W|; ReLU is exact and 1-Lipschitz, but where the exact z is within its error of 0 the computed
-    mask may differ, so the bound takes the whole |dh| there; sigmoid is 1/4-Lipschitz and evaluated
-    within 8u; dz = (p - y) * s rounds twice. Worst cases add up over 512 inputs a layer, so in float32
-    the bound exceeds the gradients themselves; in float64 it is about 1e-7 of them.
-    """
-    def gamma(n: int) -> float:
-        return n * u / (1 - n * u)
-
-    x, y = state["x1"][:BATCH].astype(np.float64), state["y"][:BATCH].astype(np.float64)   # [x 1] (N, I+1), (N, K)
-    kernels = [k.astype(np.float64) for k in state["kernels"]]
-    a, a_error, saved = x, np.zeros_like(x), []
-    for kernel in kernels:
-        z = a @ kernel
-        z_error = a_error @ np.abs(kernel) + gamma(len(kernel)) * (np.abs(a) @ np.abs(kernel))
-        saved.append((a, a_error, z, z_error))
-        ones = np.ones((len(z), 1))
-        a, a_error = np.hstack([np.maximum(z, 0), ones]), np.hstack([z_error, 0 * ones])
-    _, _, z, z_error = saved[-1]                                               # the logits
-    p = 1 / (1 + np.exp(-z))
-    scale = float(state["values"].dtype.type(1.0 / y.size))                   # the step's 0-d 1/(N K)
-    dz = (p - y) * scale
-    dz_error = scale * (0.25 * z_error + 8 * u * p + u * np.abs(p - y)) + u * np.abs(dz)
-    grads, bounds = [], []
-    for index in range(len(kernels) - 1, -1, -1):
-        below, below_error, _, _ = saved[index]                              # the layer's input [h 1]
-        grads.insert(0, (below.T @ dz).ravel())
-        bounds.insert(0, (below_error.T @ np.abs(dz) + np.abs(below).T @ dz_error + below_error.T @ dz_error
-                          + gamma(len(dz)) * (np.abs(below).T @ np.abs(dz))).ravel())
-        if index == 0:
-            break
-        kernel = kernels[index][:-1]                                         # W (I, O): the bias row has no input
-        dh = dz @ kernel.T
-        dh_error = dz_error @ np.abs(kernel.T) + gamma(kernel.shape[1]) * (np.abs(dz) @ np.abs(kernel.T))
-        _, _, z_below, z_below_error = saved[index - 1]
-        uncertain = np.abs(z_below) <= z_below_error                          # the computed mask may differ here
-        dz = np.where(z_below > 0, dh, 0.0)
-        dz_error = np.where(z_below > 0, dh_error, 0.0) + np.where(uncertain, np.abs(dh) + dh_error, 0.0)
-    return np.concatenate(grads), np.concatenate(bounds)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -93,7 +48,7 @@ def test_the_first_step_gradient_is_the_textbook_gradient_to_rounding(workers):
     state = make_state(0, "stacked")
     state["x1"], state["y"] = state["x1"][:BATCH], state["y"][:BATCH]
     wide = _in_float64(state)
-    exact, bound = _gradient_and_bound(wide, 2.0 ** -53)
+    exact, bound = float_rounding.first_gradient_bound(wide["x1"], wide["y"], wide["kernels"], np.float64)
     data_parallel.epoch(wide, workers)
     difference = np.abs(wide["grads"] - exact)
     worst = np.argmax(difference - 2 * bound)

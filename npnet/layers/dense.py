@@ -25,8 +25,6 @@ def product(out: np.ndarray) -> Any:
     return np.matmul if out.size >= MATMUL_MIN else dot
 
 
-
-
 class Dense(Layer):
     """A fully connected layer: ``y = activation(x @ W + b)``.
 
@@ -192,7 +190,7 @@ class Dense(Layer):
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
         block = slice(None) if rows is None else rows
         y = work[1 if ones_column else 0] if out is None else out
-        if rows is not None:                            # a block of rows of y, in whatever order y is stored
+        if rows is not None:                            # a block of rows of y, row-major (the split step's)
             z = y[rows, :-1] if ones_column else y[rows]
             calls = [partial(np.matmul, x[rows], kernel, z)]          # (n, O) = (n, I+1) @ (I+1, O)
         elif ones_column:                               # y1 (column-major) goes to a Dense; its 1s are set once
@@ -269,7 +267,7 @@ class Dense(Layer):
                       if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
         if not need_dx:
             return calls, None
-        if rows is not None:                                    # a block of rows of dx, in whatever order dx is stored
+        if rows is not None:                                    # a block of rows of dx, row-major (the split step's)
             dx = dx1 if folded else dx
             calls.append(partial(np.matmul, dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
             return calls, dx

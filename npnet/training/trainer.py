@@ -213,7 +213,8 @@ def run_epochs(model: Any, data: EpochIterator, epochs: range, callbacks: Callba
         # in-place NumPy operation on the whole buffer, which Python cannot interrupt midway, so
         # the weights are always those after a whole step (the last one completed, or the one
         # the interrupt arrived in if it came after its update); only the optimizer's slots and
-        # iteration count can be caught part-way through a step.
+        # iteration count can be caught part-way through a step. (A split step, updated by several
+        # threads, holds an interrupt back until it is whole: npnet.training.split.)
         try:
             for epoch in epochs:
                 callbacks.on_epoch_begin(epoch)

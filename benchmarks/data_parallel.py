@@ -52,30 +52,25 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.compute_bound_ops import BATCH, HIDDEN, INPUTS, OUTPUTS, make_state
+from npnet.training.split import blocks
 
 
 class Buffers:
     """The arrays one step writes, batch-sized and shared by the workers (each worker's rows of them)."""
 
     def __init__(self, state: dict, workers: int):
-        f32, sizes, k = state["values"].dtype, state["sizes"], OUTPUTS   # float32 (float64 in a test)
+        dtype, sizes, k = state["values"].dtype, state["sizes"], OUTPUTS   # float32 (float64 in a test)
         widths = [o + 1 for o in HIDDEN]
-        self.x_batch = np.ones((BATCH, INPUTS + 1), f32)
-        self.hidden = [np.ones((BATCH, w), f32) for w in widths]          # [h 1] (N, O+1)
-        self.zeros = [np.zeros((BATCH, w), f32) for w in widths]
+        self.x_batch = np.ones((BATCH, INPUTS + 1), dtype)
+        self.hidden = [np.ones((BATCH, w), dtype) for w in widths]          # [h 1] (N, O+1)
+        self.zeros = [np.zeros((BATCH, w), dtype) for w in widths]
         self.masks = [np.empty((BATCH, w), bool) for w in widths]
-        self.dx = [np.empty((BATCH, w), f32) for w in widths]
-        self.dz = np.empty((BATCH, k), f32)                                # the logits' gradient
+        self.dx = [np.empty((BATCH, w), dtype) for w in widths]
+        self.dz = np.empty((BATCH, k), dtype)                                # the logits' gradient
         grads, offsets = state["grads"], state["offsets"]
         self.dkernels = [grads[a:b].reshape(i + 1, o) for a, b, i, o in zip(offsets, offsets[1:], sizes, sizes[1:])]
-        self.rows = _blocks(BATCH, workers)
+        self.rows = blocks(BATCH, workers)
         self.ranges = _parameter_ranges(state, workers)
-
-
-def _blocks(n: int, parts: int) -> list[slice]:
-    """``parts`` consecutive slices of range(n), their sizes within one of each other."""
-    cuts = [n * w // parts for w in range(parts + 1)]
-    return [slice(a, b) for a, b in zip(cuts, cuts[1:])]
 
 
 def _parameter_ranges(state: dict, workers: int) -> list[tuple[slice, list[tuple[int, slice]]]]:
@@ -146,10 +141,10 @@ def _parameters_phase(state: dict, buffers: Buffers, part: tuple[slice, list], a
 
 
 def _constants(state: dict) -> dict:
-    f32, P = state["values"].dtype, state["P"]
-    return {"one": np.array(1, f32), "epsilon": np.array(1e-7, f32), "scale": np.array(1.0 / (BATCH * OUTPUTS), f32),
-            "one_minus_betas": np.array([[1 - 0.9], [1 - 0.999]], f32),
-            "step": np.empty((2, P), f32), "denominator": np.empty(P, f32)}
+    dtype, P = state["values"].dtype, state["P"]
+    return {"one": np.array(1, dtype), "epsilon": np.array(1e-7, dtype), "scale": np.array(1.0 / (BATCH * OUTPUTS), dtype),
+            "one_minus_betas": np.array([[1 - 0.9], [1 - 0.999]], dtype),
+            "step": np.empty((2, P), dtype), "denominator": np.empty(P, dtype)}
 
 
 def epoch(state: dict, workers: int, concurrently: bool = True) -> float:

@@ -116,19 +116,20 @@ class Dense(Layer):
         """Whether fit's step may hand this layer its output [y 1] and its ReLU mask (``Layer.relu_output``):
         the activation is ReLU itself, forward and backward are Dense's own calls (a subclass's own calls
         take the arguments they declare), and [y 1] may go up."""
-        cls = type(self)
-        own_calls = cls.forward_calls is Dense.forward_calls and cls.backward_calls is Dense.backward_calls
-        return (type(self.activation) is activations.ReLU and own_calls and writes_calls(self, Layer)
-                and self.gives_ones_column)
+        return type(self.activation) is activations.ReLU and self._own_calls and self.gives_ones_column
 
     @property
     def splits_rows(self) -> bool:
         """Whether fit's split step may bind this layer's calls by blocks of rows (``Layer.splits_rows``): its
         own forward and backward calls, a bias to fold, every weight trained, no penalty."""
+        return self._own_calls and self.dWb is not None and not self.penalized and self.activity_regularizer is None
+
+    @property
+    def _own_calls(self) -> bool:
+        """Whether forward and backward are Dense's own calls: a subclass's own take the arguments it declares."""
         cls = type(self)
-        own_calls = cls.forward_calls is Dense.forward_calls and cls.backward_calls is Dense.backward_calls
-        return (own_calls and writes_calls(self, Layer) and self.dWb is not None and not self.penalized
-                and self.activity_regularizer is None)
+        return (cls.forward_calls is Dense.forward_calls and cls.backward_calls is Dense.backward_calls
+                and writes_calls(self, Layer))
 
     @property
     def _activation_calls(self) -> tuple:

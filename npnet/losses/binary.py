@@ -311,9 +311,7 @@ class SigmoidBinaryCrossentropy(Loss):
         for those rows only, dz still divided by the whole batch's N K (fit's split step,
         npnet.training.split; ``splits_rows`` says when this loss can).
         """
-        own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
-                    and type(self).backward is SigmoidBinaryCrossentropy.backward)
-        if self.label_smoothing or not own_math:   # (a subclass's own gradient runs as one call)
+        if self.label_smoothing or not self._own_math:   # (a subclass's own gradient runs as one call)
             calls, dz = super().gradient_calls(y_true, y_pred, sample_weight)
             if probabilities is not None:   # p from the logits: a subclass's own gradient need not keep it
                 calls += self.probability_calls(y_pred, probabilities)
@@ -329,10 +327,14 @@ class SigmoidBinaryCrossentropy(Loss):
     @property
     def splits_rows(self) -> bool:
         """Whether ``gradient_calls`` can take a block of rows: its own NumPy calls, no pos_weight."""
-        own_math = (type(self).gradient is SigmoidBinaryCrossentropy.gradient
-                    and type(self).backward is SigmoidBinaryCrossentropy.backward
-                    and type(self).gradient_calls is SigmoidBinaryCrossentropy.gradient_calls)
-        return own_math and not self.label_smoothing and self.pos_weight is None
+        return (self._own_math and type(self).gradient_calls is SigmoidBinaryCrossentropy.gradient_calls
+                and not self.label_smoothing and self.pos_weight is None)
+
+    @property
+    def _own_math(self) -> bool:
+        """Whether ``gradient`` and ``backward`` are this class's, so its calls describe what they compute."""
+        return (type(self).gradient is SigmoidBinaryCrossentropy.gradient
+                and type(self).backward is SigmoidBinaryCrossentropy.backward)
 
     def probability_calls(self, y_pred: np.ndarray, out: np.ndarray) -> Calls:
         """p = sigmoid(z) (N, K) into ``out``, for callers that run with overflow warnings off (fit)."""

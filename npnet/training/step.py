@@ -191,17 +191,16 @@ class Step:
 
         When BLAS runs on two threads or more (a user's limit counts) and npnet can set it to one; when a
         step is large, ``SPLIT_MIN`` multiply-adds or more; and when every part can bind its calls by
-        blocks: Dense layers of their own calls (``Layer.splits_rows``), the hidden ones ReLU whose
-        output goes up with its ones, the loss fused with the output's activation and splitting rows
-        (``Loss.splits_rows``), an optimizer that updates a slice of the parameters
-        (``Optimizer.splits_parameters``), every parameter trained, no penalty.
+        blocks: layers that split rows (``Layer.splits_rows``: Dense of its own calls, every weight
+        trained, no penalty), the hidden ones ReLU whose output goes up with its ones, the loss fused
+        with the output's activation and splitting rows (``Loss.splits_rows``), an optimizer that
+        updates a slice of the parameters (``Optimizer.splits_parameters``).
         """
         hidden = [layer for layer, _ in self.plan[:-1]]
         return (batch_size * self.parameters.size >= self.SPLIT_MIN
-                and self.wants_ones_column and self.logits and not self.regularized
+                and self.wants_ones_column and self.logits
                 and all(layer.splits_rows for layer in self.layers) and hidden == self.relu_layers
-                and self.loss.splits_rows and self.optimizer.splits_parameters
-                and self.parameters.trainable_size == self.parameters.size and split.blas_threads() >= 2)
+                and self.loss.splits_rows and self.optimizer.splits_parameters and split.blas_threads() >= 2)
 
     def _parameter_blocks(self, count: int) -> list[tuple[slice, list[tuple[Layer, slice]]]]:
         """``count`` blocks of the flat parameters, each cut at the kernel row nearest to an equal share:

@@ -94,7 +94,7 @@ def test_the_threads_compute_what_the_same_phases_compute_one_after_the_other(mo
 
 def test_the_row_blocks_tile_the_batch():
     for parts in (1, 2, 3):
-        blocks = data_parallel._blocks(BATCH, parts)
+        blocks = data_parallel.blocks(BATCH, parts)
         assert [i for block in blocks for i in range(block.start, block.stop)] == list(range(BATCH))
         assert max(b.stop - b.start for b in blocks) - min(b.stop - b.start for b in blocks) <= 1
 

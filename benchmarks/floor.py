@@ -129,11 +129,11 @@ def floor_fit(x: np.ndarray, y: np.ndarray, work: peers.Workload, weights: list[
     one_minus_betas = np.stack([np.full(P, 1 - 0.9, f32), np.full(P, 1 - 0.999, f32)])   # (2, P), not (2, 1)
     epsilon, one, smallest_normal = np.array(1e-7, f32), np.array(1, f32), np.finfo(f32).smallest_normal
     zero = np.array(0, f32)   # the masks' comparand: NumPy's comparison loop with a stride-0 operand is the faster
-    steps_per_epoch = math.ceil(n / bs)
-    alphas = []
-    for step in range(1, work.epochs * steps_per_epoch + 1):
-        t = f32(step)
-        alphas.append(np.array(lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t), f32))   # C pow, as Keras (npnet.optimizers.adam)
+    # alpha_t of every step: the powers one NumPy scalar at a time (C's pow, as Keras's), the rest as
+    # array operations, which round as the scalar ones do (as npnet's Adam.prepare_steps)
+    t = np.arange(1, work.epochs * math.ceil(n / bs) + 1).astype(f32)
+    powers = np.array([(b1 ** s, b2 ** s) for s in t], f32).T
+    alphas = list((lr * np.sqrt(1 - powers[1]) / (1 - powers[0])).reshape(-1, 1))   # (1,) views, one per step
 
     def activation_buffers(rows: int):
         """The hidden activations [h 1]^T (O+1, rows), feature-major, back to back in one flat buffer.

@@ -107,8 +107,8 @@ CATALOGUE: list[Bug] = [
         model={"inserted": ({"class_name": "BatchNormalization", "config": {}},)}),
     Bug("adam-no-bias-correction", "Adam without bias correction", (
         Patch(Adam, "step_size",
-              "return learning_rate * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)",
-              "return learning_rate   # sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
+              "return learning_rate * np.sqrt(1 - power_2) / (1 - power_1)",
+              "return np.full_like(t, learning_rate)   # lr alone: sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
     Bug("adamw-decay-in-the-gradient", "AdamW: the weight decay added to the gradient (L2) instead of to the weights", (
         Patch(Optimizer, "apply",
               "tmp = slots[\"tmp\"]\nnp.multiply(param, keras_rounded(self.weight_decay, dtype), out=tmp)\n"

@@ -17,6 +17,7 @@ import pytest
 
 from npnet import optimizers
 from npnet.optimizers import SGD, Adam, get, schedules
+from npnet.optimizers.base import keras_rounded
 
 
 GRADIENTS = [[0.5, -1.0, 2.0], [0.25, 0.0, -3.0], [-0.75, 1.5, 0.125]]   # three steps, three weights
@@ -268,6 +269,29 @@ def test_apply_calls_are_apply_bit_for_bit(name, config, dtype):
             assert compiled.iterations == plain.iterations
     for key, value in plain.get_state().items():
         np.testing.assert_array_equal(compiled.get_state()[key], value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("learning_rate", [0.001, schedules.ExponentialDecay(0.01, decay_steps=7, decay_rate=0.9)])
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.75), (0.95, 0.9999)])
+def test_prepare_steps_computes_each_alpha_as_step_size_does_one_step_at_a_time(dtype, learning_rate, betas):
+    """``prepare_steps`` computes an epoch's alpha_t with array operations (the powers as scalars): each
+    must be ``step_size``'s scalar value for its own step, to the bit, from the first step to counts
+    where float32's t is no longer the integer (2^24 + 1 rounds to 2^24), with ``iterations`` untouched."""
+    optimizer = Adam(learning_rate, beta_1=betas[0], beta_2=betas[1])
+    w = np.zeros(3, dtype)
+    optimizer.build([w])
+    for step in range(50):
+        optimizer.apply_calls([(np.zeros(3, dtype), w)], step)
+    beta_1, beta_2 = keras_rounded(betas[0], dtype), keras_rounded(betas[1], dtype)
+    for iterations in (0, 1, 999, 123_457, 2**24 - 10):
+        optimizer.iterations = iterations
+        optimizer.prepare_steps(3, 40)   # steps 3 .. 42 of an epoch, the next 40 to run
+        for done, alpha in enumerate(optimizer._step_sizes[3:43], iterations):
+            lr = keras_rounded(optimizer._current_learning_rate(done), dtype)
+            expected = optimizer.step_size(lr, dtype(done + 1), beta_1, beta_2)
+            assert alpha.dtype == dtype and alpha[()] == expected, (iterations, done)
+        assert optimizer.iterations == iterations
 
 
 def test_apply_calls_give_a_subclass_s_own_update_calls_the_arguments_it_takes():

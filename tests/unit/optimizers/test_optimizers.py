@@ -276,16 +276,18 @@ def test_apply_calls_are_apply_bit_for_bit(name, config, dtype):
 @pytest.mark.parametrize("betas", [(0.9, 0.999), (0.5, 0.75), (0.95, 0.9999)])
 def test_prepare_steps_computes_each_alpha_as_step_size_does_one_step_at_a_time(dtype, learning_rate, betas):
     """``prepare_steps`` computes alpha_t with array operations (the powers as scalars), a constant rate's
-    ``STEPS_AHEAD`` steps at a time: each must be ``step_size``'s scalar value for its own step, to the
-    bit, read from values computed now or kept from before (iterations 1 and 999 read those of 0), after
-    the rate changed, and at counts where float32's t is no longer the integer (2^24 + 1 rounds to 2^24)."""
+    ``EPOCHS_AHEAD`` epochs at a time: each must be ``step_size``'s scalar value for its own step, to the
+    bit, read from values computed now or kept from before (iterations 1 and 250 read those of 0, 1000
+    those of 999), after the rate changed, and where float32's t is no longer the integer (2^24 + 1
+    rounds to 2^24)."""
     optimizer = Adam(learning_rate, beta_1=betas[0], beta_2=betas[1])
     w = np.zeros(3, dtype)
     optimizer.build([w])
     for step in range(50):
         optimizer.apply_calls([(np.zeros(3, dtype), w)], step)
     beta_1, beta_2 = keras_rounded(betas[0], dtype), keras_rounded(betas[1], dtype)
-    for iterations in (0, 1, 999, 500, 1000, "new rate", 1000, 123_457, 2**24 - 10):
+    assert 40 * Adam.EPOCHS_AHEAD >= 290   # 250 + 40 steps: read from the values computed at 0
+    for iterations in (0, 1, 250, 999, 1000, 500, "new rate", 1000, 123_457, 2**24 - 10):
         if iterations == "new rate":   # as a callback sets it between epochs; a schedule stays
             if type(learning_rate) is float:
                 optimizer.learning_rate = 0.003

@@ -299,6 +299,8 @@ def test_prepare_steps_computes_each_alpha_as_step_size_does_one_step_at_a_time(
             expected = optimizer.step_size(lr, dtype(done + 1), beta_1, beta_2)
             assert alpha.dtype == dtype and alpha[()] == expected, (iterations, done)
         assert optimizer.iterations == iterations
+        if type(learning_rate) is float and iterations in (1, 250):   # read, not computed again
+            assert optimizer._ahead[1] == 0
 
 
 def test_apply_calls_give_a_subclass_s_own_update_calls_the_arguments_it_takes():

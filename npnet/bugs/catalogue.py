@@ -107,7 +107,7 @@ CATALOGUE: list[Bug] = [
         model={"inserted": ({"class_name": "BatchNormalization", "config": {}},)}),
     Bug("adam-no-bias-correction", "Adam without bias correction", (
         Patch(Adam, "step_size",
-              "return learning_rate * np.sqrt(1 - power_2) / (1 - power_1)",
+              "return learning_rate * np.sqrt(1 - _power(beta_2, t)) / (1 - _power(beta_1, t))",
               "return np.full_like(t, learning_rate)   # lr alone: sqrt(1 - beta_2**t) / (1 - beta_1**t) left out"),)),
     Bug("adamw-decay-in-the-gradient", "AdamW: the weight decay added to the gradient (L2) instead of to the weights", (
         Patch(Optimizer, "apply",

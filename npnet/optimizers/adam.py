@@ -38,7 +38,6 @@ class Adam(Optimizer):
         self.amsgrad = check_bool(amsgrad, "amsgrad")
         self._step_sizes: list[np.ndarray] = []   # alpha_t of each compiled step of an epoch (0-d arrays)
         self._rate_each_step = False   # a callable learning rate: alpha_t computed as each step begins
-        self._ahead = None             # a constant rate's step sizes computed ahead (``_step_size_values``)
         self.slot_names = ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
 
     def step_constants(self, dtype):
@@ -55,17 +54,14 @@ class Adam(Optimizer):
         return self.step_size(learning_rate, dtype(self.iterations + 1),
                               keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype))
 
-    def step_size(self, learning_rate, t, beta_1, beta_2, powers=None):
+    def step_size(self, learning_rate, t, beta_1, beta_2):
         """alpha_t = lr sqrt(1 - beta_2**t) / (1 - beta_1**t) for the step t (1-based), all NumPy scalars
         of the parameters' dtype (lr and the betas float32-rounded first: ``keras_rounded``); or, for
-        ``prepare_steps``, arrays of steps t (S,) and lr (S,) or scalar, with ``powers`` =
-        (beta_1**t, beta_2**t) (2, S) taken as scalars."""
-        # ``**`` on NumPy scalars is C's pow (correctly rounded, as TensorFlow's); the np.power ufunc's SIMD
-        # float32 loop is not, and moved float32 Adam by an ulp (0.5 ** (2/3): 0.6299605 vs 0.62996054).
+        ``prepare_steps``, t an array of steps (S,) and lr one scalar or an array (S,)."""
         # The operations run in Keras's order, so results agree with Keras bit for bit
-        # (tests/parity/test_optimizer_steps.py).
-        power_1, power_2 = (beta_1 ** t, beta_2 ** t) if powers is None else powers
-        return learning_rate * np.sqrt(1 - power_2) / (1 - power_1)
+        # (tests/parity/test_optimizer_steps.py); over arrays they round as over scalars (IEEE's -, *, /
+        # and sqrt are correctly rounded either way), but for the powers: ``_power``.
+        return learning_rate * np.sqrt(1 - _power(beta_2, t)) / (1 - _power(beta_1, t))
 
     # The moments' update over [m; v] (2, P), one call per part for both moments, when P is at most
     # this: 4 calls instead of 7 save 0.7 us per step at the tutorial's P = 915. Above it, two (P,)
@@ -93,7 +89,7 @@ class Adam(Optimizer):
         """After pickle or ``copy.deepcopy``, which copy each row of [m; v] as an array of its own: the
         saved slots are made rows of the copied [m; v] again. (An Adam pickled before fit prepared
         step sizes has none yet.)"""
-        self.__dict__.update({"_step_sizes": [], "_rate_each_step": False, "_ahead": None, **state})
+        self.__dict__.update({"_step_sizes": [], "_rate_each_step": False, **state})
         for slots in self._slots or []:
             if "moments" in slots:
                 slots["momentum"], slots["velocity"] = slots["moments"]
@@ -173,7 +169,7 @@ class Adam(Optimizer):
 
     def prepare_steps(self, first, count):
         """alpha_t of the next ``count`` steps into the step sizes of compiled steps ``first`` ..
-        ``first + count - 1``, in one Python loop before them: a call per step that computed alpha_t
+        ``first + count - 1``, all at once before them: a call per step that computed alpha_t
         took 2.7 us of each 40 us step in the tutorial's fit (its code was no longer in the CPU's
         caches by the time each step came back to it). A callable learning rate is instead read as
         each step begins, as Keras reads it (it may look at this optimizer's state): ``_count_step``."""
@@ -181,41 +177,21 @@ class Adam(Optimizer):
         self._rate_each_step = callable(rate) and not isinstance(rate, schedules.LearningRateSchedule)
         if not self._step_sizes or self._rate_each_step:   # no compiled steps (apply's path), or later
             return
-        for alpha, value in zip(self._step_sizes[first:first + count], self._step_size_values(count)):
-            alpha[...] = value
-
-    # A constant learning rate's step sizes are computed this many epochs ahead (``_step_size_values``).
-    EPOCHS_AHEAD = 8
-
-    def _step_size_values(self, count):
-        """alpha_t of the ``count`` steps after ``iterations`` (S,), ``step_size`` over all of them at once.
-
-        Its ``**`` one NumPy scalar at a time (C's pow, see there), the rest as array operations, which
-        round as the scalar ones do (IEEE's -, *, / and sqrt are correctly rounded either way). A
-        constant rate's values are computed ``EPOCHS_AHEAD`` epochs (of ``count`` steps) at a time and
-        kept, for as long as the rate and the betas stay: the epochs between only read them. In the
-        tutorial's fit (22 steps an epoch, 2-core AMD EPYC) the Python of a computation per epoch took
-        32 us an epoch inside the fit, the loop per step before it 48 us.
-        """
         dtype = self._step_sizes[0].dtype.type
-        done, rate = self.iterations, self._learning_rate
-        constant = type(rate) is float
-        key = (rate, self.beta_1, self.beta_2, dtype)
-        ahead = self._ahead if constant else None   # (key, the first step's ``done``, its values)
-        if ahead is not None and ahead[0] == key and ahead[1] <= done and done + count <= ahead[1] + len(ahead[2]):
-            return ahead[2][done - ahead[1]:done - ahead[1] + count]
-        steps = range(done, done + count * (self.EPOCHS_AHEAD if constant else 1))   # the steps done before each
         beta_1, beta_2 = keras_rounded(self.beta_1, dtype), keras_rounded(self.beta_2, dtype)
-        t = np.arange(steps.start + 1, steps.stop + 1).astype(dtype)
-        if constant:
-            learning_rate = keras_rounded(rate, dtype)
-        else:   # a schedule, evaluated at each step's own count
-            learning_rate = np.array([keras_rounded(self._current_learning_rate(d), dtype) for d in steps])
-        powers = np.array([(beta_1 ** s, beta_2 ** s) for s in t], dtype).reshape(len(t), 2).T
-        values = self.step_size(learning_rate, t, beta_1, beta_2, powers=powers)
-        if constant:
-            self._ahead = (key, done, values)
-        return values[:count]
+        done = range(self.iterations, self.iterations + count)   # the steps done before each
+        if type(self).step_size is Adam.step_size:   # over all the steps at once: 32 against 48 us an epoch
+            t = np.arange(done.start + 1, done.stop + 1).astype(dtype)   # in the tutorial's fit (2-core AMD EPYC)
+            if type(self._learning_rate) is float:
+                learning_rate = keras_rounded(self._learning_rate, dtype)
+            else:   # a schedule, evaluated at each step's own count
+                learning_rate = np.array([keras_rounded(self._current_learning_rate(d), dtype) for d in done])
+            values = self.step_size(learning_rate, t, beta_1, beta_2)
+        else:   # a subclass's own step_size, written for one step
+            values = [self.step_size(keras_rounded(self._current_learning_rate(d), dtype), dtype(d + 1), beta_1, beta_2)
+                      for d in done]
+        for alpha, value in zip(self._step_sizes[first:first + count], values):
+            alpha[...] = value
 
     def _count_step(self, alpha):
         """What ``apply`` does once per step besides the update: count it, its alpha_t prepared (or, for a
@@ -224,3 +200,12 @@ class Adam(Optimizer):
             dtype = alpha.dtype.type
             alpha[...] = self._next_step_size(keras_rounded(self._current_learning_rate(), dtype), dtype)
         self.iterations += 1
+
+
+def _power(beta, t):
+    """beta ** t: C's pow on NumPy scalars (correctly rounded, as TensorFlow's), for a scalar step t or each
+    entry of an array of steps t (S,). Not np.power's SIMD loop, which is not, and moved float32 Adam by an
+    ulp (0.5 ** (2/3): 0.6299605 vs 0.62996054)."""
+    if not isinstance(t, np.ndarray):
+        return beta ** t
+    return np.array([beta ** step for step in t], t.dtype)

@@ -207,7 +207,8 @@ class Dense(Layer):
             self.z = work[6]
             calls.append(partial(copyto, self.z[block], z))   # (N, O), kept: y overwrites z below
         if activate:
-            calls += self._activation_calls[0](y[block], y[block])   # y = f(z) in place; f(1) = 1 keeps the ones
+            y_rows = y[block]   # one object, read and written (npnet.calls)
+            calls += self._activation_calls[0](y_rows, y_rows)   # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
             self.a = y                                              # (N, O)
@@ -247,7 +248,8 @@ class Dense(Layer):
         if not self.activated or self.activation.identity:
             dz = dy[:, :self.units]                             # dy is already dL/dz
         elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
-            calls += self.activation.masked_backward_calls(relu_mask[block], dy[block], dy[block])   # (N, O+1), into dy
+            dy_rows = dy[block]   # one object, read and written (npnet.calls)
+            calls += self.activation.masked_backward_calls(relu_mask[block], dy_rows, dy_rows)   # (N, O+1), into dy
             dz = dy[:, :-1]
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
             calls += self._activation_calls[1](self.y[block], dy[block], dz1[block])   # (N, O+1)

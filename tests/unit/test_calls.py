@@ -42,3 +42,79 @@ def test_all_finite_agrees_with_isfinite_all_without_warnings(values, expected):
     with warnings.catch_warnings():
         warnings.simplefilter("error")   # no overflow or invalid-value warning from the sum
         assert all_finite(array) is expected is bool(np.isfinite(array).all())
+
+
+def _calls_in(calls):
+    """Every bound call in ``calls``, descending into the lists a call is bound to (the split step's phases)."""
+    for call in calls:
+        yield call
+        for argument in getattr(call, "args", ()):
+            if isinstance(argument, list):
+                yield from _calls_in(_flat(argument))
+
+
+def _flat(nested):
+    return [item for element in nested for item in (_flat(element) if isinstance(element, list) else [element])]
+
+
+def _arrays_of(call):
+    arguments = [*getattr(call, "args", ()), *(getattr(call, "keywords", None) or {}).values()]
+    return [argument for argument in arguments if isinstance(argument, np.ndarray)]
+
+
+def _layers(kind):
+    from npnet.layers import BatchNormalization, Dense, Dropout
+    return {"relu": [Dense(9, activation="relu"), Dense(7, activation="relu")],
+            "sigmoid": [Dense(9, activation="sigmoid"), Dense(7, activation="sigmoid")],
+            "tanh": [Dense(9, activation="tanh")],
+            "dropout": [Dense(9, activation="relu"), Dropout(0.3, seed=1), Dense(7, activation="relu")],
+            "batchnorm": [Dense(9), BatchNormalization(), Dense(7, activation="relu")],
+            "penalty": [Dense(9, activation="relu", kernel_regularizer="l2", activity_regularizer="l1")]}[kind]
+
+
+@pytest.mark.parametrize("kind, head, loss, optimizer, split", [
+    ("relu", "sigmoid", "binary_crossentropy", "adam", False),          # the tutorial's kind of net
+    ("relu", "sigmoid", "binary_crossentropy", "adam", True),           # its split step
+    ("relu", "softmax", "categorical_crossentropy", "rmsprop", False),
+    ("relu", "linear", "mse", "sgd", False),
+    ("sigmoid", "sigmoid", "binary_crossentropy", "nadam", False),
+    ("tanh", "linear", "huber", "adagrad", False),
+    ("dropout", "sigmoid", "binary_crossentropy", "adamw", False),
+    ("batchnorm", "softmax", "categorical_crossentropy", "adam", False),
+    ("penalty", "sigmoid", "binary_crossentropy", "adam", False),
+])
+def test_no_compiled_call_reads_and_writes_an_array_through_two_objects(monkeypatch, kind, head, loss, optimizer,
+                                                                        split):
+    """Two arrays handed to one call share memory only if they are the same object (npnet.calls: NumPy
+    solves an overlap equation for two views of the same memory on every call). Every call of fit's
+    compiled steps, for each kind of layer, head, loss and optimizer and for the split step."""
+    import npnet
+    from npnet.layers import Dense
+    from npnet.training import split as split_module
+    from npnet.training.step import Step
+
+    if split:   # the split step from the smallest step on, two workers (tests/unit/training/test_split.py)
+        monkeypatch.setattr(Step, "SPLIT_MIN", 0)
+        monkeypatch.setattr(split_module, "blas_threads", lambda: 2)
+    programs, compile_steps = [], Step.compile
+
+    def keeping(step, data):
+        result = compile_steps(step, data)
+        programs.extend(step.programs)
+        return result
+    monkeypatch.setattr(Step, "compile", keeping)
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(70, 5)).astype(np.float32), rng.integers(0, 3, 70)
+    y = np.eye(3, dtype=np.float32)[labels] if head == "softmax" else (rng.random((70, 3)) < 0.5).astype(np.float32)
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(5,)), *_layers(kind), Dense(3, activation=head)])
+    model.compile(optimizer=optimizer, loss=loss)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert len(programs) == 3
+    calls = [call for program in programs for call in _calls_in(program)]
+    assert len(calls) > 3 * 10   # three steps, each of a dozen calls or more
+    assert split == any(isinstance(getattr(getattr(call, "func", None), "__self__", None), split_module.Workers)
+                        for call in calls)
+    shared = {(getattr(call, "func", call), a.shape) for call in calls for i, a in enumerate(_arrays_of(call))
+              for b in _arrays_of(call)[i + 1:] if a is not b and np.may_share_memory(a, b)}
+    assert not shared

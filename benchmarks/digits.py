@@ -10,7 +10,7 @@ trains once more in a fresh interpreter for its import time and peak memory.
 benchmarks/tutorial.py describes the protocol; this script changes the
 workload and the head only.
 
-    python -m benchmarks.digits [--peers npnet,keras,sklearn,torch] [--repeats 5] [--epochs 30]
+    python -m benchmarks.digits [--peers npnet,keras,sklearn,torch] [--repeats 9] [--epochs 30]
                                 [--threads N] [--png digits.png] [--write-results]
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ binary accuracy on the tutorial's 3,300 test rows, so no peer is fast by
 doing less. Then each peer trains once more in a fresh interpreter for its
 import time and peak memory (benchmarks/isolated.py).
 
-    python -m benchmarks.tutorial [--peers floor,npnet,keras,sklearn,torch] [--repeats 5] [--interleaved]
+    python -m benchmarks.tutorial [--peers floor,npnet,keras,sklearn,torch] [--repeats 9] [--interleaved]
                                   [--epochs 50] [--threads N] [--png tutorial.png] [--write-results]
 
 With ``--interleaved`` every timed fit runs in a fresh process of its own
@@ -174,7 +174,9 @@ def plot(rows: list[dict], path: str) -> None:
 def parse(argv: list[str] | None, description: str, work: peers.Workload,
           default_peers: str = "npnet,keras,sklearn,torch") -> tuple[argparse.Namespace, peers.Workload]:
     """The options of a fit benchmark (this one, benchmarks.digits) and its workload with ``--epochs`` applied."""
-    parser = harness.common_arguments(argparse.ArgumentParser(description=description), repeats=5)
+    # 9 rounds: on the shared 2-core machines of benchmarks/RESULTS.md the median of 5 rounds of a fit this
+    # short (60-100 ms) moved by up to 1.5x from one run to the next; 9 rounds kept it within a few percent
+    parser = harness.common_arguments(argparse.ArgumentParser(description=description), repeats=9)
     parser.add_argument("--peers", default=default_peers)
     parser.add_argument("--interleaved", action="store_true", help="each timed fit in a fresh process, in turns")
     parser.add_argument("--epochs", type=int, default=work.epochs)

@@ -175,7 +175,7 @@ def parse(argv: list[str] | None, description: str, work: peers.Workload,
           default_peers: str = "npnet,keras,sklearn,torch") -> tuple[argparse.Namespace, peers.Workload]:
     """The options of a fit benchmark (this one, benchmarks.digits) and its workload with ``--epochs`` applied."""
     # 9 rounds: on the shared 2-core machines of benchmarks/RESULTS.md the median of 5 rounds of a fit this
-    # short (60-100 ms) moved by up to 1.5x from one run to the next; 9 rounds kept it within a few percent
+    # short (60-100 ms) moved by up to 1.8x from one run to the next
     parser = harness.common_arguments(argparse.ArgumentParser(description=description), repeats=9)
     parser.add_argument("--peers", default=default_peers)
     parser.add_argument("--interleaved", action="store_true", help="each timed fit in a fresh process, in turns")

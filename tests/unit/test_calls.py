@@ -58,7 +58,12 @@ def _flat(nested):
 
 
 def _arrays_of(call):
+    """The arrays a call is bound to, also inside tuples (an activation's own method is bound with its
+    arguments as a tuple: ``npnet.activations``)."""
     arguments = [*getattr(call, "args", ()), *(getattr(call, "keywords", None) or {}).values()]
+    while any(isinstance(argument, tuple) for argument in arguments):
+        arguments = [item for argument in arguments
+                     for item in (argument if isinstance(argument, tuple) else (argument,))]
     return [argument for argument in arguments if isinstance(argument, np.ndarray)]
 
 
@@ -67,6 +72,7 @@ def _layers(kind):
     return {"relu": [Dense(9, activation="relu"), Dense(7, activation="relu")],
             "sigmoid": [Dense(9, activation="sigmoid"), Dense(7, activation="sigmoid")],
             "tanh": [Dense(9, activation="tanh")],
+            "elu, gelu": [Dense(9, activation="elu"), Dense(7, activation="gelu")],
             "dropout": [Dense(9, activation="relu"), Dropout(0.3, seed=1), Dense(7, activation="relu")],
             "batchnorm": [Dense(9), BatchNormalization(), Dense(7, activation="relu")],
             "penalty": [Dense(9, activation="relu", kernel_regularizer="l2", activity_regularizer="l1")]}[kind]
@@ -79,6 +85,7 @@ def _layers(kind):
     ("relu", "linear", "mse", "sgd", False),
     ("sigmoid", "sigmoid", "binary_crossentropy", "nadam", False),
     ("tanh", "linear", "huber", "adagrad", False),
+    ("elu, gelu", "softmax", "categorical_crossentropy", "adamax", False),
     ("dropout", "sigmoid", "binary_crossentropy", "adamw", False),
     ("batchnorm", "softmax", "categorical_crossentropy", "adam", False),
     ("penalty", "sigmoid", "binary_crossentropy", "adam", False),
@@ -87,11 +94,13 @@ def test_no_compiled_call_reads_and_writes_an_array_through_two_objects(monkeypa
                                                                         split):
     """Two arrays handed to one call share memory only if they are the same object (npnet.calls: NumPy
     solves an overlap equation for two views of the same memory on every call). Every call of fit's
-    compiled steps, for each kind of layer, head, loss and optimizer and for the split step."""
+    compiled steps and of its validation pass, for each kind of layer, head, loss and optimizer and for
+    the split step."""
     import npnet
     from npnet.layers import Dense
     from npnet.training import split as split_module
     from npnet.training.step import Step
+    from npnet.training.trainer import ValidationPass
 
     if split:   # the split step from the smallest step on, two workers (tests/unit/training/test_split.py)
         monkeypatch.setattr(Step, "SPLIT_MIN", 0)
@@ -103,16 +112,22 @@ def test_no_compiled_call_reads_and_writes_an_array_through_two_objects(monkeypa
         programs.extend(step.programs)
         return result
     monkeypatch.setattr(Step, "compile", keeping)
+    bind_validation = ValidationPass._bind
+
+    def keeping_validation(validation_pass):
+        bind_validation(validation_pass)
+        programs.append(validation_pass.calls)
+    monkeypatch.setattr(ValidationPass, "_bind", keeping_validation)
     rng = np.random.default_rng(0)
     x, labels = rng.normal(size=(70, 5)).astype(np.float32), rng.integers(0, 3, 70)
     y = np.eye(3, dtype=np.float32)[labels] if head == "softmax" else (rng.random((70, 3)) < 0.5).astype(np.float32)
     npnet.utils.set_random_seed(0)
     model = npnet.Sequential([npnet.Input(shape=(5,)), *_layers(kind), Dense(3, activation=head)])
     model.compile(optimizer=optimizer, loss=loss)
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
-    assert len(programs) == 3
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, validation_split=0.2)
+    assert len(programs) == 2 + (kind != "penalty")   # 56 rows in 2 steps; the pass, unless a penalty needs batches
     calls = [call for program in programs for call in _calls_in(program)]
-    assert len(calls) > 3 * 10   # three steps, each of a dozen calls or more
+    assert len(calls) > 2 * 10   # two steps, each of a dozen calls or more
     assert split == any(isinstance(getattr(getattr(call, "func", None), "__self__", None), split_module.Workers)
                         for call in calls)
     shared = {(getattr(call, "func", call), a.shape) for call in calls for i, a in enumerate(_arrays_of(call))

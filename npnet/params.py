@@ -146,19 +146,18 @@ class WorkArrays:
                  **columns: int):
         self.dtype, self.columns = dtype, columns
         self._layout = [("F" if name in column_major else "C", name in ones_column) for name in columns]
-        self._n, self._views, self._by_size = -1, [], {}
-        self._ones = np.ones(0, dtype)
+        self._n, self._views, self._by_size, self._ones = -1, [], {}, {}
 
     def rows(self, n: int) -> list[np.ndarray]:
         """Arrays (n, width), in the order of ``columns``."""
         if n != self._n:   # most steps reuse the last batch size and its arrays
             if n not in self._by_size:
                 if len(self._by_size) == self.SIZES_KEPT:
-                    del self._by_size[next(iter(self._by_size))]
+                    evicted = next(iter(self._by_size))
+                    del self._by_size[evicted], self._ones[evicted]
                 self._by_size[n] = self._allocate(n)
-            if n > len(self._ones):
-                self._ones = np.ones(n, self.dtype)
-                self._ones.flags.writeable = False
+                self._ones[n] = np.ones(n, self.dtype)
+                self._ones[n].flags.writeable = False
             self._n, self._views = n, self._by_size[n]
         return self._views
 
@@ -171,8 +170,9 @@ class WorkArrays:
         return arrays
 
     def ones(self, n: int) -> np.ndarray:
-        """A read-only (n,) vector of ones; ``rows(n)`` must have been called first."""
-        return self._ones[:n]
+        """A read-only (n,) vector of ones, one per n, the same object every time (npnet.calls.LastBinding
+        says why); ``rows(n)`` must have been called first."""
+        return self._ones[n]
 
 
 def stacked(top: np.ndarray, row: np.ndarray) -> np.ndarray | None:

@@ -24,9 +24,9 @@ from npnet.optimizers.base import Optimizer
 # and the parity check run: a bug planted in the textbook line only would not touch what fit computes.
 # Dense writes its work as calls (docs/backprop.md#the-compiled-step), so a learner's line is a call too:
 # a partial of a NumPy function, or a lambda where the learner's arithmetic needs a temporary.
-FOLDED = "calls.append(partial(dot, x.T, dz, self.dWb))"
+FOLDED = "calls.append(partial(dot, x_t, dz, self.dWb))"
 # The 1/(N K) of sigmoid + binary crossentropy's gradient dz = (p - y) / (N K), on fit's path and the textbook's.
-SCALE = "calls.append(partial(np.multiply, dz, np.array(1.0 / (entries or y.size), dz.dtype), dz))"
+SCALE = "calls.append(partial(np.multiply, dz, _reciprocal(entries or y.size, dz.dtype), dz))"
 
 CATALOGUE: list[Bug] = [
     Bug("bias-gradient-all-axes", "Dense: the bias gradient summed over every axis (np.sum without axis=0)", (
@@ -42,21 +42,21 @@ CATALOGUE: list[Bug] = [
               FOLDED + "\ncalls.append(partial(dot, dz.T, x[:, :-1], self.dW))   # dW's rows redone: fits only a "
                        "square W"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(dot, x.T, dz, self.dW))",
+              "calls.append(partial(dot, x_t, dz, self.dW))",
               "calls.append(partial(dot, dz.T, x, self.dW))   # (O, I) = (O, N) @ (N, I): fits only a square W"))),
     Bug("dW-from-output", "Dense: dW from the wrong cached array, the layer's output y instead of its input x", (
         Patch(Dense, "backward_calls", FOLDED,
               FOLDED + "\ncalls.append(partial(dot, self.y[:, :self.units].T, dz, self.dW))   # dW's rows redone "
                        "from y"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(dot, x.T, dz, self.dW))",
+              "calls.append(partial(dot, x_t, dz, self.dW))",
               "calls.append(partial(dot, self.y.T, dz, self.dW))   # y, not x: (O, O) fits only a square W"))),
     Bug("gradients-accumulate", "Dense: gradients accumulate across steps (+= into a buffer never reset)", (
         Patch(Dense, "backward_calls", FOLDED,
               "calls.append(lambda: np.add(self.dWb, x.T @ dz, out=self.dWb))   # (I+1, O): adds to the last "
               "step's [dW; db]"),
         Patch(Dense, "backward_calls",
-              "calls.append(partial(dot, x.T, dz, self.dW))",
+              "calls.append(partial(dot, x_t, dz, self.dW))",
               "calls.append(lambda: np.add(self.dW, x.T @ dz, out=self.dW))   # (I, O): adds to the last step's dW"),
         Patch(Dense, "backward_calls",
               "calls.append(partial(dot, self._work.ones(len(dy)), dz, self.db))",
@@ -73,11 +73,11 @@ CATALOGUE: list[Bug] = [
         model={"activation": "sigmoid"}),
     Bug("loss-missing-1/N", "sigmoid + BCE: the 1/N of the batch mean missing from the gradient", (
         Patch(SigmoidBinaryCrossentropy, "dz_calls", SCALE,
-              "calls.append(partial(np.multiply, dz, np.array(1.0 / y.shape[1], dz.dtype), dz))   # 1/K only: "
+              "calls.append(partial(np.multiply, dz, _reciprocal(y.shape[1], dz.dtype), dz))   # 1/K only: "
               "the forward averages over N too"),)),
     Bug("bce-not-divided-by-outputs", "sigmoid + BCE: the gradient not divided by the number of outputs K", (
         Patch(SigmoidBinaryCrossentropy, "dz_calls", SCALE,
-              "calls.append(partial(np.multiply, dz, np.array(1.0 / len(y), dz.dtype), dz))   # 1/N only: the "
+              "calls.append(partial(np.multiply, dz, _reciprocal(len(y), dz.dtype), dz))   # 1/N only: the "
               "forward averages over the K labels too"),)),
     Bug("softmax-gradient-off-by-K", "softmax + crossentropy: the gradient divided by N K, as binary crossentropy's", (
         Patch(SoftmaxCrossentropy, "backward",

@@ -25,7 +25,7 @@ import numpy as np
 
 from npnet import backend
 from npnet._validation import as_float_array, check_bool, check_int, check_weights_list
-from npnet.calls import Calls
+from npnet.calls import Calls, LastBinding
 from npnet.params import ParameterBuffer
 
 _name_counters: dict[str, itertools.count] = defaultdict(itertools.count)
@@ -100,6 +100,8 @@ class Layer:
         self.built = False
         self.values: list[np.ndarray] = []
         self.grads: list[np.ndarray | None] = []
+        # the calls forward_calls and backward_calls bound last, given back for the same arrays (npnet.calls)
+        self._forward_bound, self._backward_bound = LastBinding(), LastBinding()
 
     # -- what the model asks of a layer ----------------------------------------------
 
@@ -114,6 +116,7 @@ class Layer:
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Adopt views of the model's buffers, in ``weights_spec`` order (their values are kept)."""
         self.input_dim, self.values, self.grads, self.built = input_dim, list(values), list(grads), True
+        self._forward_bound, self._backward_bound = LastBinding(), LastBinding()   # none bound to these weights
         self._regularized = [(spec.regularizer, value, grad)   # kept: regularization runs at every step
                              for spec, value, grad in zip(self.weights_spec(input_dim), values, grads)
                              if spec.regularizer is not None and spec.trainable]
@@ -139,17 +142,28 @@ class Layer:
         one call that runs it and copies its result into that array, since a
         layer may return a new array each time.
         """
-        width = self.output_dim(self.input_dim) + bool(options.get("ones_column"))   # [y 1]: the bias trick
-        out = options.pop("out", None)
-        y = np.empty((len(x), width), x.dtype) if out is None else out
+        key = (x, training, *options, *options.values())   # (option names from the caller's literals)
+        if (bound := self._forward_bound.get(key)) is not None:   # the same arrays as last time
+            calls, y = bound
+        else:
+            width = self.output_dim(self.input_dim) + bool(options.get("ones_column"))   # [y 1]: the bias trick
+            out = options.pop("out", None)
+            y = np.empty((len(x), width), x.dtype) if out is None else out
+            calls = [partial(_forward_into, self, x, training, options, y)]
+            self._forward_bound.set(key, (calls, y))
         self._bound_input = x
-        return [partial(_forward_into, self, x, training, options, y)], y
+        return list(calls), y
 
     def backward_calls(self, dy: np.ndarray, need_dx: bool = True) -> tuple[Calls, np.ndarray | None]:
         """The calls that compute ``backward(dy)``, bound to dy (N, O), and the array dx they fill (or None):
         (N, I), or (N, I+1) when ``forward_calls`` was bound to an input that carries the ones."""
-        dx = np.empty_like(self._bound_input) if need_dx else None
-        return [partial(_backward_into, self, dy, need_dx, dx)], dx
+        key = (dy, need_dx, self._bound_input)
+        if (bound := self._backward_bound.get(key)) is None:   # not the same arrays as last time
+            dx = np.empty_like(self._bound_input) if need_dx else None
+            bound = [partial(_backward_into, self, dy, need_dx, dx)], dx
+            self._backward_bound.set(key, bound)
+        calls, dx = bound
+        return list(calls), dx
 
     def regularization_loss(self) -> float:
         """The penalty this layer adds to the loss (its gradient is added inside ``backward``): by default its

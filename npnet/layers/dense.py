@@ -8,7 +8,7 @@ import numpy as np
 
 from npnet import activations, initializers, regularizers
 from npnet._validation import check_bool, check_int
-from npnet.calls import Calls, calls_of, copyto, dot, run, writes_calls
+from npnet.calls import Calls, Views, calls_of, copyto, dot, run, transposed, without_last_column, writes_calls
 from npnet.layers.base import Layer, Weight
 from npnet.params import WorkArrays, stacked
 
@@ -18,6 +18,11 @@ from npnet.params import WorkArrays, stacked
 # took 2.8% of the compute-bound epoch (1,024 x 512 outputs, benchmarks/RESULTS.md), while for the tutorial's
 # small products np.dot's call costs 0.2 to 0.3 us less.
 MATMUL_MIN = 65_536
+
+
+def _rows(a: np.ndarray, rows: slice | None) -> np.ndarray:
+    """Rows ``rows`` of a, or a itself for all of them: the same object in every binding (npnet.calls)."""
+    return a if rows is None else a[rows]
 
 
 def product(out: np.ndarray) -> Any:
@@ -52,6 +57,11 @@ class Dense(Layer):
     same dot product as in ``x1 @ Wb``, but BLAS gets the batch as the long side
     of its column-major view, which runs the narrow products of a small network
     1.3x to 2.2x faster; and ``z = y1[:, :-1]`` is then one contiguous block.
+
+    Bound once per arrays: handed the same arrays (the same objects) as last
+    time, ``forward_calls`` and ``backward_calls`` give back the calls they bound
+    then, and the forward's ``x``, ``y``, ``activated`` it set, so that fit's
+    steps of one batch size read the same array objects (npnet.calls.LastBinding).
     """
 
     def __init__(self, units: int, activation: activations.ActivationLike = None, use_bias: bool = True,
@@ -101,6 +111,10 @@ class Dense(Layer):
         if self.activity_regularizer is not None:
             # the activated output (when the forward stops at the logits) and the penalty's gradient
             self._activity_work = WorkArrays(self.W.dtype, a=self.units, da=self.units)
+        # the views forward_calls and backward_calls take of the kernels and of the arrays they are handed:
+        # the same objects in every binding, as the calls they bound last (``Layer.bind``, npnet.calls)
+        self.W_T, self.Wb_T = self.W.T, None if self.Wb is None else self.Wb.T
+        self._views = Views()
 
     @property
     def gives_ones_column(self) -> bool:
@@ -187,16 +201,22 @@ class Dense(Layer):
         row-major there (fit's split step, npnet.training.split, hands them over;
         not with an activity penalty).
         """
+        key = (x, training, activate, ones_column, out, self.W, self.activation)
+        if rows is None and (bound := self._forward_bound.get(key)) is not None:   # the same arrays as last time
+            calls, y, state = bound
+            vars(self).update(state)   # what that binding left for backward_calls
+            return list(calls), y
         work = self._work.rows(len(x))
         kernel = self.Wb if x.shape[1] > self.input_dim else self.W   # [W; b] when x carries the ones
-        block = slice(None) if rows is None else rows
         y = work[1 if ones_column else 0] if out is None else out
         if rows is not None:                            # a block of rows of y, row-major (the split step's)
             z = y[rows, :-1] if ones_column else y[rows]
             calls = [partial(np.matmul, x[rows], kernel, z)]          # (n, O) = (n, I+1) @ (I+1, O)
         elif ones_column:                               # y1 (column-major) goes to a Dense; its 1s are set once
-            z = y[:, :-1]
-            calls = [partial(product(z), kernel.T, x.T, z.T)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
+            z = self._views(y, without_last_column)
+            kernel_t = self.Wb_T if kernel is self.Wb else self.W_T
+            x_t, z_t = self._views(x, transposed), self._views(z, transposed)
+            calls = [partial(product(z), kernel_t, x_t, z_t)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
             z = y
             calls = [partial(product(z), x, kernel, z)]         # (N, O) = (N, I+1) @ (I+1, O): z = x1 Wb
@@ -205,9 +225,9 @@ class Dense(Layer):
         self.x, self.y, self.activated = x, y, activate  # backward needs x for dW, y for f'
         if activate and self._keeps_z:
             self.z = work[6]
-            calls.append(partial(copyto, self.z[block], z))   # (N, O), kept: y overwrites z below
+            calls.append(partial(copyto, _rows(self.z, rows), z))   # (N, O), kept: y overwrites z below
         if activate:
-            y_rows = y[block]   # one object, read and written (npnet.calls)
+            y_rows = _rows(y, rows)   # one object, read and written (npnet.calls)
             calls += self._activation_calls[0](y_rows, y_rows)   # y = f(z) in place; f(1) = 1 keeps the ones
         if self.activity_regularizer is not None:
             # Keras penalizes the layer's output, the activated one, even when the loss takes the logits.
@@ -218,6 +238,9 @@ class Dense(Layer):
             # ``regularization_loss`` reads the output of the forward that ran last, and fit runs
             # calls bound long before, to other batches' arrays (and the validation pass's) in between.
             calls.append(partial(setattr, self, "a", self.a))
+        if rows is None:
+            state = {name: vars(self)[name] for name in ("x", "y", "activated", "z", "a") if name in vars(self)}
+            self._forward_bound.set(key, (list(calls), y, state))
         return calls, y
 
     def backward_calls(self, dy: np.ndarray, need_dx: bool = True, relu_mask: np.ndarray | None = None,
@@ -236,48 +259,57 @@ class Dense(Layer):
         those rows only, in the same arrays, and ``weights=False``: [dW; db] sums over the whole batch,
         and ``weight_gradient_calls`` takes it block of kernel rows by block after every worker's rows.
         """
+        # what these calls may read besides the arguments: all that the forward bound last left
+        key = (dy, need_dx, relu_mask, weights, out, self.x, self.y, self.activated, vars(self).get("z"),
+               vars(self).get("a"), self.W, self.dW, self.activation)
+        if rows is None and (bound := self._backward_bound.get(key)) is not None:   # the same arrays as last time
+            calls, dx, self._dz = bound
+            return list(calls), dx
         _, _, dz, dz1, dx, dx1, *_ = self._work.rows(len(dy))
         if out is not None:   # the array dx goes into: [dx 1] (N, I+1) with the bias trick, else (N, I)
             dx = dx1 = out
         x, calls = self.x, []
-        block = slice(None) if rows is None else rows
         if self.activity_regularizer is not None:
             da = self._activity_work.rows(len(dy))[1]
             calls.append(partial(self._add_activity_gradient, self.a, self.y, self.activated, dy, dz, da))
             dy = da if self.activated else dz                   # (N, O): dy + dpenalty
-        if not self.activated or self.activation.identity:
-            dz = dy[:, :self.units]                             # dy is already dL/dz
+        if not self.activated or self.activation.identity:      # dy is already dL/dz
+            dz = dy if dy.shape[1] == self.units else self._views(dy, without_last_column)
         elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
-            dy_rows = dy[block]   # one object, read and written (npnet.calls)
-            calls += self.activation.masked_backward_calls(relu_mask[block], dy_rows, dy_rows)   # (N, O+1), into dy
-            dz = dy[:, :-1]
+            dy_rows = _rows(dy, rows)   # one object, read and written (npnet.calls)
+            calls += self.activation.masked_backward_calls(_rows(relu_mask, rows), dy_rows, dy_rows)   # (N, O+1), into dy
+            dz = self._views(dy, without_last_column)
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
-            calls += self._activation_calls[1](self.y[block], dy[block], dz1[block])   # (N, O+1)
-            dz = dz1[:, :-1]                                    # (N, O), of (N, O+1)
+            calls += self._activation_calls[1](_rows(self.y, rows), _rows(dy, rows), _rows(dz1, rows))   # (N, O+1)
+            dz = self._views(dz1, without_last_column)         # (N, O), of (N, O+1)
         else:
-            calls += self._activation_calls[1](self.y[block], dy[block], dz[block],
-                                               self.z[block] if self._keeps_z else None)   # (N, O)
+            calls += self._activation_calls[1](_rows(self.y, rows), _rows(dy, rows), _rows(dz, rows),
+                                               _rows(self.z, rows) if self._keeps_z else None)   # (N, O)
         self._dz = dz                                           # (N, O): for weight_gradient_calls
         folded = x.shape[1] > self.input_dim
+        x_t = self._views(x, transposed)
         if self.dW is not None and weights:
             if folded:
-                calls.append(partial(dot, x.T, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
+                calls.append(partial(dot, x_t, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
             else:
-                calls.append(partial(dot, x.T, dz, self.dW))          # (I, O) = (I, N) @ (N, O)
+                calls.append(partial(dot, x_t, dz, self.dW))          # (I, O) = (I, N) @ (N, O)
                 if self.use_bias:
                     calls.append(partial(dot, self._work.ones(len(dy)), dz, self.db))   # (O,) = (N,) @ (N, O)
             calls += [partial(regularizer.gradient, value, grad) for regularizer, value, grad in self.penalized_weights()
                       if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
         if not need_dx:
-            return calls, None
-        if rows is not None:                                    # a block of rows of dx, row-major (the split step's)
+            dx = None
+        elif rows is not None:                                  # a block of rows of dx, row-major (the split step's)
             dx = dx1 if folded else dx
             calls.append(partial(np.matmul, dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
             return calls, dx
-        if folded:                                              # dx1 (column-major) goes to a Dense
-            calls.append(partial(product(dx1), self.Wb, dz.T, dx1.T))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
-            return calls, dx1
-        calls.append(partial(product(dx), dz, self.W.T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
+        elif folded:                                            # dx1 (column-major) goes to a Dense
+            dz_t, dx1_t = self._views(dz, transposed), self._views(dx1, transposed)
+            calls.append(partial(product(dx1), self.Wb, dz_t, dx1_t))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
+            dx = dx1
+        else:
+            calls.append(partial(product(dx), dz, self.W_T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
+        self._backward_bound.set(key, (list(calls), dx, dz))
         return calls, dx
 
     def weight_gradient_calls(self, kernel_rows: slice) -> Calls:

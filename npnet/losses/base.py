@@ -16,6 +16,7 @@ import numpy as np
 from npnet import backend
 from npnet._validation import as_float_array, as_real_array, check_sample_weight
 from npnet.calls import Calls
+from npnet.params import WorkArrays
 
 
 class Loss:
@@ -101,9 +102,15 @@ class Loss:
         time says so with ``gradient_array``, which then is the array handed
         over; a loss evicts the work arrays of a batch size after a few other
         sizes (``npnet.params.WorkArrays``), so the copy stays for that case.
+        Otherwise the array is one of the base class's own for each batch size,
+        so the steps of one size bind the same array (npnet.calls.LastBinding).
         """
-        own = self.gradient_array(y_pred)
-        dy_pred = np.empty_like(y_pred) if own is None else own
+        dy_pred = self.gradient_array(y_pred)
+        if dy_pred is None:   # one array of the loss's own per batch size: every step of a size binds the same
+            if getattr(self, "_gradients", None) is None or self._gradients.dtype != y_pred.dtype or \
+                    self._gradients.columns["dy"] != y_pred.shape[1]:
+                self._gradients = WorkArrays(y_pred.dtype, dy=y_pred.shape[1])
+            dy_pred = self._gradients.rows(len(y_pred))[0]
         return [partial(_gradient_into, self, y_true, y_pred, sample_weight, dy_pred)], dy_pred
 
     def gradient_array(self, y_pred: np.ndarray) -> np.ndarray | None:

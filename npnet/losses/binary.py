@@ -8,7 +8,7 @@ docs/backprop.md#sigmoid-and-binary-crossentropy and docs/backprop.md#label-smoo
 """
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -358,10 +358,19 @@ class SigmoidBinaryCrossentropy(Loss):
             calls = [partial(np.subtract, p, y, dz)]
         else:
             calls = [partial(_dlogits_into, p, y, self.pos_weight, dz)]
-        calls.append(partial(np.multiply, dz, np.array(1.0 / (entries or y.size), dz.dtype), dz))   # dz *= 1 / (N K)
+        calls.append(partial(np.multiply, dz, _reciprocal(entries or y.size, dz.dtype), dz))   # dz *= 1 / (N K)
         if sample_weight is not None:
             calls.append(partial(np.multiply, dz, sample_weight[:, None], dz))
         return calls
+
+
+@lru_cache(maxsize=64)
+def _reciprocal(entries: int, dtype: np.dtype) -> np.ndarray:
+    """1 / entries as a read-only 0-d array of ``dtype``, one per value: the steps of a batch size all bind
+    the same array (npnet.calls.LastBinding says why that counts)."""
+    value = np.array(1.0 / entries, dtype)
+    value.flags.writeable = False
+    return value
 
 
 def _entries(y: np.ndarray, z: np.ndarray, loss: np.ndarray, tmp: np.ndarray) -> None:

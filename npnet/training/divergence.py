@@ -49,7 +49,9 @@ class DivergenceGuard:
         self.own_generators = [value for layer in step.layers for value in vars(layer).values()
                                if isinstance(value, np.random.Generator)]
         self.values, self.optimizer = step.parameters.values, step.optimizer          # values (P,)
-        self.epoch_start, self.optimizer_state = np.empty_like(self.values), None
+        self.epoch_start = np.empty_like(self.values)
+        # the optimizer's step count and state arrays (Optimizer.state_arrays) at the epoch's start: (live, copy)
+        self.optimizer_iterations, self.optimizer_state = 0, []
         # the weights before the last step of this epoch and of the one before it
         self.before_last, self.before_previous_last = np.empty_like(self.values), np.empty_like(self.values)
         self.last_finite_batch: tuple[int, int, float] | None = None
@@ -57,7 +59,12 @@ class DivergenceGuard:
     def begin_epoch(self) -> None:
         """Copy the weights, the optimizer's state and the random states: this epoch's replay starts from them."""
         np.copyto(self.epoch_start, self.values)
-        self.optimizer_state = self.optimizer.get_state()
+        live = self.optimizer.state_arrays()
+        if len(live) != len(self.optimizer_state) or any(a is not b for (a, _), b in zip(self.optimizer_state, live)):
+            self.optimizer_state = [(array, np.empty_like(array)) for array in live]   # the first epoch's
+        for array, copy in self.optimizer_state:
+            np.copyto(copy, array)
+        self.optimizer_iterations = self.optimizer.iterations
         self.random_states = [(generator, generator.bit_generator.state)
                               for generator in (utils.random_generator(), *self.own_generators)]
         self.before_last, self.before_previous_last = self.before_previous_last, self.before_last
@@ -77,7 +84,9 @@ class DivergenceGuard:
             np.copyto(self.values, self.epoch_start if epoch == 0 else self.before_previous_last)
         else:
             np.copyto(self.values, self.epoch_start)
-            self.optimizer.set_state(self.optimizer_state)
+            self.optimizer.iterations = self.optimizer_iterations
+            for array, copy in self.optimizer_state:
+                np.copyto(array, copy)
             for generator, state in self.random_states:
                 generator.bit_generator.state = state
             with np.errstate(over="ignore"):   # as fit's steps run (npnet.training.trainer)

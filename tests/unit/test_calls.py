@@ -78,6 +78,19 @@ def _layers(kind):
             "penalty": [Dense(9, activation="relu", kernel_regularizer="l2", activity_regularizer="l1")]}[kind]
 
 
+def _fit(kind, head, loss, optimizer, rows, **options):
+    """One epoch of fit on ``rows`` random rows of 5 inputs, for a net of ``_layers(kind)`` and a head of 3."""
+    import npnet
+    from npnet.layers import Dense
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(rows, 5)).astype(np.float32), rng.integers(0, 3, rows)
+    y = np.eye(3, dtype=np.float32)[labels] if head == "softmax" else (rng.random((rows, 3)) < 0.5).astype(np.float32)
+    npnet.utils.set_random_seed(0)
+    model = npnet.Sequential([npnet.Input(shape=(5,)), *_layers(kind), Dense(3, activation=head)])
+    model.compile(optimizer=optimizer, loss=loss)
+    model.fit(x, y, epochs=1, verbose=0, **options)
+
+
 @pytest.mark.parametrize("kind, head, loss, optimizer, split", [
     ("relu", "sigmoid", "binary_crossentropy", "adam", False),          # the tutorial's kind of net
     ("relu", "sigmoid", "binary_crossentropy", "adam", True),           # its split step
@@ -96,8 +109,6 @@ def test_no_compiled_call_reads_and_writes_an_array_through_two_objects(monkeypa
     solves an overlap equation for two views of the same memory on every call). Every call of fit's
     compiled steps and of its validation pass, for each kind of layer, head, loss and optimizer and for
     the split step."""
-    import npnet
-    from npnet.layers import Dense
     from npnet.training import split as split_module
     from npnet.training.step import Step
     from npnet.training.trainer import ValidationPass
@@ -118,13 +129,7 @@ def test_no_compiled_call_reads_and_writes_an_array_through_two_objects(monkeypa
         bind_validation(validation_pass)
         programs.append(validation_pass.calls)
     monkeypatch.setattr(ValidationPass, "_bind", keeping_validation)
-    rng = np.random.default_rng(0)
-    x, labels = rng.normal(size=(70, 5)).astype(np.float32), rng.integers(0, 3, 70)
-    y = np.eye(3, dtype=np.float32)[labels] if head == "softmax" else (rng.random((70, 3)) < 0.5).astype(np.float32)
-    npnet.utils.set_random_seed(0)
-    model = npnet.Sequential([npnet.Input(shape=(5,)), *_layers(kind), Dense(3, activation=head)])
-    model.compile(optimizer=optimizer, loss=loss)
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0, validation_split=0.2)
+    _fit(kind, head, loss, optimizer, 70, batch_size=32, validation_split=0.2)
     assert len(programs) == 2 + (kind != "penalty")   # 56 rows in 2 steps; the pass, unless a penalty needs batches
     calls = [call for program in programs for call in _calls_in(program)]
     assert len(calls) > 2 * 10   # two steps, each of a dozen calls or more
@@ -133,3 +138,74 @@ def test_no_compiled_call_reads_and_writes_an_array_through_two_objects(monkeypa
     shared = {(getattr(call, "func", call), a.shape) for call in calls for i, a in enumerate(_arrays_of(call))
               for b in _arrays_of(call)[i + 1:] if a is not b and np.may_share_memory(a, b)}
     assert not shared
+
+
+@pytest.mark.parametrize("kind, head, loss, optimizer", [
+    ("relu", "sigmoid", "binary_crossentropy", "adam"),          # the tutorial's kind of net
+    ("relu", "softmax", "categorical_crossentropy", "rmsprop"),
+    ("tanh", "linear", "mse", "sgd"),
+    ("penalty", "sigmoid", "binary_crossentropy", "adam"),
+    ("dropout", "sigmoid", "binary_crossentropy", "adamw"),
+])
+def test_the_steps_of_one_batch_size_bind_the_same_objects_but_for_the_batch_s_own(monkeypatch, kind, head, loss,
+                                                                                optimizer):
+    """npnet.calls.LastBinding: fit's steps of one batch size hand their layers the same arrays, and the
+    layers give back the calls they bound to them, so every call of step k reads the same array objects
+    as step 0's call at its place, but those of the batch's own: its rows of x, y and of the epoch's
+    outputs and probabilities, and its own Adam step size."""
+    from npnet.training.step import Step
+
+    kept = {}
+    compile_steps = Step.compile
+
+    def keeping(step, data):
+        outputs, probabilities = compile_steps(step, data)
+        kept.update(programs=step.programs, epoch_arrays=[data.x, data.y, outputs, probabilities],
+                    step_sizes=getattr(step.optimizer, "_step_sizes", []))
+        return outputs, probabilities
+    monkeypatch.setattr(Step, "compile", keeping)
+    _fit(kind, head, loss, optimizer, 100, batch_size=20)
+
+    def own(array):   # the batch's own rows of the epoch's arrays, or its step's own step size
+        return (any(array is size for size in kept["step_sizes"])
+                or any(np.may_share_memory(array, epoch) for epoch in kept["epoch_arrays"] if epoch is not None))
+    first, *others = kept["programs"]
+    assert len(others) == 4
+    for program in others:
+        assert [getattr(call, "func", call) for call in program] == [getattr(call, "func", call) for call in first]
+        for call, call_0 in zip(program, first):
+            for array, array_0 in zip(_arrays_of(call), _arrays_of(call_0), strict=True):
+                assert array is array_0 or own(array) and own(array_0), (getattr(call, "func", call), array.shape)
+
+
+def test_last_binding_gives_its_value_back_for_the_same_objects_only():
+    from npnet.calls import LastBinding
+    a = np.zeros(3)
+    binding = LastBinding()
+    assert binding.get((a, True)) is None   # nothing bound yet
+    binding.set((a, True), "calls")
+    assert binding.get((a, True)) == "calls"
+    assert binding.get((a.copy(), True)) is None   # equal numbers, another array
+    assert binding.get((a[:], True)) is None       # the same memory, another view
+    assert binding.get((a, False)) is None and binding.get((a,)) is None and binding.get((a, True, None)) is None
+    binding.set((a[:2],), "other")
+    assert binding.get((a, True)) is None          # it keeps its last binding only
+
+
+def test_views_are_made_once_per_array_and_kind_and_the_last_used_are_kept():
+    from npnet.calls import Views, transposed, without_last_column
+    a, b = np.zeros((4, 3)), np.zeros((4, 3))
+    views = Views()
+    assert views(a, transposed) is views(a, transposed)
+    assert views(a, transposed).base is a and views(a, transposed).shape == (3, 4)
+    assert views(a, without_last_column) is not views(a, transposed)
+    assert views(b, transposed) is not views(a, transposed)
+    assert views(a[:], transposed) is not views(a, transposed)   # another object, though the same memory
+    kept = views(a, transposed)
+    for _ in range(Views.KEPT - 1):   # others come and go; a's view, used in between, stays
+        views(np.zeros(2), transposed)
+        assert views(a, transposed) is kept
+    first = views(b, without_last_column)
+    for _ in range(Views.KEPT):
+        views(np.zeros(2), transposed)
+    assert views(b, without_last_column) is not first   # the oldest use went

@@ -83,3 +83,35 @@ def test_a_subclass_with_its_own_backward_calls_trains_in_fit():
     assert history == clipped_history
     for ours, theirs in zip(weights, clipped_weights):
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "gelu"])
+def test_calls_bound_again_to_the_same_arrays_are_the_last_ones_with_the_state_they_set(activation, rng):
+    """npnet.calls.LastBinding: handed the same arrays as last time, forward_calls and backward_calls give
+    back the calls they bound then, with the forward's x, y, activated and z (gelu keeps z) as it set them;
+    other arrays get calls of their own, which compute the textbook's numbers for them."""
+    layer = Dense(4, activation=activation)
+    layer.build(5, np.float64)
+    layer.set_weights([rng.normal(size=w.shape) for w in layer.get_weights()])
+    x_1, x_2, dy = rng.normal(size=(6, 5)), rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
+    forward_1, y_1 = layer.forward_calls(x_1, True)
+    backward_1, dx_1 = layer.backward_calls(dy)
+    state_1 = {name: vars(layer)[name] for name in ("x", "y", "activated", "z") if name in vars(layer)}
+    layer.x = layer.y = layer.z = None   # as another binding might leave them
+    forward_again, y_again = layer.forward_calls(x_1, True)
+    assert forward_again == forward_1 and y_again is y_1
+    assert all(vars(layer)[name] is value for name, value in state_1.items())
+    assert layer.backward_calls(dy) == (backward_1, dx_1)
+    forward_2, y_2 = layer.forward_calls(x_2, True)   # another input: calls of its own
+    assert layer.x is x_2 and forward_2 != forward_1
+    backward_2, dx_2 = layer.backward_calls(dy)
+    assert backward_2 != backward_1
+    for call in forward_2 + backward_2:
+        call()
+    expected = Dense(4, activation=activation)
+    expected.build(5, np.float64)
+    expected.set_weights(layer.get_weights())
+    np.testing.assert_array_equal(y_2, expected.forward(x_2, True))
+    np.testing.assert_array_equal(dx_2, expected.backward(dy))
+    np.testing.assert_array_equal(layer.dW, expected.dW)
+    np.testing.assert_array_equal(layer.db, expected.db)

@@ -284,7 +284,7 @@ def test_prepare_steps_computes_each_alpha_as_step_size_does_one_step_at_a_time(
     for step in range(50):
         optimizer.apply_calls([(np.zeros(3, dtype), w)], step)
     beta_1, beta_2 = keras_rounded(betas[0], dtype), keras_rounded(betas[1], dtype)
-    for iterations in (0, 1, 999, "new rate", 999, 123_457, 2**24 - 10):
+    for iterations in (0, 1, 230, 999, "new rate", 999, 123_457, 2**24 - 10):   # 230: past those computed ahead
         if iterations == "new rate":   # as a callback sets it between epochs; a schedule stays
             if type(learning_rate) is float:
                 optimizer.learning_rate = 0.003

@@ -66,12 +66,13 @@ class LastBinding:
     hold the same bindings. Measured single-threaded on a 2-core AMD EPYC, an
     epoch's steps after its other work, alternating in one process with views
     of their own rebuilt for the comparison: 36.4-37.2 against 37.7-37.9 us a
-    step with the views shared (medians of three runs on a quiet machine);
-    while the machine was busy (an earlier version, 226 shared objects) 45.2
-    against 51.7. The instructions barely change (valgrind: 1,056 against 1,063
-    million a fit), nor do the cache misses in valgrind's model of the caches.
-    A method keeps one binding, its last, keyed by the identity (``is``) of
-    everything it may read; whoever uses it also restores the state the binding set.
+    step with the views shared (medians of three runs, a quiet machine); 45.2
+    against 51.7 while it was busy (an earlier version, 226 shared objects).
+
+    The key is the identity (``is``) of the method's arguments and of the state it
+    reads; the arrays a method takes from its own work arrays stay its own until
+    it is bound to new weights (``Layer.bind`` starts afresh). A copy (pickle,
+    ``copy.deepcopy``) starts empty: its keys are the original's objects.
     """
 
     __slots__ = ("key", "value")
@@ -79,6 +80,9 @@ class LastBinding:
     def __init__(self) -> None:
         self.key: tuple = ()
         self.value: Any = None
+
+    def __reduce__(self) -> tuple:
+        return type(self), ()
 
     def get(self, key: tuple) -> Any:
         """The value bound to ``key``'s objects, each the same object as the stored key's; else None."""
@@ -91,24 +95,21 @@ class LastBinding:
 
 
 class Views:
-    """Views of arrays, each made once per array and kind: ``views(a, make)`` is ``make(a)``, the same
-    object every time for the same array object, so that calls bound again to an array read the same
-    views of it (``LastBinding`` says why that counts). Keeps the ``KEPT`` used last (and their arrays)."""
-
-    KEPT = 64
+    """Views of arrays made once per site: ``views(site, a, make)`` is ``make(a)``, the same object while
+    the site is handed the same array object (``LastBinding`` says why that counts). Each site keeps its
+    last array and view, as a layer keeps its last input; a copy starts empty, as ``LastBinding``."""
 
     def __init__(self) -> None:
-        self._made: dict[tuple[int, Callable], tuple[np.ndarray, np.ndarray]] = {}   # oldest use first
+        self._last: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
-    def __call__(self, a: np.ndarray, make: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        key = (id(a), make)
-        made = self._made.pop(key, None)   # (an id is not reused while its array is kept here)
-        if made is None:
-            if len(self._made) >= self.KEPT:
-                del self._made[next(iter(self._made))]
-            made = (a, make(a))
-        self._made[key] = made
-        return made[1]
+    def __reduce__(self) -> tuple:
+        return type(self), ()
+
+    def __call__(self, site: str, a: np.ndarray, make: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        last = self._last.get(site)
+        if last is None or last[0] is not a:
+            last = self._last[site] = (a, make(a))
+        return last[1]
 
 
 def transposed(a: np.ndarray) -> np.ndarray:

@@ -60,8 +60,9 @@ class Dense(Layer):
 
     Bound once per arrays: handed the same arrays (the same objects) as last
     time, ``forward_calls`` and ``backward_calls`` give back the calls they bound
-    then, and the forward's ``x``, ``y``, ``activated`` it set, so that fit's
-    steps of one batch size read the same array objects (npnet.calls.LastBinding).
+    then, and the forward the ``x``, ``y``, ``activated`` (and ``z``, ``a``) it set,
+    so that fit's steps of one batch size read the same array objects
+    (npnet.calls.LastBinding).
     """
 
     def __init__(self, units: int, activation: activations.ActivationLike = None, use_bias: bool = True,
@@ -113,7 +114,6 @@ class Dense(Layer):
             self._activity_work = WorkArrays(self.W.dtype, a=self.units, da=self.units)
         # the views forward_calls and backward_calls take of the kernels and of the arrays they are handed:
         # the same objects in every binding, as the calls they bound last (``Layer.bind``, npnet.calls)
-        self.W_T, self.Wb_T = self.W.T, None if self.Wb is None else self.Wb.T
         self._views = Views()
 
     @property
@@ -201,7 +201,7 @@ class Dense(Layer):
         row-major there (fit's split step, npnet.training.split, hands them over;
         not with an activity penalty).
         """
-        key = (x, training, activate, ones_column, out, self.W, self.activation)
+        key = (x, training, activate, ones_column, out, self.activation)
         if rows is None and (bound := self._forward_bound.get(key)) is not None:   # the same arrays as last time
             calls, y, state = bound
             vars(self).update(state)   # what that binding left for backward_calls
@@ -213,9 +213,9 @@ class Dense(Layer):
             z = y[rows, :-1] if ones_column else y[rows]
             calls = [partial(np.matmul, x[rows], kernel, z)]          # (n, O) = (n, I+1) @ (I+1, O)
         elif ones_column:                               # y1 (column-major) goes to a Dense; its 1s are set once
-            z = self._views(y, without_last_column)
-            kernel_t = self.Wb_T if kernel is self.Wb else self.W_T
-            x_t, z_t = self._views(x, transposed), self._views(z, transposed)
+            z = self._views("z", y, without_last_column)
+            kernel_t = self._views("kernel^T", kernel, transposed)
+            x_t, z_t = self._views("x^T", x, transposed), self._views("z^T", z, transposed)
             calls = [partial(product(z), kernel_t, x_t, z_t)]   # (O, N) = (O, I+1) @ (I+1, N): z^T = Wb^T x1^T
         else:
             z = y
@@ -261,7 +261,7 @@ class Dense(Layer):
         """
         # what these calls may read besides the arguments: all that the forward bound last left
         key = (dy, need_dx, relu_mask, weights, out, self.x, self.y, self.activated, vars(self).get("z"),
-               vars(self).get("a"), self.W, self.dW, self.activation)
+               vars(self).get("a"), self.activation)
         if rows is None and (bound := self._backward_bound.get(key)) is not None:   # the same arrays as last time
             calls, dx, self._dz = bound
             return list(calls), dx
@@ -274,20 +274,20 @@ class Dense(Layer):
             calls.append(partial(self._add_activity_gradient, self.a, self.y, self.activated, dy, dz, da))
             dy = da if self.activated else dz                   # (N, O): dy + dpenalty
         if not self.activated or self.activation.identity:      # dy is already dL/dz
-            dz = dy if dy.shape[1] == self.units else self._views(dy, without_last_column)
+            dz = dy if dy.shape[1] == self.units else self._views("dz", dy, without_last_column)
         elif relu_mask is not None:                             # [y 1] went up, its mask taken by the step
             dy_rows = _rows(dy, rows)   # one object, read and written (npnet.calls)
             calls += self.activation.masked_backward_calls(_rows(relu_mask, rows), dy_rows, dy_rows)   # (N, O+1), into dy
-            dz = self._views(dy, without_last_column)
+            dz = self._views("dz", dy, without_last_column)
         elif dy.shape[1] > self.units:                          # [y 1] went up: dL/d1 in the last column
             calls += self._activation_calls[1](_rows(self.y, rows), _rows(dy, rows), _rows(dz1, rows))   # (N, O+1)
-            dz = self._views(dz1, without_last_column)         # (N, O), of (N, O+1)
+            dz = self._views("dz", dz1, without_last_column)   # (N, O), of (N, O+1)
         else:
             calls += self._activation_calls[1](_rows(self.y, rows), _rows(dy, rows), _rows(dz, rows),
                                                _rows(self.z, rows) if self._keeps_z else None)   # (N, O)
         self._dz = dz                                           # (N, O): for weight_gradient_calls
         folded = x.shape[1] > self.input_dim
-        x_t = self._views(x, transposed)
+        x_t = self._views("x^T", x, transposed)
         if self.dW is not None and weights:
             if folded:
                 calls.append(partial(dot, x_t, dz, self.dWb))         # (I+1, O) = (I+1, N) @ (N, O): [dW; db]
@@ -297,18 +297,21 @@ class Dense(Layer):
                     calls.append(partial(dot, self._work.ones(len(dy)), dz, self.db))   # (O,) = (N,) @ (N, O)
             calls += [partial(regularizer.gradient, value, grad) for regularizer, value, grad in self.penalized_weights()
                       if grad is not None]                     # grad += dpenalty/dw (docs/backprop.md#weight-penalties)
-        if not need_dx:
-            dx = None
-        elif rows is not None:                                  # a block of rows of dx, row-major (the split step's)
+        if rows is not None:                                    # a block of rows of dx, row-major (the split step's)
+            if not need_dx:
+                return calls, None
             dx = dx1 if folded else dx
             calls.append(partial(np.matmul, dz[rows], (self.Wb if folded else self.W).T, dx[rows]))   # (n, I(+1)) = (n, O) @ (O, I(+1))
             return calls, dx
+        if not need_dx:
+            dx = None
         elif folded:                                            # dx1 (column-major) goes to a Dense
-            dz_t, dx1_t = self._views(dz, transposed), self._views(dx1, transposed)
+            dz_t, dx1_t = self._views("dz^T", dz, transposed), self._views("dx^T", dx1, transposed)
             calls.append(partial(product(dx1), self.Wb, dz_t, dx1_t))   # (I+1, N) = (I+1, O) @ (O, N): dx1^T = Wb dz^T
             dx = dx1
         else:
-            calls.append(partial(product(dx), dz, self.W_T, dx))        # (N, I) = (N, O) @ (O, I): dx = dz W^T
+            w_t = self._views("W^T", self.W, transposed)
+            calls.append(partial(product(dx), dz, w_t, dx))            # (N, I) = (N, O) @ (O, I): dx = dz W^T
         self._backward_bound.set(key, (list(calls), dx, dz))
         return calls, dx
 

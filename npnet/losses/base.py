@@ -106,12 +106,16 @@ class Loss:
         so the steps of one size bind the same array (npnet.calls.LastBinding).
         """
         dy_pred = self.gradient_array(y_pred)
-        if dy_pred is None:   # one array of the loss's own per batch size: every step of a size binds the same
-            if getattr(self, "_gradients", None) is None or self._gradients.dtype != y_pred.dtype or \
-                    self._gradients.columns["dy"] != y_pred.shape[1]:
-                self._gradients = WorkArrays(y_pred.dtype, dy=y_pred.shape[1])
-            dy_pred = self._gradients.rows(len(y_pred))[0]
+        if dy_pred is None:
+            dy_pred = self._gradient_rows(y_pred)
         return [partial(_gradient_into, self, y_true, y_pred, sample_weight, dy_pred)], dy_pred
+
+    def _gradient_rows(self, y_pred: np.ndarray) -> np.ndarray:
+        """An array like y_pred (N, K) of this base class's own, one per batch size (``WorkArrays``)."""
+        work = vars(self).get("_bound_gradients")
+        if work is None or work.dtype != y_pred.dtype or work.columns["dy"] != y_pred.shape[1]:
+            work = self._bound_gradients = WorkArrays(y_pred.dtype, dy=y_pred.shape[1])
+        return work.rows(len(y_pred))[0]
 
     def gradient_array(self, y_pred: np.ndarray) -> np.ndarray | None:
         """The work array that ``gradient`` on outputs like ``y_pred`` returns (while it keeps it), or None."""

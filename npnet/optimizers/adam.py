@@ -89,17 +89,21 @@ class Adam(Optimizer):
                              one_minus_betas=one_minus_betas)
 
     def slot_arrays(self, slots):
-        """[m; v] as one array where they are stacked (``build``), and v_hat with AMSGrad."""
+        """[m; v] as one array where they are stacked (``build``), then the other slots."""
         if "moments" not in slots:
             return super().slot_arrays(slots)
-        return [slots["moments"], *([slots["velocity_hat"]] if self.amsgrad else [])]
+        return [slots["moments"], *(slots[name] for name in self.slot_names if name not in ("momentum", "velocity"))]
+
+    def __getstate__(self):
+        """For pickle and copy.deepcopy: without the step sizes computed ahead (their key holds ``step_size``)."""
+        return {**self.__dict__, "_ahead": None}
 
     def __setstate__(self, state):
         """After pickle or ``copy.deepcopy``, which copy each row of [m; v] as an array of its own: the
         saved slots are made rows of the copied [m; v] again. (An Adam pickled before fit prepared
         step sizes has none yet.)"""
-        self.__dict__.update({"_step_sizes": [], "_rate_each_step": False, "_ahead": None, **state,
-                              "_gradient_rows": LastBinding(), "_second_rows": LastBinding()})   # views of the copy's own
+        self.__dict__.update({"_step_sizes": [], "_rate_each_step": False, "_ahead": None,
+                              "_gradient_rows": LastBinding(), "_second_rows": LastBinding(), **state})
         for slots in self._slots or []:
             if "moments" in slots:
                 slots["momentum"], slots["velocity"] = slots["moments"]
@@ -225,7 +229,7 @@ class Adam(Optimizer):
     def _steps_ahead(self, done, learning_rate, beta_1, beta_2):
         """alpha_t of the steps after those ``done`` (a range of step counts) for a constant learning rate,
         from those computed ahead while the rate, the betas and ``step_size`` stay the same."""
-        key = (type(learning_rate), learning_rate, beta_1, beta_2, type(self).step_size)
+        key = (type(learning_rate), learning_rate, beta_1, beta_2, self.step_size)
         if self._ahead is None or self._ahead[0] != key or not (
                 self._ahead[1] <= done.start and done.stop <= self._ahead[1] + len(self._ahead[2])):
             dtype = type(learning_rate)

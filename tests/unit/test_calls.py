@@ -192,20 +192,30 @@ def test_last_binding_gives_its_value_back_for_the_same_objects_only():
     assert binding.get((a, True)) is None          # it keeps its last binding only
 
 
-def test_views_are_made_once_per_array_and_kind_and_the_last_used_are_kept():
+def test_views_are_made_once_per_site_while_it_is_handed_the_same_array():
     from npnet.calls import Views, transposed, without_last_column
     a, b = np.zeros((4, 3)), np.zeros((4, 3))
     views = Views()
-    assert views(a, transposed) is views(a, transposed)
-    assert views(a, transposed).base is a and views(a, transposed).shape == (3, 4)
-    assert views(a, without_last_column) is not views(a, transposed)
-    assert views(b, transposed) is not views(a, transposed)
-    assert views(a[:], transposed) is not views(a, transposed)   # another object, though the same memory
-    kept = views(a, transposed)
-    for _ in range(Views.KEPT - 1):   # others come and go; a's view, used in between, stays
-        views(np.zeros(2), transposed)
-        assert views(a, transposed) is kept
-    first = views(b, without_last_column)
-    for _ in range(Views.KEPT):
-        views(np.zeros(2), transposed)
-    assert views(b, without_last_column) is not first   # the oldest use went
+    kept = views("x^T", a, transposed)
+    assert kept.base is a and kept.shape == (3, 4)
+    assert views("z", b, without_last_column) is views("z", b, without_last_column)   # another site in between
+    assert views("x^T", a, transposed) is kept
+    assert views("x^T", a[:], transposed) is not kept   # another object, though the same memory
+    assert views("x^T", a, transposed) is not kept      # a site keeps its last array only (as a layer its input)
+
+
+def test_a_copy_of_a_binding_or_of_views_starts_empty():
+    """Their keys are the original's objects: in a copy, an array at another address, or anything later
+    made at the original's, must not find them."""
+    import copy
+    import pickle
+
+    from npnet.calls import LastBinding, Views, transposed
+    a = np.zeros((4, 3))
+    binding, views = LastBinding(), Views()
+    binding.set((a,), "calls")
+    view = views("x^T", a, transposed)
+    for copied_binding, copied_views in ((copy.deepcopy(binding), copy.deepcopy(views)),
+                                         pickle.loads(pickle.dumps((binding, views)))):
+        assert copied_binding.get((a,)) is None and copied_binding.key == ()
+        assert copied_views("x^T", a, transposed) is not view

@@ -115,3 +115,32 @@ def test_calls_bound_again_to_the_same_arrays_are_the_last_ones_with_the_state_t
     np.testing.assert_array_equal(dx_2, expected.backward(dy))
     np.testing.assert_array_equal(layer.dW, expected.dW)
     np.testing.assert_array_equal(layer.db, expected.db)
+
+
+@pytest.mark.parametrize("copy_layer", ["deepcopy", "pickle"])
+def test_a_copied_layer_computes_with_its_own_weights_not_views_bound_in_the_original(copy_layer, rng):
+    """The calls and views a layer bound last refer to its own arrays; its copy (here a standalone layer,
+    which no model re-binds) binds its own, so new weights set in the copy are the ones it computes with."""
+    import copy
+    import pickle
+    layer = Dense(3, use_bias=False, activation="tanh")
+    layer.build(4, np.float64)
+    x, dy = rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    layer.forward(x, True)
+    layer.backward(dy)
+    copied = copy.deepcopy(layer) if copy_layer == "deepcopy" else pickle.loads(pickle.dumps(layer))
+    w = rng.normal(size=(4, 3))
+    copied.set_weights([w])
+    y = copied.forward(x, True)
+    np.testing.assert_allclose(y, np.tanh(x @ w))
+    np.testing.assert_allclose(copied.backward(dy), (dy * (1 - y ** 2)) @ w.T)
+
+
+def test_calls_bound_for_a_block_of_rows_are_not_handed_back_for_the_whole_batch(rng):
+    layer = Dense(3, activation="tanh")
+    layer.build(4, np.float64)
+    x1, dy = np.hstack([rng.normal(size=(6, 4)), np.ones((6, 1))]), rng.normal(size=(6, 3))
+    layer.forward_calls(x1, True)
+    block, _ = layer.backward_calls(dy, need_dx=False, rows=slice(0, 3), weights=False)
+    whole, _ = layer.backward_calls(dy, need_dx=False, weights=False)
+    assert whole != block

@@ -100,8 +100,6 @@ class Layer:
         self.built = False
         self.values: list[np.ndarray] = []
         self.grads: list[np.ndarray | None] = []
-        # the calls forward_calls and backward_calls bound last, given back for the same arrays (npnet.calls)
-        self._forward_bound, self._backward_bound = LastBinding(), LastBinding()
 
     # -- what the model asks of a layer ----------------------------------------------
 
@@ -116,7 +114,9 @@ class Layer:
     def bind(self, input_dim: int, values: list[np.ndarray], grads: list[np.ndarray | None]) -> None:
         """Adopt views of the model's buffers, in ``weights_spec`` order (their values are kept)."""
         self.input_dim, self.values, self.grads, self.built = input_dim, list(values), list(grads), True
-        self._forward_bound, self._backward_bound = LastBinding(), LastBinding()   # none bound to these weights
+        # the calls forward_calls and backward_calls bound last, given back for the same arrays (npnet.calls);
+        # none yet for these weights
+        self._forward_bound, self._backward_bound = LastBinding(), LastBinding()
         self._regularized = [(spec.regularizer, value, grad)   # kept: regularization runs at every step
                              for spec, value, grad in zip(self.weights_spec(input_dim), values, grads)
                              if spec.regularizer is not None and spec.trainable]

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from functools import partial
+from operator import itemgetter
 
 import numpy as np
 
 from npnet._validation import check_bool
-from npnet.calls import LastBinding, maximum, run
+from npnet.calls import Views, maximum, run
 from npnet.optimizers import schedules
 from npnet.optimizers.base import LearningRate, Optimizer, check_moments, keras_exact, keras_rounded
 from npnet.params import with_row_below
@@ -37,8 +38,8 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = check_moments(beta_1, beta_2, epsilon)
         self.amsgrad = check_bool(amsgrad, "amsgrad")
         self._step_sizes: list[np.ndarray] = []   # alpha_t of each compiled step of an epoch (0-d arrays)
-        # [g; the row below] for the gradient bound last, and its second row: one view for every step
-        self._gradient_rows, self._second_rows = LastBinding(), LastBinding()
+        # [g; the row below] of the gradient bound last, and its second row: one view for every step
+        self._views = Views()
         self._ahead: tuple | None = None   # (key, t - 1 of the first, alpha_t) of steps computed ahead (prepare_steps)
         self._rate_each_step = False   # a callable learning rate: alpha_t computed as each step begins
         self.slot_names = ("momentum", "velocity", "velocity_hat") if self.amsgrad else ("momentum", "velocity")
@@ -103,7 +104,7 @@ class Adam(Optimizer):
         saved slots are made rows of the copied [m; v] again. (An Adam pickled before fit prepared
         step sizes has none yet.)"""
         self.__dict__.update({"_step_sizes": [], "_rate_each_step": False, "_ahead": None,
-                              "_gradient_rows": LastBinding(), "_second_rows": LastBinding(), **state})
+                              "_views": Views(), **state})
         for slots in self._slots or []:
             if "moments" in slots:
                 slots["momentum"], slots["velocity"] = slots["moments"]
@@ -130,7 +131,7 @@ class Adam(Optimizer):
             if gradients is None:
                 gradients = slots["gradients"]
                 calls.append(partial(np.copyto, gradients[0], grad))
-            calls += [partial(np.square, grad, self._second_row(gradients)),   # [g; g*g]
+            calls += [partial(np.square, grad, self._views("g*g", gradients, itemgetter(1))),   # [g; g*g]
                       partial(np.subtract, gradients, moments, steps),
                       partial(np.multiply, steps, slots["one_minus_betas"], steps),
                       partial(np.add, moments, steps, moments)]   # [m; v] += ([g; g*g] - [m; v]) * [1 - beta_1; 1 - beta_2]
@@ -162,7 +163,8 @@ class Adam(Optimizer):
         slots = {**slots, "alpha": self._step_sizes[step]}
         # g*g goes into the row below the gradient in the model's buffer; a subclass's own update_calls
         # gets the three arguments it was written for
-        rows = {"gradients": self._with_row_below(grad)} if type(self).update_calls is Adam.update_calls else {}
+        rows = ({"gradients": self._views("[g; g*g]", grad, with_row_below)}
+                if type(self).update_calls is Adam.update_calls else {})
         if span is None:
             return [*self.count_calls(step), *self.update_calls(grad, param, slots, **rows)]
         size = param.size
@@ -170,20 +172,6 @@ class Adam(Optimizer):
                  for name, array in slots.items()}
         rows = {name: None if array is None else array[:, span] for name, array in rows.items()}
         return self.update_calls(grad[span], param[span], slots, **rows)
-
-    def _with_row_below(self, grad):
-        """``with_row_below(grad)``, one view for every step bound to ``grad`` (npnet.calls.LastBinding)."""
-        if (rows := self._gradient_rows.get((grad,))) is None:
-            rows = with_row_below(grad)
-            self._gradient_rows.set((grad,), rows)
-        return rows
-
-    def _second_row(self, gradients):
-        """``gradients[1]``, one view for every step bound to ``gradients`` (npnet.calls.LastBinding)."""
-        if (row := self._second_rows.get((gradients,))) is None:
-            row = gradients[1]
-            self._second_rows.set((gradients,), row)
-        return row
 
     @property
     def splits_parameters(self) -> bool:
